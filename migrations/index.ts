@@ -1,0 +1,12 @@
+// The ordered list of migrations. A static list (not a directory scan) so the same code runs from
+// TypeScript sources, the compiled dist/ and a bundled image without file-extension guessing.
+import type { Knex } from 'knex';
+import * as m001 from './001_canonical_model.ts';
+
+export interface Migration {
+  name: string;
+  up(knex: Knex): Promise<void>;
+  down(knex: Knex): Promise<void>;
+}
+
+export const migrations: Migration[] = [m001];

@@ -1,0 +1,83 @@
+// Opens the database: PostgreSQL through pg when a URL is given, otherwise embedded PGlite on disk
+// (or in memory with `memory://`). Both speak the same SQL, so one set of migrations serves both.
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import knexFactory, { type Knex } from 'knex';
+import pg from 'pg';
+import { PGlite } from '@electric-sql/pglite';
+import ClientPgLite from 'knex-pglite';
+
+export type Db = Knex;
+
+export interface DbOptions {
+  /** postgres://… → PostgreSQL; unset → PGlite in dataDir; `memory://` → in-memory PGlite. */
+  url?: string | undefined;
+  dataDir?: string | undefined;
+  poolMax?: number | undefined;
+}
+
+const INT8 = 20;
+const NUMERIC = 1700;
+const DATE = 1082;
+
+/** bigint minor units come back as JS numbers; refuse silently losing precision. */
+export function parseInt8(value: string | number | bigint): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n)) throw new RangeError(`int8 value ${String(value)} exceeds the safe integer range`);
+  return n;
+}
+
+let pgParsersInstalled = false;
+function installPgParsers(): void {
+  if (pgParsersInstalled) return;
+  pg.types.setTypeParser(INT8, parseInt8);
+  // Exact decimals stay strings; dates stay 'yyyy-mm-dd' so no time zone shifts them.
+  pg.types.setTypeParser(NUMERIC, (v: string) => v);
+  pg.types.setTypeParser(DATE, (v: string) => v);
+  pgParsersInstalled = true;
+}
+
+export function describeDb(opts: DbOptions): string {
+  if (opts.url && /^postgres(ql)?:\/\//.test(opts.url)) {
+    try {
+      const u = new URL(opts.url);
+      return `postgresql://${u.hostname}:${u.port || 5432}${u.pathname}`;
+    } catch {
+      return 'postgresql';
+    }
+  }
+  if (opts.url === 'memory://') return 'pglite (in memory)';
+  return `pglite ${opts.dataDir ?? '.data/pglite'}`;
+}
+
+export function isPglite(db: Db): boolean {
+  return (db.client.config as { client?: unknown }).client === ClientPgLite;
+}
+
+export async function openDb(opts: DbOptions = {}): Promise<Db> {
+  const url = opts.url;
+  if (url && /^postgres(ql)?:\/\//.test(url)) {
+    installPgParsers();
+    return knexFactory({
+      client: 'pg',
+      connection: url,
+      pool: { min: 0, max: opts.poolMax ?? 10 },
+    });
+  }
+  const parsers = {
+    [INT8]: (v: string) => parseInt8(v),
+    [NUMERIC]: (v: string) => v,
+    [DATE]: (v: string) => v,
+  };
+  let dataDir: string | undefined;
+  if (url !== 'memory://') {
+    dataDir = path.resolve(opts.dataDir ?? '.data/pglite');
+    mkdirSync(dataDir, { recursive: true });
+  }
+  const pglite = new PGlite({ ...(dataDir ? { dataDir } : {}), parsers });
+  return knexFactory({
+    client: ClientPgLite as unknown as typeof knexFactory.Client,
+    dialect: 'postgres',
+    connection: () => ({ pglite }) as object,
+  } as Knex.Config);
+}
