@@ -1,0 +1,138 @@
+// The one configuration schema. Values come from a YAML/JSON file in config/, overlaid by
+// environment variables (see load.ts); secrets are never in the file — only the *names* of the
+// environment variables that hold them.
+import { z } from 'zod';
+
+export const CONNECTION_TYPES = ['partnerstack', 'shareasale', 'awin', 'stripe', 'chargebee'] as const;
+export type ConnectionType = (typeof CONNECTION_TYPES)[number];
+export const NETWORKS = ['partnerstack', 'shareasale', 'awin'] as const;
+export type Network = (typeof NETWORKS)[number];
+export const BILLING_SYSTEMS = ['stripe', 'chargebee'] as const;
+export type BillingSystem = (typeof BILLING_SYSTEMS)[number];
+
+const envVarName = z
+  .string()
+  .regex(/^[A-Z_][A-Z0-9_]*$/, 'expected the NAME of an environment variable (A-Z, 0-9, _), not a secret value');
+
+const cronExpr = z
+  .string()
+  .regex(/^(\S+\s+){4,5}\S+$/, 'expected a cron expression with 5 or 6 fields, e.g. "0 * * * *"');
+
+export const rateLimitSchema = z.object({
+  requests: z.number().int().positive(),
+  intervalMs: z.number().int().positive(),
+});
+
+export const connectionSchema = z.object({
+  name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'expected lower-case letters, digits, - or _'),
+  type: z.enum(CONNECTION_TYPES),
+  enabled: z.boolean().default(true),
+  baseUrl: z.url().optional(),
+  /** Map of credential field → name of the environment variable holding it (or NAME_FILE). */
+  credentials: z.record(z.string(), envVarName).default({}),
+  schedule: cronExpr.optional(),
+  rateLimit: rateLimitSchema.optional(),
+  timeoutMs: z.number().int().positive().default(30_000),
+  /** Type-specific options, validated by the connector itself (errors name connections.N.options.…). */
+  options: z.record(z.string(), z.unknown()).default({}),
+});
+export type ConnectionConfig = z.infer<typeof connectionSchema>;
+
+export const alertSinkSchema = z.discriminatedUnion('type', [
+  z.object({ name: z.string(), type: z.literal('log') }),
+  z.object({ name: z.string(), type: z.literal('slack'), webhookUrlEnv: envVarName }),
+  z.object({ name: z.string(), type: z.literal('webhook'), url: z.url(), secretEnv: envVarName }),
+  z.object({
+    name: z.string(),
+    type: z.literal('email'),
+    host: z.string(),
+    port: z.number().int().positive().default(587),
+    secure: z.boolean().default(false),
+    userEnv: envVarName.optional(),
+    passwordEnv: envVarName.optional(),
+    from: z.string(),
+    to: z.array(z.string()).min(1),
+  }),
+]);
+
+export const configSchema = z
+  .object({
+    database: z
+      .object({
+        /** postgres://… uses PostgreSQL; unset uses embedded PGlite in dataDir. Prefer DATABASE_URL. */
+        url: z.string().optional(),
+        dataDir: z.string().default('.data/pglite'),
+        poolMax: z.number().int().positive().default(10),
+      })
+      .prefault({}),
+    log: z
+      .object({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+        /** auto: pretty on a TTY, JSON otherwise. */
+        format: z.enum(['auto', 'json', 'pretty']).default('auto'),
+      })
+      .prefault({}),
+    /** Time zone for schedules, report periods and payout calendars. */
+    timezone: z.string().default('UTC'),
+    program: z
+      .object({
+        dir: z.string().default('config/programs'),
+        name: z.string().default('kartra'),
+      })
+      .prefault({}),
+    connections: z.array(connectionSchema).default([]),
+    /** Where the FX fallback table (R3) lives: CSV currency,date,usd_per_unit. */
+    fxRatesFile: z.string().optional(),
+    schedules: z
+      .object({
+        mainJob: cronExpr.optional(),
+        alertDigest: cronExpr.optional(),
+      })
+      .prefault({}),
+    alerts: z
+      .object({
+        sinks: z.array(alertSinkSchema).default([{ name: 'log', type: 'log' }]),
+        minSeverity: z.enum(['info', 'low', 'medium', 'high', 'critical']).default('medium'),
+        minUsdMinor: z.number().int().nonnegative().default(0),
+        staleSyncHours: z.number().positive().default(26),
+        quarantineGrowth: z.number().int().nonnegative().default(1),
+        digest: z.boolean().default(false),
+      })
+      .prefault({}),
+    reconcile: z
+      .object({
+        /** Per-network tolerance for amount_mismatch: absolute minor units and relative fraction. */
+        tolerance: z
+          .record(z.string(), z.object({ absMinor: z.number().int().nonnegative(), relative: z.number().nonnegative() }))
+          .default({}),
+        matchWindowHours: z.number().positive().default(48),
+      })
+      .prefault({}),
+    push: z
+      .object({
+        autoPushKinds: z.array(z.string()).default([]),
+        maxActionsPerRun: z.number().int().positive().default(200),
+        maxUsdMinorPerRun: z.number().int().positive().default(500_000),
+      })
+      .prefault({}),
+    server: z
+      .object({
+        host: z.string().default('0.0.0.0'),
+        port: z.number().int().min(0).max(65535).default(8080),
+        /** Bearer tokens: env var name → role. */
+        tokens: z.array(z.object({ env: envVarName, role: z.enum(['viewer', 'operator']) })).default([]),
+        bodyLimitBytes: z.number().int().positive().default(1_048_576),
+      })
+      .prefault({}),
+  })
+  .superRefine((cfg, ctx) => {
+    const seen = new Set<string>();
+    cfg.connections.forEach((c, i) => {
+      if (seen.has(c.name)) {
+        ctx.addIssue({ code: 'custom', path: ['connections', i, 'name'], message: `duplicate connection name "${c.name}"` });
+      }
+      seen.add(c.name);
+    });
+  });
+
+export type Config = z.infer<typeof configSchema>;

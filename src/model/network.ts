@@ -1,0 +1,139 @@
+// Upserts what networks report: commissions (with status history), transactions and attributions.
+import type { Knex } from 'knex';
+import type { AttributionInput, NetworkCommissionInput, NetworkTransactionInput } from './types.ts';
+import { chunk } from '../util/chunk.ts';
+import { dedupeBy } from '../util/dedupe.ts';
+
+export async function upsertNetworkCommissions(trx: Knex, rows: NetworkCommissionInput[], observedAt = new Date()): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  if (rows.length === 0) return out;
+  const connection = rows[0]!.connection;
+  const unique = dedupeBy(rows, (r) => r.externalId);
+  const before = new Map<string, { id: number; status: string }>();
+  for (const part of chunk(unique.map((r) => r.externalId), 1000)) {
+    const found = await trx('network_commissions').where({ connection }).whereIn('external_id', part).select<{ id: number; external_id: string; status: string }[]>('id', 'external_id', 'status');
+    for (const f of found) before.set(f.external_id, { id: f.id, status: f.status });
+  }
+  for (const part of chunk(unique, 500)) {
+    const ins = await trx('network_commissions')
+      .insert(
+        part.map((r) => ({
+          connection: r.connection,
+          network: r.network,
+          external_id: r.externalId,
+          partner_account_id: r.partnerAccountId,
+          partner_external_id: r.partnerExternalId ?? null,
+          customer_id: r.customerId ?? null,
+          customer_external_key: r.customerExternalKey ?? null,
+          transaction_key: r.transactionKey ?? null,
+          order_ref: r.orderRef ?? null,
+          kind_hint: r.kindHint ?? null,
+          amount_minor: r.amountMinor,
+          currency: r.currency.toUpperCase(),
+          amount_usd_minor: r.amountUsdMinor ?? null,
+          sale_amount_minor: r.saleAmountMinor ?? null,
+          sale_currency: r.saleCurrency?.toUpperCase() ?? null,
+          status: r.status,
+          raw_status: r.rawStatus ?? null,
+          occurred_at: r.occurredAt,
+          click_at: r.clickAt ?? null,
+          offer_key: r.offerKey ?? null,
+          trigger_key: r.triggerKey ?? null,
+          invoice_status: r.invoiceStatus ?? null,
+          description: r.description ?? null,
+          metadata: JSON.stringify(r.metadata ?? {}),
+          deleted_at: r.status === 'deleted' ? observedAt : null,
+          last_seen_at: observedAt,
+          updated_at: observedAt,
+        })),
+      )
+      .onConflict(['connection', 'external_id'])
+      .merge([
+        'partner_account_id', 'partner_external_id', 'customer_id', 'customer_external_key', 'transaction_key', 'order_ref', 'kind_hint', 'amount_minor', 'currency',
+        'amount_usd_minor', 'sale_amount_minor', 'sale_currency', 'status', 'raw_status', 'occurred_at', 'click_at', 'offer_key', 'trigger_key', 'invoice_status',
+        'description', 'metadata', 'deleted_at', 'last_seen_at', 'updated_at',
+      ])
+      .returning<{ id: number; external_id: string }[]>(['id', 'external_id']);
+    for (const r of ins) out.set(r.external_id, r.id);
+  }
+  const history = unique
+    .filter((r) => before.get(r.externalId)?.status !== r.status)
+    .map((r) => ({ network_commission_id: out.get(r.externalId)!, status: r.status, raw_status: r.rawStatus ?? null, observed_at: observedAt }));
+  for (const part of chunk(history, 500)) {
+    await trx('network_commission_status_history').insert(part).onConflict(['network_commission_id', 'observed_at', 'status']).ignore();
+  }
+  return out;
+}
+
+/** Marks commissions that vanished from the network (look-back rescan) as deleted, with history. */
+export async function markNetworkCommissionsDeleted(trx: Knex, connection: string, externalIds: string[], at = new Date()): Promise<void> {
+  for (const part of chunk(externalIds, 1000)) {
+    const rows = await trx('network_commissions')
+      .where({ connection })
+      .whereIn('external_id', part)
+      .whereNot('status', 'deleted')
+      .update({ status: 'deleted', deleted_at: at, updated_at: at })
+      .returning<{ id: number }[]>('id');
+    if (rows.length > 0) {
+      await trx('network_commission_status_history')
+        .insert(rows.map((r) => ({ network_commission_id: r.id, status: 'deleted', raw_status: 'vanished', observed_at: at })))
+        .onConflict(['network_commission_id', 'observed_at', 'status'])
+        .ignore();
+    }
+  }
+}
+
+export async function upsertNetworkTransactions(trx: Knex, rows: NetworkTransactionInput[]): Promise<void> {
+  for (const part of chunk(dedupeBy(rows, (r) => r.externalId), 500)) {
+    await trx('network_transactions')
+      .insert(
+        part.map((r) => ({
+          connection: r.connection,
+          network: r.network,
+          external_id: r.externalId,
+          customer_external_key: r.customerExternalKey ?? null,
+          customer_id: r.customerId ?? null,
+          partner_account_id: r.partnerAccountId ?? null,
+          amount_minor: r.amountMinor,
+          currency: r.currency.toUpperCase(),
+          amount_usd_minor: r.amountUsdMinor ?? null,
+          occurred_at: r.occurredAt,
+          metadata: JSON.stringify(r.metadata ?? {}),
+          deleted_at: null,
+          updated_at: new Date(),
+        })),
+      )
+      .onConflict(['connection', 'external_id'])
+      .merge(['customer_external_key', 'customer_id', 'partner_account_id', 'amount_minor', 'currency', 'amount_usd_minor', 'occurred_at', 'metadata', 'deleted_at', 'updated_at']);
+  }
+}
+
+export async function markNetworkTransactionsDeleted(trx: Knex, connection: string, externalIds: string[], at = new Date()): Promise<void> {
+  for (const part of chunk(externalIds, 1000)) {
+    await trx('network_transactions').where({ connection }).whereIn('external_id', part).whereNull('deleted_at').update({ deleted_at: at, updated_at: at });
+  }
+}
+
+export async function upsertAttributions(trx: Knex, rows: AttributionInput[]): Promise<void> {
+  const now = new Date();
+  for (const part of chunk(dedupeBy(rows, (r) => r.sourceRef), 500)) {
+    await trx('attributions')
+      .insert(
+        part.map((r) => ({
+          customer_id: r.customerId,
+          partner_account_id: r.partnerAccountId,
+          connection: r.connection,
+          network: r.network,
+          source_ref: r.sourceRef,
+          click_at: r.clickAt ?? null,
+          signup_at: r.signupAt ?? null,
+          attributed_at: r.attributedAt ?? null,
+          deleted_at: r.deleted ? now : null,
+          updated_at: now,
+        })),
+      )
+      .onConflict(['connection', 'source_ref'])
+      .merge(['customer_id', 'partner_account_id', 'click_at', 'signup_at', 'attributed_at', 'deleted_at', 'updated_at']);
+  }
+}
+

@@ -1,0 +1,113 @@
+// R7/R8 per payment: when it clears (disputes hold it) and the refunds that take money back.
+import { applyFraction } from './money.ts';
+import type { BillingEvent } from './types.ts';
+
+export const REFUND_KINDS: ReadonlySet<string> = new Set(['refund', 'chargeback', 'reversal', 'dispute_lost']);
+export const DISPUTE_KINDS: ReadonlySet<string> = new Set(['dispute_opened', 'dispute_won', 'dispute_lost', 'chargeback']);
+
+export function byTimeThenId(a: BillingEvent, b: BillingEvent): number {
+  const d = a.occurredAt.getTime() - b.occurredAt.getTime();
+  return d !== 0 ? d : a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+export interface DisputeWindow {
+  openedAt: Date;
+  /** null = still open at asOf. */
+  resolvedAt: Date | null;
+  resolution: 'won' | 'lost' | null;
+}
+
+/** Pairs dispute_opened with the next won / lost / chargeback. Events must be sorted. */
+export function disputeWindows(events: readonly BillingEvent[]): DisputeWindow[] {
+  const out: DisputeWindow[] = [];
+  let open: Date | null = null;
+  for (const e of events) {
+    if (e.kind === 'dispute_opened') {
+      if (open === null) open = e.occurredAt;
+    } else if (open !== null && (e.kind === 'dispute_won' || e.kind === 'dispute_lost' || e.kind === 'chargeback')) {
+      out.push({ openedAt: open, resolvedAt: e.occurredAt, resolution: e.kind === 'dispute_won' ? 'won' : 'lost' });
+      open = null;
+    }
+  }
+  if (open !== null) out.push({ openedAt: open, resolvedAt: null, resolution: null });
+  return out;
+}
+
+/**
+ * R8: a dispute opened at or before the clearing moment holds it until resolved; clearing then
+ * happens at the resolution (never before the normal date). Disputes opened after clearing don't
+ * un-clear (a loss becomes a clawback). Returns null while a holding dispute is still open.
+ */
+export function clearingWithDisputes(normal: Date, windows: readonly DisputeWindow[]): Date | null {
+  let x = normal.getTime();
+  let moved = true;
+  while (moved) {
+    moved = false;
+    for (const w of windows) {
+      const end = w.resolvedAt === null ? Infinity : w.resolvedAt.getTime();
+      if (w.openedAt.getTime() <= x && x < end) {
+        if (end === Infinity) return null;
+        x = end;
+        moved = true;
+      }
+    }
+  }
+  return new Date(x);
+}
+
+export interface RefundStep {
+  event: BillingEvent;
+  /** Amount taken back in payment currency after capping the running total at the base. */
+  amountMinor: number;
+  /** Running total refunded after this step (≤ base). */
+  cumulativeMinor: number;
+  /** USD share of the payment's USD value taken back by this step (for tier revenue). */
+  usdMinor: number;
+  flags: string[];
+}
+
+/**
+ * Refund timeline of one payment. Chargebacks and lost disputes without an amount take back the
+ * whole remainder. USD shares are differences of rounded cumulative shares so they sum exactly.
+ */
+export function refundSteps(
+  payment: BillingEvent,
+  paymentUsdMinor: number | null,
+  adjustments: readonly BillingEvent[],
+): RefundStep[] {
+  const base = payment.amountMinor;
+  const steps: RefundStep[] = [];
+  let cum = 0;
+  let cumUsd = 0;
+  for (const e of adjustments) {
+    if (!REFUND_KINDS.has(e.kind)) continue;
+    // A lost dispute followed by its chargeback (or vice versa) is one take-back: the cap absorbs it.
+    const flags: string[] = [];
+    let raw: number;
+    if (e.currency.toUpperCase() !== payment.currency.toUpperCase()) {
+      if (e.usdMinor != null && paymentUsdMinor != null && paymentUsdMinor > 0) {
+        raw = applyFraction(base, e.usdMinor, paymentUsdMinor);
+        flags.push('refund_currency_converted');
+      } else {
+        steps.push({ event: e, amountMinor: 0, cumulativeMinor: cum, usdMinor: 0, flags: ['refund_currency_mismatch_ignored'] });
+        continue;
+      }
+    } else {
+      raw = e.amountMinor;
+    }
+    if (raw <= 0) {
+      if (e.kind === 'chargeback' || e.kind === 'dispute_lost') raw = base - cum;
+      else {
+        steps.push({ event: e, amountMinor: 0, cumulativeMinor: cum, usdMinor: 0, flags: ['refund_without_amount_ignored'] });
+        continue;
+      }
+    }
+    const next = Math.min(base, cum + raw);
+    if (cum + raw > base) flags.push('refund_beyond_base');
+    const nextUsd = paymentUsdMinor == null || base <= 0 ? 0 : applyFraction(paymentUsdMinor, next, base);
+    steps.push({ event: e, amountMinor: next - cum, cumulativeMinor: next, usdMinor: nextUsd - cumUsd, flags });
+    cum = next;
+    cumUsd = nextUsd;
+  }
+  return steps;
+}

@@ -1,0 +1,195 @@
+// The sync engine. For each page a stream yields it stores, in ONE transaction: the raw records
+// (hashed), the mapped canonical rows, quarantine entries for invalid records, the keys seen (for
+// look-back deletion) and the checkpoint state after the page. A run killed at any point therefore
+// resumes from the last committed page and never loses or doubles a row.
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import type { Config, ConnectionConfig } from '../config/schema.ts';
+import type { Json, Page, StreamDef, SyncContext } from './types.ts';
+import { hashRecord } from '../util/hash.ts';
+import { chunk } from '../util/chunk.ts';
+import { dedupeBy } from '../util/dedupe.ts';
+import { scrubSecrets } from '../util/secrets.ts';
+import { errorMessage } from '../util/errors.ts';
+import { formatZodIssues } from '../util/zod-format.ts';
+
+/** Thrown by a stream to end a run cleanly before a budget runs out; the run is resumable. */
+export class StopSync extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StopSync';
+  }
+}
+
+export interface StreamStats {
+  pages: number;
+  records: number;
+  written: number;
+  quarantined: number;
+  deleted: number;
+}
+
+export interface ProgressEvent {
+  connection: string;
+  stream: string;
+  pages: number;
+  records: number;
+  quarantined: number;
+}
+
+export interface SyncRunResult {
+  runId: number;
+  connection: string;
+  status: 'succeeded' | 'failed' | 'stopped';
+  streams: Record<string, StreamStats>;
+  error?: string;
+}
+
+export interface RunStreamsOptions {
+  db: Knex;
+  config: Config;
+  connection: ConnectionConfig;
+  streams: StreamDef<any, any>[]; // eslint-disable-line @typescript-eslint/no-explicit-any
+  log: Logger;
+  env?: NodeJS.ProcessEnv;
+  only?: string[] | undefined;
+  now?: Date;
+  signal?: AbortSignal;
+  onProgress?: (e: ProgressEvent) => void;
+  /** Called after a page committed (tests use it to inject failures between pages). */
+  afterPage?: (stream: string, pageNo: number) => void | Promise<void>;
+  runKind?: string;
+}
+
+const RAW_CHUNK = 500;
+
+export async function loadCheckpoint(db: Knex, connection: string, stream: string): Promise<Json | undefined> {
+  const row = await db('checkpoints').where({ connection, stream }).first<{ state: Json } | undefined>('state');
+  return row?.state;
+}
+
+export async function ensureConnectionRow(db: Knex, connection: ConnectionConfig): Promise<void> {
+  await db('connections')
+    .insert({ name: connection.name, type: connection.type })
+    .onConflict('name')
+    .merge({ type: connection.type, updated_at: db.fn.now() });
+}
+
+export async function runStreams(opts: RunStreamsOptions): Promise<SyncRunResult> {
+  const { db, connection, log } = opts;
+  const now = opts.now ?? new Date();
+  await ensureConnectionRow(db, connection);
+  const [run] = await db('sync_runs')
+    .insert({ connection: connection.name, kind: opts.runKind ?? 'sync', status: 'running', started_at: now })
+    .returning<{ id: number }[]>('id');
+  const runId = run!.id;
+  const ctx: SyncContext = { db, config: opts.config, connection, log: log.child({ connection: connection.name, runId }), now, runId, signal: opts.signal, env: opts.env ?? process.env };
+  const result: SyncRunResult = { runId, connection: connection.name, status: 'succeeded', streams: {} };
+
+  try {
+    for (const stream of opts.streams) {
+      if (opts.only && !opts.only.includes(stream.name)) continue;
+      result.streams[stream.name] = await syncStream(ctx, stream, opts);
+    }
+  } catch (err) {
+    const stopped = err instanceof StopSync;
+    result.status = stopped ? 'stopped' : 'failed';
+    result.error = scrubSecrets(errorMessage(err));
+    if (stopped) ctx.log.warn({ reason: result.error }, 'sync stopped early; it resumes from its checkpoint next run');
+    else ctx.log.error({ err: result.error }, 'sync failed');
+  }
+  await db('sync_runs')
+    .where({ id: runId })
+    .update({ status: result.status, finished_at: new Date(), stats: JSON.stringify(result.streams), error: result.error ?? null });
+  return result;
+}
+
+async function syncStream(ctx: SyncContext, stream: StreamDef<any, any>, opts: RunStreamsOptions): Promise<StreamStats> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const stats: StreamStats = { pages: 0, records: 0, written: 0, quarantined: 0, deleted: 0 };
+  const stored = await loadCheckpoint(ctx.db, ctx.connection.name, stream.name);
+  const state = stored ?? stream.initialState(ctx);
+  ctx.log.debug({ stream: stream.name, resumed: stored !== undefined }, 'stream start');
+  for await (const page of stream.read(ctx, state) as AsyncIterable<Page<Json>>) {
+    if (ctx.signal?.aborted) throw new Error('aborted');
+    await commitPage(ctx, stream, page, stats);
+    stats.pages++;
+    opts.onProgress?.({ connection: ctx.connection.name, stream: stream.name, pages: stats.pages, records: stats.records, quarantined: stats.quarantined });
+    await opts.afterPage?.(stream.name, stats.pages);
+  }
+  return stats;
+}
+
+async function commitPage(ctx: SyncContext, stream: StreamDef<any, any>, page: Page<Json>, stats: StreamStats): Promise<void> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const conn = ctx.connection.name;
+  const valid: unknown[] = [];
+  const rawRows: Array<Record<string, unknown>> = [];
+  const keyRows: Array<Record<string, unknown>> = [];
+  const bad: Array<{ payload: unknown; error: string; location?: string; key?: string }> = [...(page.rejects ?? [])];
+  const fetchedAt = new Date();
+
+  for (const raw of page.records) {
+    const parsed = stream.schema.safeParse(raw);
+    if (!parsed.success) {
+      bad.push({ payload: raw, error: formatZodIssues(parsed.error).trim(), key: guessKey(raw) });
+      continue;
+    }
+    const rec = parsed.data;
+    const key = stream.key(rec);
+    valid.push(rec);
+    rawRows.push({ connection: conn, stream: stream.name, external_id: key, hash: hashRecord(raw), payload: JSON.stringify(raw), run_id: ctx.runId, fetched_at: fetchedAt });
+    keyRows.push({ connection: conn, stream: stream.name, external_id: key, record_at: stream.recordTime?.(rec) ?? null, last_seen_at: fetchedAt, deleted_at: null });
+  }
+
+  await ctx.db.transaction(async (trx) => {
+    for (const rows of chunk(dedupeBy(rawRows, (r) => `${String(r.external_id)}|${String(r.hash)}`), RAW_CHUNK)) {
+      await trx('raw_records').insert(rows).onConflict(['connection', 'stream', 'external_id', 'hash']).ignore();
+    }
+    for (const rows of chunk(dedupeBy(keyRows, (r) => String(r.external_id)), RAW_CHUNK)) {
+      await trx('stream_keys').insert(rows).onConflict(['connection', 'stream', 'external_id']).merge(['record_at', 'last_seen_at', 'deleted_at']);
+    }
+    if (valid.length > 0) {
+      await stream.write(trx, valid, ctx);
+    }
+    for (const b of bad) {
+      const payloadHash = hashRecord({ p: b.payload ?? null, l: b.location ?? null });
+      await trx('quarantine')
+        .insert({ connection: conn, stream: stream.name, external_id: b.key ?? null, payload_hash: payloadHash, payload: JSON.stringify(b.payload ?? null), error: scrubSecrets(b.error), location: b.location ?? null, run_id: ctx.runId })
+        .onConflict(['connection', 'stream', 'payload_hash'])
+        .merge({ occurrences: trx.raw('quarantine.occurrences + 1'), last_seen_at: fetchedAt, error: scrubSecrets(b.error), run_id: ctx.runId });
+    }
+    if (page.completedWindow) {
+      const w = page.completedWindow;
+      const gone = await trx('stream_keys')
+        .where({ connection: conn, stream: stream.name })
+        .whereNull('deleted_at')
+        .where('record_at', '>=', w.from)
+        .where('record_at', '<=', w.to)
+        .where('last_seen_at', '<', w.since)
+        .update({ deleted_at: fetchedAt })
+        .returning<{ external_id: string }[]>('external_id');
+      const keys = gone.map((g) => g.external_id);
+      if (keys.length > 0 && stream.onDeleted) await stream.onDeleted(trx, keys, ctx);
+      stats.deleted += keys.length;
+    }
+    await trx('checkpoints')
+      .insert({ connection: conn, stream: stream.name, state: JSON.stringify(page.state), run_id: ctx.runId, updated_at: fetchedAt })
+      .onConflict(['connection', 'stream'])
+      .merge(['state', 'run_id', 'updated_at']);
+  });
+  if (bad.length > 0) ctx.log.warn({ stream: stream.name, quarantined: bad.length, first: scrubSecrets(bad[0]!.error).slice(0, 300) }, 'records quarantined');
+  stats.records += valid.length;
+  stats.written += valid.length;
+  stats.quarantined += bad.length;
+}
+
+
+function guessKey(raw: unknown): string | undefined {
+  if (raw && typeof raw === 'object') {
+    const o = raw as Record<string, unknown>;
+    for (const k of ['key', 'id', 'transactionId', 'TRANSID', 'transid']) {
+      const v = o[k];
+      if (typeof v === 'string' || typeof v === 'number') return String(v);
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,95 @@
+// The contract every connector implements. A connection has ordered streams; a stream declares its
+// key, validates each record with zod, reads pages with the checkpoint state after each page, and
+// writes mapped canonical rows. The engine (engine.ts) owns transactions, raw storage, quarantine,
+// checkpoints and look-back deletion, so connectors only describe their API.
+import type { Knex } from 'knex';
+import type { z } from 'zod';
+import type { Logger } from 'pino';
+import type { Config, ConnectionConfig, ConnectionType } from '../config/schema.ts';
+
+export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+
+export interface SyncContext {
+  db: Knex;
+  config: Config;
+  connection: ConnectionConfig;
+  log: Logger;
+  /** The instant this run started; look-back windows and deletion checks are relative to it. */
+  now: Date;
+  runId: number;
+  signal?: AbortSignal | undefined;
+  env: NodeJS.ProcessEnv;
+}
+
+/** A rescan window that has been read completely: keys inside it not seen since `since` vanished. */
+export interface CompletedWindow {
+  from: Date;
+  to: Date;
+  /** When the rescan pass started (kept in the checkpoint so a resumed pass uses the original). */
+  since: Date;
+}
+
+export interface Page<TState> {
+  /** Raw records as the API returned them; the engine validates each with the stream's schema. */
+  records: unknown[];
+  /** Checkpoint state after this page: stored in the same transaction as the page's rows. */
+  state: TState;
+  /** Present on the page that completes a look-back pass. */
+  completedWindow?: CompletedWindow | undefined;
+  /** Extra raw records that failed before validation (e.g. truncated CSV rows), with the reason. */
+  rejects?: Array<{ payload: unknown; error: string; location?: string }> | undefined;
+}
+
+export interface WriteStats {
+  inserted?: number;
+  updated?: number;
+  [k: string]: number | undefined;
+}
+
+export interface StreamDef<TRecord = unknown, TState extends Json = Json> {
+  name: string;
+  /** zod schema for one record. Unknown extra fields pass through (kept in the raw store). */
+  schema: z.ZodType<TRecord>;
+  /** Natural key of a record within the stream. */
+  key(record: TRecord): string;
+  /** The record's own time (created/occurred), used to place it inside look-back windows. */
+  recordTime?(record: TRecord): Date | null;
+  /** Checkpoint state for a first run. */
+  initialState(ctx: SyncContext): TState;
+  /** Reads pages starting from `state`. Throwing aborts the run; the last stored checkpoint stands. */
+  read(ctx: SyncContext, state: TState): AsyncIterable<Page<TState>>;
+  /** Upserts canonical rows for the validated records, inside the page transaction. */
+  write(trx: Knex.Transaction, records: TRecord[], ctx: SyncContext): Promise<WriteStats | void>;
+  /** Marks canonical rows whose source records vanished from a rescanned window. */
+  onDeleted?(trx: Knex.Transaction, keys: string[], ctx: SyncContext): Promise<void>;
+}
+
+export interface PushResult {
+  status: 'confirmed' | 'sent' | 'failed' | 'skipped';
+  /** Summaries (no secrets) stored on the correction row. */
+  request?: Json;
+  response?: Json;
+  error?: string;
+  /** External id created by the action, if any (e.g. a PartnerStack reward key). */
+  externalId?: string;
+}
+
+/** A typed correction action as planned by reconciliation; `type` is connector-specific. */
+export interface PushAction {
+  network: ConnectionType;
+  type: string;
+  idempotencyKey: string;
+  payload: Record<string, Json>;
+  /** The billing facts and subscription state that justify the action (sent along where possible). */
+  justification: Record<string, Json>;
+}
+
+export interface Connector {
+  type: ConnectionType;
+  /** Validates connection options; throws ConfigError naming `connections.<name>.options.<field>`. */
+  validateOptions?(connection: ConnectionConfig): void;
+  /** Ordered streams for this connection. */
+  streams(ctx: SyncContext): StreamDef<any, any>[]; // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** Executes one correction action. Must be safe to retry with the same idempotency key. */
+  push?(ctx: SyncContext, action: PushAction): Promise<PushResult>;
+}
