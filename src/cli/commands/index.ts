@@ -1,0 +1,7 @@
+// Every CLI command registers itself here. Only commands that work are listed.
+import type { Command } from 'commander';
+import * as migrate from './migrate.ts';
+import * as status from './status.ts';
+import * as sync from './sync.ts';
+
+export const commands: Array<{ register(program: Command): void }> = [migrate, status, sync];

@@ -1,0 +1,47 @@
+import type { Command } from 'commander';
+import { z } from 'zod';
+import { openApp, type GlobalOptions } from '../context.ts';
+import { CONNECTION_TYPES } from '../../config/schema.ts';
+import { syncConnections } from '../../sync/run-connections.ts';
+import { createProgress } from '../progress.ts';
+import { renderRows } from '../output.ts';
+import { UserError } from '../../util/errors.ts';
+import { formatZodIssues } from '../../util/zod-format.ts';
+
+const optsSchema = z.object({
+  source: z.enum(CONNECTION_TYPES).optional(),
+  connection: z.string().optional(),
+  stream: z.array(z.string()).optional(),
+  progress: z.boolean().default(true),
+});
+
+export function register(program: Command): void {
+  program
+    .command('sync')
+    .description('pull configured connections (incremental, checkpointed, resumable)')
+    .option('--source <type>', `only connections of this type (${CONNECTION_TYPES.join('|')})`)
+    .option('--connection <name>', 'only this connection')
+    .option('--stream <name...>', 'only these streams')
+    .option('--no-progress', 'no progress output')
+    .action(async (raw: unknown, cmd: Command) => {
+      const parsed = optsSchema.safeParse(raw);
+      if (!parsed.success) throw new UserError(`Invalid options:\n${formatZodIssues(parsed.error)}`);
+      const opts = parsed.data;
+      const app = await openApp(cmd.optsWithGlobals<GlobalOptions>());
+      const progress = createProgress(opts.progress);
+      try {
+        const results = await syncConnections({ db: app.db, config: app.config, log: app.log, env: app.env, onProgress: (e) => progress.update(e) }, { source: opts.source, connection: opts.connection, streams: opts.stream });
+        progress.stop();
+        const rows = results.flatMap((r) =>
+          Object.entries(r.streams).map(([stream, s]) => ({ connection: r.connection, stream, pages: s.pages, records: s.records, quarantined: s.quarantined, deleted: s.deleted, run: r.status })),
+        );
+        console.log(renderRows(rows, 'table'));
+        const failed = results.filter((r) => r.status === 'failed');
+        for (const f of results.filter((r) => r.error)) console.error(`${f.connection}: ${f.status}: ${f.error}`);
+        if (failed.length) process.exitCode = 1;
+      } finally {
+        progress.stop();
+        await app.close();
+      }
+    });
+}

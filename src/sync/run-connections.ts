@@ -1,0 +1,46 @@
+// Runs the sync of configured connections (all, one type, or one name) through the engine.
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import type { Config, ConnectionConfig, ConnectionType } from '../config/schema.ts';
+import { loadConnector } from '../../connectors/index.ts';
+import { runStreams, type ProgressEvent, type SyncRunResult } from './engine.ts';
+import { UserError } from '../util/errors.ts';
+
+export interface SyncSelection {
+  source?: ConnectionType | undefined;
+  connection?: string | undefined;
+  streams?: string[] | undefined;
+}
+
+export function selectConnections(config: Config, sel: SyncSelection): ConnectionConfig[] {
+  let list = config.connections.filter((c) => c.enabled);
+  if (sel.connection) {
+    list = config.connections.filter((c) => c.name === sel.connection);
+    if (list.length === 0) throw new UserError(`--connection: no connection named "${sel.connection}" in the configuration (have: ${config.connections.map((c) => c.name).join(', ') || 'none'})`);
+  }
+  if (sel.source) {
+    list = list.filter((c) => c.type === sel.source);
+    if (list.length === 0) throw new UserError(`--source: no enabled connection of type "${sel.source}" is configured`);
+  }
+  return list;
+}
+
+/** Billing first, then networks: network records link to customers that billing created. */
+const ORDER: Record<ConnectionType, number> = { stripe: 0, chargebee: 0, partnerstack: 1, shareasale: 1, awin: 1 };
+
+export async function syncConnections(
+  deps: { db: Knex; config: Config; log: Logger; env?: NodeJS.ProcessEnv; onProgress?: (e: ProgressEvent) => void; signal?: AbortSignal },
+  sel: SyncSelection = {},
+): Promise<SyncRunResult[]> {
+  const conns = selectConnections(deps.config, sel).sort((a, b) => ORDER[a.type] - ORDER[b.type]);
+  const results: SyncRunResult[] = [];
+  for (const connection of conns) {
+    const connector = await loadConnector(connection.type);
+    connector.validateOptions?.(connection);
+    const ctxForStreams = { db: deps.db, config: deps.config, connection, log: deps.log, now: new Date(), runId: 0, env: deps.env ?? process.env, signal: deps.signal };
+    const streams = connector.streams(ctxForStreams);
+    const result = await runStreams({ db: deps.db, config: deps.config, connection, streams, log: deps.log, env: deps.env, only: sel.streams, onProgress: deps.onProgress, ...(deps.signal ? { signal: deps.signal } : {}) });
+    results.push(result);
+  }
+  return results;
+}
