@@ -38,21 +38,33 @@ export function disputeWindows(events: readonly BillingEvent[]): DisputeWindow[]
  * happens at the resolution (never before the normal date). Disputes opened after clearing don't
  * un-clear (a loss becomes a clawback). Returns null while a holding dispute is still open.
  */
-export function clearingWithDisputes(normal: Date, windows: readonly DisputeWindow[]): Date | null {
+export function clearingWithDisputes(normal: Date, windows: readonly DisputeWindow[]): Clearing {
   let x = normal.getTime();
+  let lostAtClearing = false;
   let moved = true;
   while (moved) {
     moved = false;
     for (const w of windows) {
       const end = w.resolvedAt === null ? Infinity : w.resolvedAt.getTime();
       if (w.openedAt.getTime() <= x && x < end) {
-        if (end === Infinity) return null;
+        if (end === Infinity) return { clearedAt: null, lostAtClearing: false };
         x = end;
+        lostAtClearing = w.resolution === 'lost';
         moved = true;
       }
     }
   }
-  return new Date(x);
+  return { clearedAt: new Date(x), lostAtClearing };
+}
+
+export interface Clearing {
+  /** null = held by a dispute that is still open. */
+  clearedAt: Date | null;
+  /**
+   * The hold ended with a loss: the take-back at that very moment happened before anything
+   * cleared (R8: lost → as a refund before clearing), so it reduces/voids rather than claws back.
+   */
+  lostAtClearing: boolean;
 }
 
 export interface RefundStep {

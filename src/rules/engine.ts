@@ -190,7 +190,8 @@ export function computePartnerCommissions(input: PartnerComputationInput): Partn
     const adjustments = adjustmentsByPayment.get(payment.id) ?? [];
     const disputes = disputeWindows(adjustments.filter((e) => DISPUTE_KINDS.has(e.kind)));
     const normal = version ? clearedAtFor(payment.occurredAt, version.hold.days, version.payout.timeZone) : null;
-    const clearedAt = normal ? clearingWithDisputes(normal, disputes) : null;
+    const clearing = normal ? clearingWithDisputes(normal, disputes) : { clearedAt: null, lostAtClearing: false };
+    const clearedAt = clearing.clearedAt;
     const refunds = refundSteps(payment, baseUsd, adjustments.filter((e) => REFUND_KINDS.has(e.kind)));
 
     const flags: string[] = [];
@@ -237,7 +238,7 @@ export function computePartnerCommissions(input: PartnerComputationInput): Partn
       attribution,
       qualification,
       usd,
-      facts: { payment, version, baseUsdMinor: baseUsd, clearedAt, normalClearedAt: normal, refunds, asOf, paidKeys, paymentExplanation, flags },
+      facts: { payment, version, baseUsdMinor: baseUsd, clearedAt, normalClearedAt: normal, lostAtClearing: clearing.lostAtClearing, refunds, asOf, paidKeys, paymentExplanation, flags },
     });
   }
 

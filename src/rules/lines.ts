@@ -13,6 +13,8 @@ export interface PaymentFacts {
   /** Clearing moment with disputes applied; null = held by an open dispute. */
   clearedAt: Date | null;
   normalClearedAt: Date | null;
+  /** A holding dispute was lost at clearedAt: take-backs at that instant count as before clearing. */
+  lostAtClearing: boolean;
   refunds: RefundStep[];
   asOf: Date;
   paidKeys: ReadonlySet<string>;
@@ -107,7 +109,10 @@ export function buildLines(f: PaymentFacts, spec: LineSpec): ComputedCommission[
   const owedUsd = (cum: number): number => applyFraction(fullUsd, base - cum, base);
 
   const clearedAt = f.clearedAt;
-  const isPre = (s: RefundStep): boolean => clearedAt === null || s.event.occurredAt.getTime() < clearedAt.getTime();
+  const isPre = (s: RefundStep): boolean =>
+    clearedAt === null ||
+    s.event.occurredAt.getTime() < clearedAt.getTime() ||
+    (f.lostAtClearing && s.event.occurredAt.getTime() === clearedAt.getTime());
   const pre = f.refunds.filter(isPre);
   const post = f.refunds.filter((s) => !isPre(s));
   const cumPre = pre.reduce((acc, s) => acc + s.amountMinor, 0);
