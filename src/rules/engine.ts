@@ -13,7 +13,7 @@ import { buildLines, type PaymentFacts } from './lines.ts';
 import { createFxTable, usdValueOf, type FxTable } from './money.ts';
 import { rateFor, versionAt, type ProgramVersion } from './program.ts';
 import { affiliateExclusion, paymentExclusion, type Qualification } from './qualify.ts';
-import { tierAt, type CountableSale, type TierResult } from './tiers.ts';
+import { TierTracker, type CountableSale, type TierResult } from './tiers.ts';
 import type {
   Attribution,
   BillingEvent,
@@ -28,7 +28,7 @@ import type {
 } from './types.ts';
 
 /** How many counted sales an explanation lists (totals always cover all of them). */
-export const MAX_LISTED_COUNTED_SALES = 200;
+export const MAX_LISTED_COUNTED_SALES = 50;
 
 export interface PartnerComputationInput {
   partner: Partner;
@@ -141,7 +141,8 @@ function tierExplanation(t: TierResult): JsonValue {
     windowStart: t.windowStart.toISOString(),
     distinctCustomers: t.distinctCustomers,
     revenueUsdMinor: t.revenueUsdMinor,
-    countedSalesTotal: t.countedSales.length,
+    countedSalesTotal: t.countedSalesTotal,
+    countedSalesListed: Math.min(t.countedSales.length, MAX_LISTED_COUNTED_SALES),
     countedSales: t.countedSales.slice(0, MAX_LISTED_COUNTED_SALES).map((s) => ({ paymentEventId: s.paymentEventId, customerId: s.customerId, usdMinor: s.usdMinor })),
   };
 }
@@ -254,6 +255,8 @@ export function computePartnerCommissions(input: PartnerComputationInput): Partn
       refunds: w.facts.refunds.filter((r) => r.usdMinor > 0).map((r) => ({ at: r.event.occurredAt, usdMinor: r.usdMinor })),
     }));
 
+  const tracker = new TierTracker(sales, MAX_LISTED_COUNTED_SALES);
+
   // First qualified payment of each subscription (R5); a trial never is, its full-price rebill is.
   const firstOfSubscription = new Map<string, string>();
   // Tier that priced the first qualified payment (for the Decision on Referral-sold subscriptions).
@@ -275,7 +278,7 @@ export function computePartnerCommissions(input: PartnerComputationInput): Partn
       firstQualifiedPaymentOfSubscription: isFirst,
     };
     if (version && exclusion === null) {
-      const tier = tierAt(payment.occurredAt, sales, version);
+      const tier = tracker.at(payment.occurredAt, version);
       tierId = tier.tier.id;
       directExpl['tier'] = tierExplanation(tier);
       if (isFirst && subId) firstTierOfSubscription.set(subId, tier);

@@ -178,7 +178,9 @@ export function buildLines(f: PaymentFacts, spec: LineSpec): ComputedCommission[
   ];
 
   let cum = cumPre;
-  for (const s of post) {
+  // A voided commission has nothing left to claw back; a step that took nothing back (ignored or
+  // beyond the base) only shows in the explanation and flags.
+  for (const s of voided ? [] : post.filter((x) => x.amountMinor > 0)) {
     const before = cum;
     cum = s.cumulativeMinor;
     // Difference of cumulative owed amounts: clawbacks never sum past the commission.

@@ -27,7 +27,9 @@ export interface TierResult {
   windowStart: Date;
   distinctCustomers: number;
   revenueUsdMinor: number;
+  /** All counted sales (tierAt) or the first ones in paid order (TierTracker's explanation cap). */
   countedSales: CountedSale[];
+  countedSalesTotal: number;
 }
 
 /** Pick the last tier (file order = ascending) whose conditions hold; ">" is strict (R4). */
@@ -103,5 +105,132 @@ export function tierAt(t: Date, sales: readonly CountableSale[], version: Progra
     distinctCustomers: customers.size,
     revenueUsdMinor: revenue,
     countedSales,
+    countedSalesTotal: countedSales.length,
   };
+}
+
+/**
+ * Incremental tierAt() for queries at non-decreasing t (the engine prices payments in time order).
+ * Each sale enters once (when cleared), leaves once (when the window passes it) and changes with
+ * each refund, so a partner costs O(n log n) instead of O(n × sales in window). tierAt() stays the
+ * plain reference; a property test checks both agree.
+ */
+export class TierTracker {
+  private readonly sales: readonly CountableSale[];
+  private readonly maxListed: number;
+  private settingsKey = '';
+  private lastT = -Infinity;
+  private entries: { at: number; i: number }[] = [];
+  private refunds: { at: number; i: number; usd: number }[] = [];
+  private enterPtr = 0;
+  private refundPtr = 0;
+  private leavePtr = 0;
+  private net: number[] = [];
+  private entered: boolean[] = [];
+  private left: boolean[] = [];
+  private revenue = 0;
+  private countedCount = 0;
+  private windowCustomers = new Map<string, number>();
+  private allCustomers = new Map<string, number>();
+
+  /** `sales` sorted by paidAt; explanations list at most `maxListed` counted sales. */
+  constructor(sales: readonly CountableSale[], maxListed: number) {
+    this.sales = sales;
+    this.maxListed = maxListed;
+  }
+
+  private reset(version: ProgramVersion): void {
+    const w = version.tierWindow;
+    this.settingsKey = JSON.stringify([w, version.payout.timeZone]);
+    this.lastT = -Infinity;
+    this.entries = [];
+    this.refunds = [];
+    this.sales.forEach((s, i) => {
+      // Counted needs paidAt < t (strict) and, when configured, clearedAt <= t.
+      const paidPlus = s.paidAt.getTime() + 1;
+      if (w.countOnlyClearedSales) {
+        if (s.clearedAt !== null) this.entries.push({ at: Math.max(s.clearedAt.getTime(), paidPlus), i });
+      } else this.entries.push({ at: paidPlus, i });
+      if (w.subtractRefunds) for (const r of s.refunds) this.refunds.push({ at: r.at.getTime(), i, usd: r.usdMinor });
+    });
+    this.entries.sort((a, b) => a.at - b.at || a.i - b.i);
+    this.refunds.sort((a, b) => a.at - b.at || a.i - b.i);
+    this.enterPtr = this.refundPtr = this.leavePtr = 0;
+    this.net = this.sales.map((s) => s.usdMinor);
+    this.entered = this.sales.map(() => false);
+    this.left = this.sales.map(() => false);
+    this.revenue = 0;
+    this.countedCount = 0;
+    this.windowCustomers = new Map();
+    this.allCustomers = new Map();
+  }
+
+  private counted(i: number): boolean {
+    return this.entered[i]! && !this.left[i]! && this.net[i]! > 0;
+  }
+
+  private bump(map: Map<string, number>, key: string, by: number): void {
+    const n = (map.get(key) ?? 0) + by;
+    if (n === 0) map.delete(key);
+    else map.set(key, n);
+  }
+
+  /** Applies `change` to sale i, keeping the running totals in step. */
+  private update(i: number, change: () => void): void {
+    const c = this.sales[i]!.customerId;
+    const wasCounted = this.counted(i);
+    const wasEver = this.entered[i]! && this.net[i]! > 0;
+    if (wasCounted) {
+      this.countedCount--;
+      this.revenue -= this.net[i]!;
+      this.bump(this.windowCustomers, c, -1);
+    }
+    if (wasEver) this.bump(this.allCustomers, c, -1);
+    change();
+    if (this.counted(i)) {
+      this.countedCount++;
+      this.revenue += this.net[i]!;
+      this.bump(this.windowCustomers, c, 1);
+    }
+    if (this.entered[i]! && this.net[i]! > 0) this.bump(this.allCustomers, c, 1);
+  }
+
+  at(t: Date, version: ProgramVersion): TierResult {
+    const key = JSON.stringify([version.tierWindow, version.payout.timeZone]);
+    const tMs = t.getTime();
+    if (key !== this.settingsKey || tMs < this.lastT) this.reset(version);
+    this.lastT = tMs;
+    const start = windowStartOf(t, version.tierWindow.months, version.payout.timeZone);
+    const startMs = start.getTime();
+
+    while (this.leavePtr < this.sales.length && this.sales[this.leavePtr]!.paidAt.getTime() < startMs) {
+      const i = this.leavePtr++;
+      this.update(i, () => (this.left[i] = true));
+    }
+    while (this.enterPtr < this.entries.length && this.entries[this.enterPtr]!.at <= tMs) {
+      const { i } = this.entries[this.enterPtr++]!;
+      this.update(i, () => (this.entered[i] = true));
+    }
+    while (this.refundPtr < this.refunds.length && this.refunds[this.refundPtr]!.at <= tMs) {
+      const r = this.refunds[this.refundPtr++]!;
+      this.update(r.i, () => (this.net[r.i] = this.net[r.i]! - r.usd));
+    }
+
+    const countedSales: CountedSale[] = [];
+    for (let i = this.leavePtr; i < this.sales.length && countedSales.length < this.maxListed && this.sales[i]!.paidAt.getTime() < tMs; i++) {
+      if (!this.counted(i)) continue;
+      const s = this.sales[i]!;
+      countedSales.push({ paymentEventId: s.paymentEventId, customerId: s.customerId, usdMinor: this.net[i]! });
+    }
+    const distinct = version.tierWindow.windowAppliesToCustomerCount ? this.windowCustomers.size : this.allCustomers.size;
+    return {
+      tier: selectTier(version.tiers, distinct, this.revenue),
+      at: t,
+      windowStart: start,
+      distinctCustomers: distinct,
+      revenueUsdMinor: this.revenue,
+      countedSales,
+      countedSalesTotal: this.countedCount,
+    };
+  }
 }

@@ -396,3 +396,75 @@ describe('R1 attribution and diagnostics', () => {
     expect(one.commissions).toEqual(all);
   });
 });
+
+describe('more R8 edges', () => {
+  test('partially lost dispute: reduced by the lost share, clears at the loss', () => {
+    const rows = new Scenario()
+      .partner('A')
+      .customer('c1', 'A')
+      .pay('p1', 'c1', '2025-01-03', 10000)
+      .adjust('o', 'dispute_opened', 'p1', '2025-01-20', 4000)
+      .adjust('l', 'dispute_lost', 'p1', '2025-03-10', 4000)
+      .compute('2025-03-11');
+    // 10000 × (1 − 4000/10000) = 6000; held until the loss on 03-10 → payout 04-15
+    const r = row(rows, 'direct:p1:A');
+    expect(r).toMatchObject({ amountMinor: 6000, status: 'due', payoutDate: '2025-04-15' });
+    expect(r.clearedAt?.toISOString()).toBe('2025-03-10T12:00:00.000Z');
+    expect(rows.some((x) => x.kind === 'clawback')).toBe(false);
+  });
+  test('two partial refunds after clearing never claw back more than the commission', () => {
+    // 3 cents commission: year plan at Referral, base 15 × 0.20 = 3.
+    // refund 7 then 8 of 15 → owed ROUND(3 × 8/15) = ROUND(1.6) = 2, then ROUND(3 × 0/15) = 0
+    const rows = new Scenario()
+      .partner('A')
+      .customer('y', 'A', 'year')
+      .pay('p', 'y', '2025-01-03', 15)
+      .adjust('r1', 'refund', 'p', '2025-03-01', 7)
+      .adjust('r2', 'refund', 'p', '2025-03-02', 8)
+      .compute('2025-03-03');
+    expect(row(rows, 'direct:p:A').amountMinor).toBe(3);
+    expect(row(rows, 'clawback:direct:r1:A').amountMinor).toBe(-1); // 2 − 3
+    expect(row(rows, 'clawback:direct:r2:A').amountMinor).toBe(-2); // 0 − 2
+  });
+  test('clawback payout date can be the next payout day (setting)', () => {
+    const v = [{ ...tiersOnly[0]!, payout: { ...tiersOnly[0]!.payout, clawbackPayoutDate: 'next_payout_day' as const } }];
+    const rows = new Scenario().partner('A').customer('c1', 'A').pay('p1', 'c1', '2025-01-03', 10000).adjust('r1', 'refund', 'p1', '2025-03-05', 4000).compute('2025-03-10', v);
+    expect(row(rows, 'clawback:direct:r1:A').payoutDate).toBe('2025-03-15');
+  });
+  test('a paid clawback stays paid', () => {
+    const rows = new Scenario().partner('A').customer('c1', 'A').pay('p1', 'c1', '2025-01-03', 10000).adjust('r1', 'refund', 'p1', '2025-03-05', 4000).compute('2025-05-01', tiersOnly, { paidCommissionKeys: new Set(['direct:p1:A', 'clawback:direct:r1:A']) });
+    expect(row(rows, 'clawback:direct:r1:A')).toMatchObject({ status: 'paid', amountMinor: -4000 });
+  });
+});
+
+test('another program, from YAML only: two tiers, different thresholds, hold and payout day', async () => {
+  const { parseProgramYaml } = await import('../../src/rules/program.ts');
+  const other = parseProgramYaml(`
+program: other
+versions:
+  - version: other-v1
+    effectiveFrom: 2025-01-01
+    tiers:
+      - id: bronze
+        minDistinctCustomers: 0
+        revenueOverUsd: null
+        rates: { first: { month: "0.25", year: "0.15" }, later: { month: "0.10", year: "0.10" } }
+      - id: gold
+        minDistinctCustomers: 1
+        revenueOverUsd: "50.00"
+        rates: { first: { month: "0.50", year: "0.50" }, later: { month: "0.50", year: "0.50" } }
+    secondTier: { rate: "0.05" }
+    hold: { days: 10 }
+    payout: { dayOfMonth: 1, minimumUsd: { partnerstack: 1, shareasale: 1, awin: 1 } }
+`);
+  const rows = new Scenario()
+    .partner('R')
+    .partner('A', { recruiterPartnerId: 'R' })
+    .customer('c1', 'A')
+    .pay('p1', 'c1', '2025-01-03', 10000) // bronze first monthly: 10000 × 0.25 = 2500; R: 10000 × 0.05 = 500
+    .pay('p2', 'c1', '2025-02-03', 10000) // p1 cleared 01-13, $100 > $50 with 1 customer → gold later: 5000
+    .compute('2025-03-01', other.versions);
+  expect(row(rows, 'direct:p1:A')).toMatchObject({ tier: 'bronze', amountMinor: 2500, payoutDate: '2025-02-01' }); // cleared 01-13 → Feb 1
+  expect(row(rows, 'second_tier:p1:R').amountMinor).toBe(500);
+  expect(row(rows, 'direct:p2:A')).toMatchObject({ tier: 'gold', amountMinor: 5000 });
+});

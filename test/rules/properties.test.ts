@@ -32,7 +32,9 @@ const scenarioArb = fc.record({
   asOfDay: fc.integer({ min: 0, max: 1100 }),
 });
 
-function build(s: fc.infer<typeof scenarioArb>): EngineInput {
+type ScenarioShape = typeof scenarioArb extends fc.Arbitrary<infer T> ? T : never;
+
+function build(s: ScenarioShape): EngineInput {
   const events: BillingEvent[] = [];
   s.payments.forEach((p, i) => {
     const at = new Date(T0 + p.day * DAY + p.hour * 3_600_000);
@@ -169,6 +171,21 @@ describe('engine properties', () => {
     );
   });
 
+  test('a paid row is never edited: later refunds become clawbacks', () => {
+    fc.assert(
+      fc.property(scenarioArb, fc.integer({ min: 1, max: 400 }), (s, laterDays) => {
+        const first = build(s);
+        const paidRows = computeCommissions(first).filter((r) => r.status === 'due');
+        const later = computeCommissions({ ...first, asOf: new Date(first.asOf.getTime() + laterDays * DAY), paidCommissionKeys: new Set(paidRows.map((r) => r.key)) });
+        for (const p of paidRows) {
+          const now = later.find((r) => r.key === p.key)!;
+          expect(now).toMatchObject({ status: 'paid', amountMinor: p.amountMinor, amountUsdMinor: p.amountUsdMinor, clearedAt: p.clearedAt, payoutDate: p.payoutDate });
+        }
+      }),
+      { numRuns: 150 },
+    );
+  });
+
   test('every payment of an attributed customer yields a direct row (nothing excluded silently)', () => {
     fc.assert(
       fc.property(scenarioArb, (s) => {
@@ -186,4 +203,23 @@ describe('engine properties', () => {
       { numRuns: 150 },
     );
   });
+});
+
+test('the generator reaches the interesting cases (guards the properties above from being vacuous)', () => {
+  const seen = new Set<string>();
+  fc.assert(
+    fc.property(scenarioArb, (s) => {
+      for (const r of computeCommissions(build(s))) {
+        seen.add(r.kind);
+        seen.add(r.status);
+        if (r.exclusionReason) seen.add(r.exclusionReason);
+        if (r.tier) seen.add(r.tier);
+        for (const f of r.flags) seen.add(f);
+      }
+    }),
+    { numRuns: 300, seed: 42 },
+  );
+  for (const k of ['direct', 'second_tier', 'clawback', 'reserve', 'due', 'void', 'referral', 'tier1', 'referral_tier_renewal', 'trial_charge', 'self_referral', 'missing_fx_rate', 'held_by_dispute', 'refund_beyond_base']) {
+    expect(seen, k).toContain(k);
+  }
 });
