@@ -44,6 +44,11 @@ export interface PartnerComputationInput {
   programVersions: readonly ProgramVersion[];
   asOf: Date;
   fx: FxTable;
+  /**
+   * Keys of rows already paid out (R8: never edited again). Per-partner batches must include the
+   * keys of every row this call can return: the partner's direct/clawback rows and the recruiter's
+   * second-tier rows on this partner's payments (query paid rows by payment event id).
+   */
   paidCommissionKeys?: ReadonlySet<string> | readonly string[];
   /** customerId → other partners that also claimed the customer (flag multiple_attributions). */
   competingPartners?: ReadonlyMap<string, readonly string[]>;

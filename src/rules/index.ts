@@ -4,6 +4,7 @@ export * from './money.ts';
 export * from './email.ts';
 export * from './dates.ts';
 export * from './program.ts';
+export * from './program-loader.ts';
 export * from './qualify.ts';
 export * from './tiers.ts';
 export * from './adjustments.ts';

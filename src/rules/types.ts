@@ -110,7 +110,12 @@ export interface ComputedCommission {
   status: CommissionStatus;
   /** The payment's paid time (also on clawbacks). */
   paidAt: Date;
+  /**
+   * When it clears (R7, disputes applied): in the past for due/paid rows, the expected date for
+   * reserve rows; null while an open dispute holds it and on void rows. Clawbacks: the refund time.
+   */
   clearedAt: Date | null;
+  /** yyyy-mm-dd payout this row belongs to (R7; clawbacks: per payout.clawbackPayoutDate). */
   payoutDate: string | null;
   ruleVersion: string | null;
   exclusionReason: string | null;

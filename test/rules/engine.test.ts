@@ -468,3 +468,22 @@ versions:
   expect(row(rows, 'second_tier:p1:R').amountMinor).toBe(500);
   expect(row(rows, 'direct:p2:A')).toMatchObject({ tier: 'gold', amountMinor: 5000 });
 });
+
+test('data gaps are recorded, not dropped: no program version, unknown subscription', () => {
+  const s = new Scenario().partner('A').customer('c1', 'A').pay('old', 'c1', '2023-06-01', 10000).pay('p1', 'c1', '2025-01-03', 10000, { subscriptionId: 'sub-missing' });
+  const rows = s.compute('2025-02-01');
+  expect(row(rows, 'direct:old:A')).toMatchObject({ exclusionReason: 'no_program_version', ruleVersion: null, amountMinor: 0 });
+  expect(row(rows, 'direct:p1:A')).toMatchObject({ exclusionReason: 'unknown_subscription', amountMinor: 0 });
+});
+
+test('explainCommission renders the arithmetic for ops', async () => {
+  const { explainCommission } = await import('../../src/rules/explain.ts');
+  const rows = new Scenario().partner('A').customer('c1', 'A').pay('p1', 'c1', '2025-01-03', 10000).adjust('r1', 'refund', 'p1', '2025-01-20', 2500).compute('2025-03-01');
+  const text = explainCommission(row(rows, 'direct:p1:A')).join('\n');
+  expect(text).toContain('tier referral at 2025-01-03T12:00:00.000Z: 0 distinct customers');
+  expect(text).toContain('ROUND(10000 × 1.00) = 10000 USD');
+  expect(text).toContain('refund r1 at 2025-01-20T12:00:00.000Z: 2500 → before_clearing_reduces_commission');
+  expect(text).toContain('amount 7500 USD minor units (7500 USD cents), status due');
+  // Explanations are plain JSON.
+  expect(JSON.parse(JSON.stringify(row(rows, 'direct:p1:A').explanation))).toEqual(row(rows, 'direct:p1:A').explanation);
+});

@@ -155,3 +155,10 @@ ${extra}`;
     expect(() => parseProgramYaml(minimal(tier('"0.1"')).replace('minimumUsd: {', 'timeZone: Mars/Base\n      minimumUsd: {'))).toThrow(/time zone/);
   });
 });
+
+test('loadProgramsFromDir reads the shipped programs', async () => {
+  const { loadProgramsFromDir } = await import('../../src/rules/program-loader.ts');
+  const { fileURLToPath } = await import('node:url');
+  const programs = await loadProgramsFromDir(fileURLToPath(new URL('../../config/programs', import.meta.url)));
+  expect(programs.map((p) => p.program)).toContain('kartra');
+});
