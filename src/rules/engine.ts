@@ -263,6 +263,8 @@ export function computePartnerCommissions(input: PartnerComputationInput): Partn
   const tracker = new TierTracker(sales, MAX_LISTED_COUNTED_SALES);
 
   // First qualified payment of each subscription (R5); a trial never is, its full-price rebill is.
+  // A payment lacking only its FX rate still takes the slot: that gap is data, not qualification,
+  // so filling it later does not reprice the subscription's other payments.
   const firstOfSubscription = new Map<string, string>();
   // Tier that priced the first qualified payment (for the Decision on Referral-sold subscriptions).
   const firstTierOfSubscription = new Map<string, TierResult>();
