@@ -97,6 +97,9 @@ export const configSchema = z
         staleSyncHours: z.number().positive().default(26),
         quarantineGrowth: z.number().int().nonnegative().default(1),
         digest: z.boolean().default(false),
+        /** Delivery attempts per alert and sink within one dispatch (small, bounded; never blocks the run). */
+        maxAttempts: z.number().int().positive().max(10).default(3),
+        retryDelayMs: z.number().int().nonnegative().default(250),
       })
       .prefault({}),
     reconcile: z
@@ -106,6 +109,20 @@ export const configSchema = z
           .record(z.string(), z.object({ absMinor: z.number().int().nonnegative(), relative: z.number().nonnegative() }))
           .default({}),
         matchWindowHours: z.number().positive().default(48),
+        /** Tolerance for networks without an entry in `tolerance` (1 minor unit absorbs rounding). */
+        defaultTolerance: z.object({ absMinor: z.number().int().nonnegative(), relative: z.number().nonnegative() }).default({ absMinor: 1, relative: 0 }),
+        /** A payment younger than this is not yet reported missing: networks record sales with a delay. */
+        graceHours: z.number().nonnegative().default(48),
+        /** R1: click → sign-up longer than this is flagged attribution_window_exceeded (info only). */
+        attributionWindowDays: z.number().positive().default(30),
+        /** USD at stake (minor units) from which a discrepancy is critical / high / medium; below is low. */
+        severity: z
+          .object({
+            criticalUsdMinor: z.number().int().nonnegative().default(100_000),
+            highUsdMinor: z.number().int().nonnegative().default(10_000),
+            mediumUsdMinor: z.number().int().nonnegative().default(1_000),
+          })
+          .prefault({}),
       })
       .prefault({}),
     push: z
@@ -113,6 +130,8 @@ export const configSchema = z
         autoPushKinds: z.array(z.string()).default([]),
         maxActionsPerRun: z.number().int().positive().default(200),
         maxUsdMinorPerRun: z.number().int().positive().default(500_000),
+        /** A failed action is retried by later runs (same idempotency key) up to this many attempts. */
+        maxAttempts: z.number().int().positive().default(3),
       })
       .prefault({}),
     server: z
