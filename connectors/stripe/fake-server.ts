@@ -1,0 +1,284 @@
+// In-memory Stripe API on 127.0.0.1 (port 0) for tests, the demo and the benchmark. Serves GET
+// list/retrieve for customers, subscriptions, invoices, invoice_payments, refunds, disputes,
+// charges, payment_intents and balance_transactions in Stripe's shapes: list envelope
+// {object:'list', url, data, has_more}, newest-first, `limit` 1–100, `starting_after` /
+// `ending_before`, `created[gt|gte|lt|lte]`, `expand[]` (any id field, `data.` prefix on lists),
+// Bearer auth, Stripe error bodies, and fault injection (5xx, 429, latency).
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export type StripeObject = { id: string; object: string; created?: number; [k: string]: unknown };
+
+const COLLECTIONS = ['customers', 'subscriptions', 'invoices', 'invoice_payments', 'refunds', 'disputes', 'charges', 'payment_intents', 'balance_transactions'] as const;
+type Collection = (typeof COLLECTIONS)[number];
+const BY_OBJECT: Record<string, Collection> = {
+  customer: 'customers',
+  subscription: 'subscriptions',
+  invoice: 'invoices',
+  invoice_payment: 'invoice_payments',
+  refund: 'refunds',
+  dispute: 'disputes',
+  charge: 'charges',
+  payment_intent: 'payment_intents',
+  balance_transaction: 'balance_transactions',
+};
+
+export interface StripeFakeStore {
+  collections: Record<Collection, Map<string, StripeObject>>;
+  /** Adds or replaces objects; the collection is chosen by `object`. */
+  add(...objs: StripeObject[]): void;
+  get(id: string): StripeObject | undefined;
+  clear(): void;
+}
+
+export interface StripeFaults {
+  /** The next N matching requests answer HTTP `status5xx` (default 500). */
+  fail5xx?: number;
+  status5xx?: number;
+  /** The next N matching requests answer 429 (rate limited). */
+  rateLimit?: number;
+  /** Retry-After value sent with 429s (Stripe does not document one; off by default). */
+  retryAfter?: string;
+  /** Added delay for every matching request. */
+  latencyMs?: number;
+  /** Only requests whose path matches are affected. */
+  match?: RegExp;
+}
+
+export interface FakeRequest {
+  method: string;
+  path: string;
+  query: Record<string, unknown>;
+  status: number;
+}
+
+export interface StripeFake {
+  url: string;
+  apiKey: string;
+  store: StripeFakeStore;
+  requests: FakeRequest[];
+  setFaults(f: StripeFaults): void;
+  close(): Promise<void>;
+}
+
+function createStore(): StripeFakeStore {
+  const collections = Object.fromEntries(COLLECTIONS.map((c) => [c, new Map<string, StripeObject>()])) as Record<Collection, Map<string, StripeObject>>;
+  return {
+    collections,
+    add(...objs) {
+      for (const o of objs) {
+        const c = BY_OBJECT[o.object];
+        if (!c) throw new Error(`fake stripe: unknown object type "${o.object}"`);
+        collections[c].set(o.id, structuredClone(o));
+      }
+    },
+    get(id) {
+      for (const c of COLLECTIONS) {
+        const o = collections[c].get(id);
+        if (o) return o;
+      }
+      return undefined;
+    },
+    clear() {
+      for (const c of COLLECTIONS) collections[c].clear();
+    },
+  };
+}
+
+/** Parses `a[b][0]=x` style query strings into nested objects (arrays for numeric or empty keys). */
+export function parseBracketQuery(search: URLSearchParams): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [rawKey, value] of search) {
+    const parts = rawKey.split('[').map((p, i) => (i === 0 ? p : p.replace(/\]$/, '')));
+    let node: Record<string, unknown> | unknown[] = out;
+    parts.forEach((p, i) => {
+      const last = i === parts.length - 1;
+      const isArr = p === '' || /^\d+$/.test(p);
+      if (Array.isArray(node)) {
+        if (last) node.push(value);
+        else {
+          const next: Record<string, unknown> = {};
+          node.push(next);
+          node = next;
+        }
+        return;
+      }
+      if (last) {
+        node[p] = value;
+        return;
+      }
+      const nextIsArr = parts[i + 1] === '' || /^\d+$/.test(parts[i + 1]!);
+      if (node[p] === undefined) node[p] = nextIsArr ? [] : {};
+      node = node[p] as Record<string, unknown> | unknown[];
+      void isArr;
+    });
+  }
+  return out;
+}
+
+function expandPath(store: StripeFakeStore, value: unknown, path: string[]): unknown {
+  if (path.length === 0 || value === null || value === undefined) return value;
+  if (Array.isArray(value)) return value.map((v) => expandPath(store, v, path));
+  if (typeof value !== 'object') return value;
+  const [head, ...rest] = path;
+  const obj = { ...(value as Record<string, unknown>) };
+  let child = obj[head!];
+  if (typeof child === 'string') child = store.get(child) ? structuredClone(store.get(child)) : child;
+  obj[head!] = expandPath(store, child, rest);
+  return obj;
+}
+
+function matchesCreated(o: StripeObject, f: unknown): boolean {
+  if (f === undefined) return true;
+  const c = o.created ?? 0;
+  if (typeof f === 'string') return c === Number(f);
+  const r = f as Record<string, string>;
+  if (r.gt !== undefined && !(c > Number(r.gt))) return false;
+  if (r.gte !== undefined && !(c >= Number(r.gte))) return false;
+  if (r.lt !== undefined && !(c < Number(r.lt))) return false;
+  if (r.lte !== undefined && !(c <= Number(r.lte))) return false;
+  return true;
+}
+
+const idOf = (v: unknown): string | undefined => (typeof v === 'string' ? v : v && typeof v === 'object' ? ((v as { id?: string }).id ?? undefined) : undefined);
+
+function filterFor(coll: Collection, q: Record<string, unknown>): (o: StripeObject) => boolean {
+  return (o) => {
+    if (!matchesCreated(o, q.created)) return false;
+    if (typeof q.customer === 'string' && idOf(o.customer) !== q.customer) return false;
+    if (coll === 'subscriptions') {
+      const status = (q.status as string | undefined) ?? 'default';
+      if (status === 'all') return true;
+      if (status === 'default') return o.status !== 'canceled' && o.status !== 'incomplete_expired';
+      if (status === 'ended') return o.status === 'canceled' || o.status === 'incomplete_expired';
+      return o.status === status;
+    }
+    if (coll === 'invoices' && typeof q.subscription === 'string') {
+      const p = o.parent as { subscription_details?: { subscription?: string } } | undefined;
+      if (p?.subscription_details?.subscription !== q.subscription) return false;
+    }
+    if (coll === 'invoices' && typeof q.status === 'string' && o.status !== q.status) return false;
+    if (coll === 'invoice_payments') {
+      if (typeof q.invoice === 'string' && idOf(o.invoice) !== q.invoice) return false;
+      const p = q.payment as Record<string, string> | undefined;
+      const op = o.payment as Record<string, unknown> | undefined;
+      if (p?.payment_intent && idOf(op?.payment_intent) !== p.payment_intent) return false;
+      if (p?.type && op?.type !== p.type) return false;
+      if (typeof q.status === 'string' && o.status !== q.status) return false;
+    }
+    if ((coll === 'refunds' || coll === 'disputes') && typeof q.charge === 'string' && idOf(o.charge) !== q.charge) return false;
+    if ((coll === 'refunds' || coll === 'disputes') && typeof q.payment_intent === 'string' && idOf(o.payment_intent) !== q.payment_intent) return false;
+    return true;
+  };
+}
+
+function stripeError(res: http.ServerResponse, status: number, type: string, message: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): number {
+  res.writeHead(status, { 'content-type': 'application/json', 'request-id': `req_fake_${Date.now()}`, ...headers });
+  res.end(JSON.stringify({ error: { type, message, ...extra } }));
+  return status;
+}
+
+function expandList(q: Record<string, unknown>): string[] {
+  const e = q.expand;
+  if (Array.isArray(e)) return e.map(String);
+  if (typeof e === 'string') return [e];
+  return [];
+}
+
+export async function startStripeFake(opts: { apiKey?: string; port?: number } = {}): Promise<StripeFake> {
+  const apiKey = opts.apiKey ?? 'sk_test_fake';
+  const store = createStore();
+  const requests: FakeRequest[] = [];
+  let faults: StripeFaults = {};
+
+  const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<number> => {
+    const u = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const q = parseBracketQuery(u.searchParams);
+    const f = faults;
+    if (!f.match || f.match.test(u.pathname)) {
+      if (f.latencyMs) await new Promise((r) => setTimeout(r, f.latencyMs));
+      if (f.rateLimit && f.rateLimit > 0) {
+        f.rateLimit--;
+        return stripeError(res, 429, 'invalid_request_error', 'Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.', { code: 'rate_limit' }, f.retryAfter ? { 'retry-after': f.retryAfter } : {});
+      }
+      if (f.fail5xx && f.fail5xx > 0) {
+        f.fail5xx--;
+        return stripeError(res, f.status5xx ?? 500, 'api_error', 'An unknown error occurred on our side.');
+      }
+    }
+    const auth = req.headers.authorization ?? '';
+    const key = auth.startsWith('Bearer ') ? auth.slice(7) : auth.startsWith('Basic ') ? Buffer.from(auth.slice(6), 'base64').toString().split(':')[0] : '';
+    if (key !== apiKey) return stripeError(res, 401, 'invalid_request_error', `Invalid API Key provided: ${key ? `${key.slice(0, 8)}****` : '(none)'}`);
+    if (req.method !== 'GET') return stripeError(res, 405, 'invalid_request_error', 'The fake Stripe API is read-only.');
+    const m = /^\/v1\/([a-z_]+)(?:\/([^/]+))?$/.exec(u.pathname);
+    const coll = m?.[1] as Collection | undefined;
+    if (!m || !coll || !(COLLECTIONS as readonly string[]).includes(coll)) return stripeError(res, 404, 'invalid_request_error', `Unrecognized request URL (GET: ${u.pathname}).`);
+    const expand = expandList(q);
+    if (m[2]) {
+      const obj = store.collections[coll].get(decodeURIComponent(m[2]));
+      if (!obj) return stripeError(res, 404, 'invalid_request_error', `No such ${coll.replace(/s$/, '')}: '${m[2]}'`, { code: 'resource_missing', param: 'id' });
+      let out: unknown = structuredClone(obj);
+      for (const p of expand) out = expandPath(store, out, p.split('.'));
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(out));
+      return 200;
+    }
+    const limit = q.limit === undefined ? 10 : Number(q.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100) return stripeError(res, 400, 'invalid_request_error', 'Invalid integer: limit must be between 1 and 100', { param: 'limit' });
+    if (q.starting_after && q.ending_before) return stripeError(res, 400, 'invalid_request_error', 'You may only specify one of these parameters: ending_before, starting_after.');
+    const all = [...store.collections[coll].values()].filter(filterFor(coll, q)).sort((a, b) => (b.created ?? 0) - (a.created ?? 0) || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+    let startIdx = 0;
+    let endIdx = all.length;
+    if (typeof q.starting_after === 'string') {
+      const i = all.findIndex((o) => o.id === q.starting_after);
+      if (i < 0 && !store.get(q.starting_after)) return stripeError(res, 400, 'invalid_request_error', `No such object: '${q.starting_after}'`, { param: 'starting_after' });
+      startIdx = i + 1;
+    }
+    let page: StripeObject[];
+    if (typeof q.ending_before === 'string') {
+      endIdx = all.findIndex((o) => o.id === q.ending_before);
+      page = all.slice(Math.max(0, endIdx - limit), endIdx);
+    } else page = all.slice(startIdx, startIdx + limit);
+    const hasMore = typeof q.ending_before === 'string' ? endIdx - limit > 0 : startIdx + limit < all.length;
+    let data: unknown[] = page.map((o) => structuredClone(o));
+    for (const p of expand) {
+      const path = p.split('.');
+      if (path[0] !== 'data') return stripeError(res, 400, 'invalid_request_error', `This property cannot be expanded (${p}). Did you mean data.${p}?`);
+      if (path.length > 5) return stripeError(res, 400, 'invalid_request_error', `You cannot expand more than 4 levels of a property (${p}).`);
+      data = data.map((d) => expandPath(store, d, path.slice(1)));
+    }
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ object: 'list', url: `/v1/${coll}`, has_more: hasMore, data }));
+    return 200;
+  };
+
+  const server = http.createServer((req, res) => {
+    const u = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const entry: FakeRequest = { method: req.method ?? 'GET', path: u.pathname, query: parseBracketQuery(u.searchParams), status: 0 };
+    requests.push(entry);
+    req.resume();
+    handle(req, res)
+      .then((s) => (entry.status = s))
+      .catch((err: unknown) => {
+        entry.status = 500;
+        if (!res.headersSent) stripeError(res, 500, 'api_error', String(err));
+      });
+  });
+  server.keepAliveTimeout = 1000;
+  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    apiKey,
+    store,
+    requests,
+    setFaults: (f) => {
+      faults = { ...f };
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

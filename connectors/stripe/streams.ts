@@ -1,0 +1,332 @@
+// Stripe streams: customers, subscriptions (status=all), invoices (→ payments, with invoice
+// payments and the settlement balance transaction looked up per paid invoice), refunds and
+// disputes (linked to their invoice through InvoicePayment). Incremental by `created` with a
+// per-stream look-back; within a pass the window's upper bound is fixed so newest-first cursor
+// paging (starting_after) is stable, and the cursor is checkpointed after every page.
+import type { Knex } from 'knex';
+import type Stripe from 'stripe';
+import type { Page, StreamDef, SyncContext } from '../../src/sync/types.ts';
+import { ensureCustomers, upsertBillingEvents, upsertCustomers, upsertSubscriptions } from '../../src/model/index.ts';
+import type { BillingEventInput } from '../../src/model/types.ts';
+import { baseOfPayment, keepFirstOccurredAt, paymentFacts, subscriptionFacts, type PaymentFacts } from '../billing/common.ts';
+import { mapLimit, type StripeApi } from './client.ts';
+import {
+  customerSchema,
+  disputeSchema,
+  invoicePaymentSchema,
+  invoiceSchema,
+  refId,
+  refundSchema,
+  subscriptionSchema,
+  balanceTransactionSchema,
+  type StripeBalanceTransaction,
+  type StripeCharge,
+  type StripeCustomer,
+  type StripeDispute,
+  type StripeInvoice,
+  type StripeRefund,
+  type StripeSubscription,
+} from './schemas.ts';
+import { invoiceIsPaid, invoiceSubscriptionId, invoiceTax, mapCustomer, mapDispute, mapInvoice, mapRefund, mapSubscription, SYSTEM, type InvoiceLinks, type MoneyBackContext } from './mapping.ts';
+
+export type WindowState = {
+  /** `created` upper bound (unix seconds) of the last completed pass. */
+  hwm: number | null;
+  /** The pass in progress: fixed window and the cursor after the last committed page. */
+  pass: { from: number; to: number; after: string | null } | null;
+};
+
+type ListFn = (params: Record<string, unknown>) => Promise<{ data: Array<{ id: string }>; has_more: boolean }>;
+
+function startUnix(api: StripeApi): number {
+  return api.options.startDate ? Math.floor(new Date(api.options.startDate).getTime() / 1000) : 0;
+}
+
+/** Pages one stream's window newest-first; each page carries the resumable state. */
+export async function* readCreatedWindow(api: StripeApi, ctx: SyncContext, state: WindowState, lookbackDays: number | null, list: ListFn): AsyncIterable<Page<WindowState>> {
+  const start = startUnix(api);
+  let pass = state.pass;
+  if (!pass) {
+    const to = Math.floor(ctx.now.getTime() / 1000);
+    const from = lookbackDays === null || state.hwm === null ? start : Math.max(start, state.hwm - lookbackDays * 86_400);
+    pass = { from, to, after: null };
+  }
+  for (;;) {
+    const params: Record<string, unknown> = { limit: api.options.pageSize, created: { gte: pass.from, lte: pass.to } };
+    if (pass.after) params.starting_after = pass.after;
+    const res = await list(params);
+    const last = res.data[res.data.length - 1];
+    if (res.has_more && last) {
+      pass = { ...pass, after: last.id };
+      yield { records: res.data, state: { hwm: state.hwm, pass } };
+    } else {
+      yield { records: res.data, state: { hwm: pass.to, pass: null } };
+      return;
+    }
+  }
+}
+
+const initial = (): WindowState => ({ hwm: null, pass: null });
+
+// ------------------------------------------------------------------------------------- enrichment
+
+/** Invoice payments of a paid invoice (expanded to the charge) and the charge's balance transaction. */
+export async function fetchInvoiceLinks(api: StripeApi, inv: StripeInvoice): Promise<InvoiceLinks | null> {
+  if (!invoiceIsPaid(inv) || inv.amount_paid <= 0) return null;
+  const res = await api.call((s) => s.invoicePayments.list({ invoice: inv.id, limit: 100, expand: ['data.payment.charge', 'data.payment.payment_intent.latest_charge'] }));
+  const links: InvoiceLinks = { invoicePayments: [], paymentIntents: [], charges: [], settlement: null };
+  let settlementCharge: StripeCharge | null = null;
+  for (const raw of res.data as unknown[]) {
+    const p = invoicePaymentSchema.safeParse(raw);
+    if (!p.success) continue;
+    const ip = p.data;
+    links.invoicePayments.push(ip.id);
+    const pi = ip.payment?.payment_intent;
+    const piId = refId(pi ?? null);
+    if (piId) links.paymentIntents.push(piId);
+    const charge = (typeof ip.payment?.charge === 'object' ? ip.payment.charge : null) ?? (pi && typeof pi === 'object' && typeof pi.latest_charge === 'object' ? pi.latest_charge : null);
+    const chargeId = refId(ip.payment?.charge ?? null) ?? (pi && typeof pi === 'object' ? refId(pi.latest_charge ?? null) : null);
+    if (chargeId) links.charges.push(chargeId);
+    if (charge && ip.status !== 'canceled' && (!settlementCharge || ip.is_default)) settlementCharge = charge;
+  }
+  const bt = settlementCharge?.balance_transaction;
+  if (bt && typeof bt === 'object') links.settlement = bt;
+  else if (typeof bt === 'string' && inv.currency.toLowerCase() !== 'usd') {
+    // Only non-USD invoices need the rate; USD ones are their own USD value.
+    const full = await api.call((s) => s.balanceTransactions.retrieve(bt));
+    const parsed = balanceTransactionSchema.safeParse(full);
+    if (parsed.success) links.settlement = parsed.data;
+  }
+  return links;
+}
+
+interface PaymentRef {
+  key: string;
+  paymentIntent: string | null;
+  charge: string | null;
+}
+
+export interface ResolvedPayment {
+  payment: PaymentFacts | null;
+  invoiceId: string | null;
+}
+
+/**
+ * Finds the invoice (and its stored payment facts) behind refunds/disputes: first through the
+ * payment intents / charges recorded on stored payment events, then through the InvoicePayment
+ * API (listed by payment intent); an invoice not stored yet is fetched to compute its base.
+ */
+export async function resolvePayments(api: StripeApi, db: Knex, connection: string, refs: PaymentRef[]): Promise<Map<string, ResolvedPayment>> {
+  const out = new Map<string, ResolvedPayment>();
+  const values = [...new Set(refs.flatMap((r) => [r.paymentIntent, r.charge]).filter((x): x is string => !!x))];
+  const byRef = new Map<string, string>();
+  if (values.length > 0) {
+    const rows = await db
+      .select<{ external_id: string; v: string }[]>('e.external_id', 'x.v')
+      .from(
+        db.raw(
+          `billing_events e CROSS JOIN LATERAL jsonb_array_elements_text(coalesce(e.metadata->'payment_intents','[]'::jsonb) || coalesce(e.metadata->'charges','[]'::jsonb)) AS x(v)`,
+        ),
+      )
+      .where('e.connection', connection)
+      .where('e.kind', 'payment')
+      .whereIn('x.v', values);
+    for (const r of rows) byRef.set(r.v, r.external_id);
+  }
+  const invoiceOf = new Map<string, string | null>();
+  for (const r of refs) {
+    const inv = (r.paymentIntent && byRef.get(r.paymentIntent)) || (r.charge && byRef.get(r.charge)) || null;
+    invoiceOf.set(r.key, inv);
+  }
+  const missing = refs.filter((r) => !invoiceOf.get(r.key) && r.paymentIntent);
+  const piCache = new Map<string, string | null>();
+  await mapLimit(missing, api.options.concurrency, async (r) => {
+    const pi = r.paymentIntent!;
+    if (!piCache.has(pi)) {
+      const res = await api.call((s) => s.invoicePayments.list({ payment: { type: 'payment_intent', payment_intent: pi }, limit: 10 }));
+      const first = (res.data as unknown[]).map((d) => invoicePaymentSchema.safeParse(d)).find((p) => p.success);
+      piCache.set(pi, first?.success ? refId(first.data.invoice) : null);
+    }
+    invoiceOf.set(r.key, piCache.get(pi) ?? null);
+  });
+  const invoiceIds = [...new Set([...invoiceOf.values()].filter((x): x is string => !!x))];
+  const facts = new Map((await paymentFacts(db, connection, invoiceIds)).map((f) => [f.externalId, f]));
+  const notStored = invoiceIds.filter((id) => !facts.has(id));
+  await mapLimit(notStored, api.options.concurrency, async (id) => {
+    const parsed = invoiceSchema.safeParse(await api.call((s) => s.invoices.retrieve(id)));
+    if (!parsed.success) return;
+    const inv = parsed.data;
+    const { base } = baseOfPayment({ amountPaid: inv.amount_paid, total: inv.total ?? inv.amount_paid, tax: invoiceTax(inv) });
+    facts.set(id, { externalId: id, documentId: id, base, gross: inv.amount_paid, currency: inv.currency, subscriptionExternalId: invoiceSubscriptionId(inv), metadata: {} });
+  });
+  for (const r of refs) {
+    const inv = invoiceOf.get(r.key) ?? null;
+    out.set(r.key, { invoiceId: inv, payment: inv ? (facts.get(inv) ?? null) : null });
+  }
+  return out;
+}
+
+function chargeCustomer(c: string | StripeCharge | null | undefined): string | null {
+  return c && typeof c === 'object' ? refId(c.customer ?? null) : null;
+}
+
+// ------------------------------------------------------------------------------------------ writers
+
+export async function writeCustomers(trx: Knex, connection: string, records: StripeCustomer[]): Promise<void> {
+  await upsertCustomers(trx, records.filter((c) => !c.deleted).map((c) => mapCustomer(c, connection)));
+}
+
+export async function writeSubscriptions(trx: Knex, connection: string, records: StripeSubscription[]): Promise<void> {
+  const custs = await ensureCustomers(trx, SYSTEM, connection, records.map((s) => refId(s.customer) ?? ''));
+  await upsertSubscriptions(trx, records.map((s) => mapSubscription(s, connection, custs.get(refId(s.customer) ?? '') ?? null)));
+}
+
+export async function writeInvoices(trx: Knex, connection: string, records: StripeInvoice[], links: Map<string, InvoiceLinks | null>): Promise<number> {
+  const paid = records.filter(invoiceIsPaid);
+  if (paid.length === 0) return 0;
+  const custs = await ensureCustomers(trx, SYSTEM, connection, paid.map((i) => refId(i.customer) ?? ''));
+  const subs = await subscriptionFacts(trx, connection, paid.map((i) => invoiceSubscriptionId(i) ?? ''));
+  const rows = paid
+    .map((inv) =>
+      mapInvoice(inv, {
+        connection,
+        customerId: custs.get(refId(inv.customer) ?? '') ?? null,
+        subscription: subs.get(invoiceSubscriptionId(inv) ?? ''),
+        links: links.get(inv.id) ?? null,
+      }),
+    )
+    .filter((r): r is BillingEventInput => r !== null);
+  await upsertBillingEvents(trx, rows);
+  return rows.length;
+}
+
+function moneyBackContext(connection: string, customerId: number | null, r: ResolvedPayment | undefined): MoneyBackContext {
+  return { connection, customerId, payment: r?.payment ?? null, invoiceId: r?.invoiceId ?? null };
+}
+
+async function customerIdsFor(trx: Knex, connection: string, items: Array<{ charge?: string | StripeCharge | null | undefined }>, resolved: Map<string, ResolvedPayment>, keys: string[]): Promise<Array<number | null>> {
+  // The customer comes from the expanded charge, else from the stored payment event.
+  const ext = items.map((i) => chargeCustomer(i.charge));
+  const custs = await ensureCustomers(trx, SYSTEM, connection, ext.filter((x): x is string => !!x));
+  const paymentCustomers = new Map<string, number | null>();
+  const payIds = keys.map((k) => resolved.get(k)?.payment?.externalId).filter((x): x is string => !!x);
+  if (payIds.length > 0) {
+    const rows = await trx('billing_events').where({ connection, kind: 'payment' }).whereIn('external_id', payIds).select<{ external_id: string; customer_id: number | null }[]>('external_id', 'customer_id');
+    for (const r of rows) paymentCustomers.set(r.external_id, r.customer_id === null ? null : Number(r.customer_id));
+  }
+  return items.map((_, i) => {
+    const e = ext[i];
+    if (e) return custs.get(e) ?? null;
+    const pay = resolved.get(keys[i]!)?.payment?.externalId;
+    return pay ? (paymentCustomers.get(pay) ?? null) : null;
+  });
+}
+
+export async function writeRefunds(trx: Knex, connection: string, records: StripeRefund[], resolved: Map<string, ResolvedPayment>): Promise<number> {
+  const cids = await customerIdsFor(trx, connection, records, resolved, records.map((r) => r.id));
+  const rows = records.map((r, i) => mapRefund(r, moneyBackContext(connection, cids[i] ?? null, resolved.get(r.id)))).filter((r): r is BillingEventInput => r !== null);
+  await upsertBillingEvents(trx, rows);
+  return rows.length;
+}
+
+export async function writeDisputes(trx: Knex, connection: string, records: StripeDispute[], resolved: Map<string, ResolvedPayment>, closedAt?: Map<string, Date>): Promise<number> {
+  const cids = await customerIdsFor(trx, connection, records, resolved, records.map((d) => d.id));
+  const rows = records.flatMap((d, i) => mapDispute(d, moneyBackContext(connection, cids[i] ?? null, resolved.get(d.id)), closedAt?.get(d.id) ?? null));
+  await keepFirstOccurredAt(trx, rows, ['dispute_won', 'dispute_lost', 'chargeback']);
+  await upsertBillingEvents(trx, rows);
+  return rows.length;
+}
+
+export function paymentRefOf(o: { id: string; payment_intent?: string | { id: string } | null; charge?: string | StripeCharge | null }): PaymentRef {
+  const chargePi = o.charge && typeof o.charge === 'object' ? refId(o.charge.payment_intent ?? null) : null;
+  return { key: o.id, paymentIntent: refId(o.payment_intent ?? null) ?? chargePi, charge: refId(o.charge ?? null) };
+}
+
+// ------------------------------------------------------------------------------------------ streams
+
+function parsedList<T>(schema: { safeParse(v: unknown): { success: boolean; data?: T } }, items: unknown[]): T[] {
+  return items.map((i) => schema.safeParse(i)).filter((p) => p.success).map((p) => p.data as T);
+}
+
+export function stripeStreams(api: StripeApi): StreamDef<any, WindowState>[] { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const lb = api.options.lookbackDays;
+  const invoiceLinks = new Map<string, InvoiceLinks | null>();
+  const refundLinks = new Map<string, ResolvedPayment>();
+  const disputeLinks = new Map<string, ResolvedPayment>();
+  const list = (fn: (s: Stripe, p: Record<string, unknown>) => Promise<unknown>): ListFn => (p) => api.call((s) => fn(s, p) as Promise<{ data: Array<{ id: string }>; has_more: boolean }>);
+
+  const customers: StreamDef<StripeCustomer, WindowState> = {
+    name: 'customers',
+    schema: customerSchema,
+    key: (c) => c.id,
+    recordTime: (c) => new Date(c.created * 1000),
+    initialState: initial,
+    read: (ctx, state) => readCreatedWindow(api, ctx, state, lb.customers, list((s, p) => s.customers.list(p))),
+    write: (trx, recs, ctx) => writeCustomers(trx, ctx.connection.name, recs),
+  };
+
+  const subscriptions: StreamDef<StripeSubscription, WindowState> = {
+    name: 'subscriptions',
+    schema: subscriptionSchema,
+    key: (s) => s.id,
+    recordTime: (s) => new Date(s.created * 1000),
+    initialState: initial,
+    read: (ctx, state) => readCreatedWindow(api, ctx, state, lb.subscriptions, list((s, p) => s.subscriptions.list({ ...p, status: 'all' }))),
+    write: (trx, recs, ctx) => writeSubscriptions(trx, ctx.connection.name, recs),
+  };
+
+  const invoices: StreamDef<StripeInvoice, WindowState> = {
+    name: 'invoices',
+    schema: invoiceSchema,
+    key: (i) => i.id,
+    recordTime: (i) => new Date(i.created * 1000),
+    initialState: initial,
+    async *read(ctx, state) {
+      for await (const page of readCreatedWindow(api, ctx, state, lb.invoices, list((s, p) => s.invoices.list(p)))) {
+        invoiceLinks.clear();
+        const invs = parsedList<StripeInvoice>(invoiceSchema, page.records);
+        await mapLimit(invs, api.options.concurrency, async (inv) => invoiceLinks.set(inv.id, await fetchInvoiceLinks(api, inv)));
+        yield page;
+      }
+    },
+    write: async (trx, recs, ctx) => ({ written: await writeInvoices(trx, ctx.connection.name, recs, invoiceLinks) }),
+  };
+
+  const refunds: StreamDef<StripeRefund, WindowState> = {
+    name: 'refunds',
+    schema: refundSchema,
+    key: (r) => r.id,
+    recordTime: (r) => new Date(r.created * 1000),
+    initialState: initial,
+    async *read(ctx, state) {
+      for await (const page of readCreatedWindow(api, ctx, state, lb.refunds, list((s, p) => s.refunds.list({ ...p, expand: ['data.charge', 'data.balance_transaction'] })))) {
+        refundLinks.clear();
+        const recs = parsedList<StripeRefund>(refundSchema, page.records);
+        for (const [k, v] of await resolvePayments(api, ctx.db, ctx.connection.name, recs.map(paymentRefOf))) refundLinks.set(k, v);
+        yield page;
+      }
+    },
+    write: async (trx, recs, ctx) => ({ written: await writeRefunds(trx, ctx.connection.name, recs, refundLinks) }),
+  };
+
+  const disputes: StreamDef<StripeDispute, WindowState> = {
+    name: 'disputes',
+    schema: disputeSchema,
+    key: (d) => d.id,
+    recordTime: (d) => new Date(d.created * 1000),
+    initialState: initial,
+    async *read(ctx, state) {
+      for await (const page of readCreatedWindow(api, ctx, state, lb.disputes, list((s, p) => s.disputes.list({ ...p, expand: ['data.charge'] })))) {
+        disputeLinks.clear();
+        const recs = parsedList<StripeDispute>(disputeSchema, page.records);
+        for (const [k, v] of await resolvePayments(api, ctx.db, ctx.connection.name, recs.map(paymentRefOf))) disputeLinks.set(k, v);
+        yield page;
+      }
+    },
+    write: async (trx, recs, ctx) => ({ written: await writeDisputes(trx, ctx.connection.name, recs, disputeLinks) }),
+  };
+
+  return [customers, subscriptions, invoices, refunds, disputes];
+}
+
+export type { StripeBalanceTransaction };
