@@ -1,0 +1,271 @@
+// A fake ShareASale merchant API (`/w.cfm`) for tests and the demo, on 127.0.0.1 (port 0 by default).
+// Faithful to the reference where it is known: signed requests (sha256 of token:date:action:secret,
+// RFC 1123 date, either hex case), errors as text in a 200 body ("… - Error Code NNNN - ip"), 4002
+// for an unregistered IP, monthly credits (1 per request, `apitokencount`), `transactiondetail` with
+// mm/dd/yyyy dates, pages of `pageSize` rows and a header row, pipe or CSV, and void/edit by order
+// number + order date with "Transaction Not Found" / "Multiple Transactions Found".
+// Invented where the reference has nothing: error codes other than 4002 (4001 auth, 4031 credits),
+// the apitokencount and void/edit success bodies, and the column headers (DEFAULT_SAS_COLUMNS).
+import http from 'node:http';
+import { createHash } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { stringify } from 'csv-stringify/sync';
+import { DateTime } from 'luxon';
+import { Decimal } from 'decimal.js';
+
+export const DEFAULT_SAS_COLUMNS = [
+  'Trans ID', 'User ID', 'Merchant ID', 'Trans Date', 'Trans Amount', 'Commission', 'Comment', 'Voided', 'Lock Date',
+  'Paid Date', 'Order Number', 'Trans Type', 'Affiliate Organization', 'Affiliate Website', 'Click Date',
+];
+
+export interface FakeSasStore {
+  merchantId: string;
+  token: string;
+  secret: string;
+  /** transactiondetail header, in order; rows are keyed by these names. */
+  columns: string[];
+  /** API-shaped rows: column header → text, as ShareASale prints them. Build them with `fakeSasRow`. */
+  transactions: Array<Record<string, string>>;
+  credits: { used: number; limit: number };
+  /** Registered IPs; null accepts any (the "IP match only for version X and lower" setting). */
+  allowedIps: string[] | null;
+  pageSize: number;
+  /** ShareASale's wall-clock zone for dates in and out. */
+  timezone: string;
+  /** Accepted skew of x-ShareASale-Date (ShareASale's own window is not documented). */
+  maxSkewMs: number;
+  /** Applied void/edit requests, in order. */
+  applied: Array<{ action: 'void' | 'edit'; orderNumber: string; date: string; params: Record<string, string> }>;
+}
+
+export type SasFault =
+  | { kind: 'http500'; action?: string; times?: number }
+  | { kind: 'reset'; action?: string; times?: number }
+  | { kind: 'text'; text: string; action?: string; times?: number }
+  | { kind: 'delay'; delayMs: number; action?: string; times?: number }
+  /** Appends a malformed line (wrong field count) to a transactiondetail page. */
+  | { kind: 'badrow'; action?: string; times?: number };
+
+export interface FakeSasRequest {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  headers: Record<string, string | undefined>;
+  reply: string;
+}
+
+export interface FakeShareASale {
+  url: string;
+  store: FakeSasStore;
+  setFaults(faults: SasFault[]): void;
+  requests: FakeSasRequest[];
+  close(): Promise<void>;
+}
+
+/** One API-shaped row. Dates may be Date (printed in the store zone) or ShareASale text. */
+export function fakeSasRow(
+  r: {
+    transId: string | number;
+    userId: string | number;
+    transDate: Date | string;
+    amount: string;
+    commission: string;
+    orderNumber?: string;
+    comment?: string;
+    voided?: string;
+    lockDate?: string;
+    paidDate?: string;
+    transType?: string;
+    organization?: string;
+    website?: string;
+    clickDate?: string;
+    merchantId?: string;
+  },
+  zone = 'America/Chicago',
+): Record<string, string> {
+  const date = r.transDate instanceof Date ? DateTime.fromJSDate(r.transDate, { zone }).toFormat('MM/dd/yyyy hh:mm:ss a') : r.transDate;
+  return {
+    'Trans ID': String(r.transId),
+    'User ID': String(r.userId),
+    'Merchant ID': r.merchantId ?? '',
+    'Trans Date': date,
+    'Trans Amount': r.amount,
+    Commission: r.commission,
+    Comment: r.comment ?? `Sale - ${r.orderNumber ?? ''}`,
+    Voided: r.voided ?? '',
+    'Lock Date': r.lockDate ?? '',
+    'Paid Date': r.paidDate ?? '',
+    'Order Number': r.orderNumber ?? '',
+    'Trans Type': r.transType ?? 'Sale',
+    'Affiliate Organization': r.organization ?? '',
+    'Affiliate Website': r.website ?? '',
+    'Click Date': r.clickDate ?? '',
+  };
+}
+
+function lowerKeys(q: URLSearchParams): Record<string, string> {
+  const o: Record<string, string> = {};
+  for (const [k, v] of q) o[k.toLowerCase()] = v;
+  return o;
+}
+
+export async function startFakeShareASale(init: Partial<FakeSasStore> & { port?: number } = {}): Promise<FakeShareASale> {
+  const store: FakeSasStore = {
+    merchantId: init.merchantId ?? '12345',
+    token: init.token ?? 'fake-sas-token',
+    secret: init.secret ?? 'fake-sas-secret-0123456789',
+    columns: init.columns ?? [...DEFAULT_SAS_COLUMNS],
+    transactions: init.transactions ?? [],
+    credits: init.credits ?? { used: 0, limit: 200 },
+    allowedIps: init.allowedIps === undefined ? null : init.allowedIps,
+    pageSize: init.pageSize ?? 5000,
+    timezone: init.timezone ?? 'America/Chicago',
+    maxSkewMs: init.maxSkewMs ?? 15 * 60_000,
+    applied: [],
+  };
+  let faults: Array<SasFault & { left: number }> = [];
+  const requests: FakeSasRequest[] = [];
+
+  const server = http.createServer((req, res) => {
+    const u = new URL(req.url ?? '/', 'http://fake');
+    const q = lowerKeys(u.searchParams);
+    const action = q.action ?? '';
+    const entry: FakeSasRequest = {
+      method: req.method ?? 'GET',
+      path: u.pathname,
+      query: Object.fromEntries(u.searchParams),
+      headers: { 'x-shareasale-date': header(req, 'x-shareasale-date'), 'x-shareasale-authentication': header(req, 'x-shareasale-authentication') },
+      reply: '',
+    };
+    requests.push(entry);
+    const send = (text: string, status = 200): void => {
+      entry.reply = text.slice(0, 500);
+      res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end(text);
+    };
+    const fault = faults.find((f) => f.left > 0 && (!f.action || f.action === action));
+    if (fault) fault.left--;
+    const go = (): void => {
+      if (fault?.kind === 'http500') return send('Internal Server Error', 500);
+      if (fault?.kind === 'reset') {
+        req.socket.destroy();
+        return;
+      }
+      if (fault?.kind === 'text') return send(fault.text);
+      if (u.pathname !== '/w.cfm') return send('Not Found', 404);
+      const ip = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+      const authError = checkAuth(store, q, req, action, ip);
+      if (authError) return send(authError);
+      if (store.allowedIps && !store.allowedIps.includes(ip)) return send(`Error: Invalid Account - Error Code 4002 - ${ip}`);
+      if (store.credits.used >= store.credits.limit) return send(`Error: Monthly API request limit exceeded - Error Code 4031 - ${ip}`);
+      store.credits.used++;
+      switch (action) {
+        case 'transactiondetail':
+          return send(transactionDetail(store, q, fault?.kind === 'badrow'));
+        case 'apitokencount':
+          return send(`Credits Used|Monthly Limit|Credits Remaining\n${store.credits.used}|${store.credits.limit}|${store.credits.limit - store.credits.used}\n`);
+        case 'void':
+        case 'edit':
+          return send(voidOrEdit(store, action, q));
+        default:
+          return send(`Error: Invalid Request - Error Code 4000 - ${ip}`);
+      }
+    };
+    if (fault?.kind === 'delay') setTimeout(go, fault.delayMs);
+    else go();
+  });
+  await new Promise<void>((resolve) => server.listen(init.port ?? 0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    store,
+    requests,
+    setFaults(list) {
+      faults = list.map((f) => ({ ...f, left: f.times ?? 1 }));
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+function header(req: http.IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function checkAuth(store: FakeSasStore, q: Record<string, string>, req: http.IncomingMessage, action: string, ip: string): string | undefined {
+  const bad = `Error: Invalid Authentication - Error Code 4001 - ${ip}`;
+  if ((q.merchantid ?? '') !== store.merchantId || (q.token ?? '') !== store.token || !action) return bad;
+  const date = header(req, 'x-shareasale-date');
+  const sig = header(req, 'x-shareasale-authentication');
+  if (!date || !sig) return bad;
+  const t = Date.parse(date);
+  if (Number.isNaN(t) || Math.abs(Date.now() - t) > store.maxSkewMs) return bad;
+  const expected = createHash('sha256').update(`${store.token}:${date}:${action}:${store.secret}`).digest('hex');
+  return sig.toLowerCase() === expected ? undefined : bad;
+}
+
+function parseUsDate(v: string | undefined, zone: string): DateTime | undefined {
+  if (!v) return undefined;
+  const d = DateTime.fromFormat(v, 'M/d/yyyy', { zone });
+  return d.isValid ? d : undefined;
+}
+
+function rowTime(row: Record<string, string>, zone: string): DateTime | undefined {
+  const t = row['Trans Date'] ?? '';
+  for (const f of ['MM/dd/yyyy hh:mm:ss a', 'M/d/yyyy h:mm:ss a', 'M/d/yyyy H:mm:ss', 'M/d/yyyy']) {
+    const d = DateTime.fromFormat(t, f, { zone, locale: 'en-US' });
+    if (d.isValid) return d;
+  }
+  return undefined;
+}
+
+function transactionDetail(store: FakeSasStore, q: Record<string, string>, badRow: boolean): string {
+  const zone = store.timezone;
+  const end = parseUsDate(q.dateend, zone)?.endOf('day') ?? DateTime.now().setZone(zone).endOf('day');
+  const start = parseUsDate(q.datestart, zone)?.startOf('day') ?? end.minus({ days: 30 }).startOf('day');
+  const page = Math.max(1, Number(q.page ?? '1') || 1);
+  const rows = store.transactions
+    .filter((r) => {
+      const t = rowTime(r, zone);
+      return !!t && t >= start && t <= end;
+    })
+    .sort((a, b) => Number(a['Trans ID']) - Number(b['Trans ID']) || String(a['Trans ID']).localeCompare(String(b['Trans ID'])));
+  const slice = rows.slice((page - 1) * store.pageSize, page * store.pageSize);
+  const cells = slice.map((r) => store.columns.map((c) => r[c] ?? ''));
+  if (q.format === 'csv') {
+    let out = stringify([store.columns, ...cells]);
+    if (badRow) out += 'oops,"only",three\n';
+    return out;
+  }
+  let out = [store.columns.join('|'), ...cells.map((c) => c.map((v) => v.replace(/[|\n]/g, ' ')).join('|'))].join('\n') + '\n';
+  if (badRow) out += 'oops|only|three\n';
+  return out;
+}
+
+function voidOrEdit(store: FakeSasStore, action: 'void' | 'edit', q: Record<string, string>): string {
+  const zone = store.timezone;
+  const date = parseUsDate(q.date, zone);
+  const order = q.ordernumber ?? '';
+  if (!date || !order) return 'Error: Invalid Request - Error Code 4000';
+  const matches = store.transactions.filter((r) => (r['Order Number'] ?? '') === order && rowTime(r, zone)?.hasSame(date, 'day'));
+  if (matches.length === 0) return 'Transaction Not Found';
+  if (matches.length > 1) return 'Multiple Transactions Found (ambiguous order number)';
+  const row = matches[0]!;
+  store.applied.push({ action, orderNumber: order, date: q.date ?? '', params: { ...q } });
+  if (action === 'void') {
+    row.Voided = DateTime.now().setZone(zone).toFormat('MM/dd/yyyy');
+    if (q.reason) row.Comment = q.reason;
+    return 'Transaction Voided';
+  }
+  if (q.newamount !== undefined) row['Trans Amount'] = q.newamount;
+  if (q.newspecific !== undefined) row.Commission = q.newspecific;
+  else if (q.newpercentage !== undefined) {
+    row.Commission = new Decimal(row['Trans Amount'] || '0').times(new Decimal(q.newpercentage)).dividedBy(100).toFixed(2, Decimal.ROUND_HALF_UP);
+  }
+  if (q.newcomment !== undefined) row.Comment = q.newcomment;
+  return 'Transaction Edited';
+}
