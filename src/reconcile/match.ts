@@ -121,9 +121,13 @@ export interface MatchResult {
   adjustments: Map<string, NetworkRow[]>;
 }
 
-/** Tag written into the description of rewards this tool creates, so they are recognised later. */
-export const ADJUSTMENT_TAG = /\[cs:([^\]\s]+)\]/;
-export const adjustmentTag = (commissionKey: string): string => `[cs:${commissionKey}]`;
+/**
+ * Marker in the description of rewards this tool created ([cs:<hash of the correction's
+ * idempotency key>], written by the PartnerStack connector). run.ts maps markers back to the
+ * commission they corrected through the corrections table, so such rewards count as adjustments
+ * of that commission rather than as unexpected rewards.
+ */
+export const ADJUSTMENT_TAG = /\[(cs:[0-9a-f]{16})\]/;
 
 function score(n: NetworkRow, e: ExpectedRow): [number, number, number, string] {
   return [
@@ -162,16 +166,17 @@ function candidatesFor(rule: MatchRule, n: NetworkRow, all: ExpectedRow[], idx: 
   return [...out];
 }
 
-export function matchCommissions(networkRows: NetworkRow[], expectedRows: ExpectedRow[], rules: MatchRule[]): MatchResult {
+export function matchCommissions(networkRows: NetworkRow[], expectedRows: ExpectedRow[], rules: MatchRule[], opts: { adjustmentOf?: (marker: string) => string | undefined } = {}): MatchResult {
   const adjustments = new Map<string, NetworkRow[]>();
   const live: NetworkRow[] = [];
   for (const n of networkRows) {
     if (n.status === 'deleted') continue; // the network withdrew it: nothing reported
     const tag = n.description ? ADJUSTMENT_TAG.exec(n.description) : null;
-    if (tag?.[1]) {
-      const list = adjustments.get(tag[1]) ?? [];
+    const key = tag?.[1] ? opts.adjustmentOf?.(tag[1]) : undefined;
+    if (key) {
+      const list = adjustments.get(key) ?? [];
       list.push(n);
-      adjustments.set(tag[1], list);
+      adjustments.set(key, list);
     } else live.push(n);
   }
   // Deterministic order: oldest first, then by id, so re-runs pair the same rows.

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { DateTime } from 'luxon';
 import type { Config } from '../config/schema.ts';
 import { chunk } from '../util/chunk.ts';
+import { sha256 } from '../util/hash.ts';
 import { errorMessage, UserError } from '../util/errors.ts';
 import { defaultMatchRules, matchCommissions, type MatchRule } from './match.ts';
 import { classify, networkUsd } from './classify.ts';
@@ -221,6 +222,20 @@ async function loadSlice(db: Knex, network: string, from: Date, to: Date): Promi
   return { networkRows, expected, accounts };
 }
 
+/**
+ * Reward markers of our own sent corrections → the commission they corrected. The PartnerStack
+ * connector tags a created reward's description with [cs:<first 16 hex of sha256(idempotency key)>].
+ */
+export async function adjustmentMarkers(db: Knex): Promise<Map<string, string>> {
+  const rows = await db('corrections as c')
+    .join('discrepancies as d', 'd.id', 'c.discrepancy_id')
+    .where('c.action_type', 'create_reward')
+    .whereIn('c.status', ['sending', 'sent', 'confirmed'])
+    .whereNotNull('d.computed_commission_key')
+    .select('c.idempotency_key', 'd.computed_commission_key');
+  return new Map(rows.map((r) => [`cs:${sha256(String(r.idempotency_key)).slice(0, 16)}`, String(r.computed_commission_key)]));
+}
+
 /** Upserts one slice's findings; returns ids of new (or reopened) and still-open discrepancies. */
 async function persist(db: Knex, runId: number, findings: Finding[], now: Date): Promise<{ newIds: number[]; stillOpen: number }> {
   const newIds: number[] = [];
@@ -306,13 +321,14 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
   try {
     const { networks, periods } = await scopes(db, config, opts);
     const marginMs = rc.matchWindowHours * 3_600_000;
+    const markers = await adjustmentMarkers(db);
     for (const network of networks) {
       const tolerance = rc.tolerance[network] ?? rc.defaultTolerance;
       for (const period of periods) {
         const { from, to } = parsePeriod(period, tz);
         // Load a margin either side so a sale near the month boundary still meets its commission.
         const slice = await loadSlice(db, network, new Date(from.getTime() - marginMs), new Date(to.getTime() + marginMs));
-        const match = matchCommissions(slice.networkRows, slice.expected, rules);
+        const match = matchCommissions(slice.networkRows, slice.expected, rules, { adjustmentOf: (m) => markers.get(m) });
         const all = classify(match, {
           network,
           tolerance,
