@@ -87,6 +87,10 @@ export const configSchema = z
       .object({
         mainJob: cronExpr.optional(),
         alertDigest: cronExpr.optional(),
+        /** A running scheduled fire whose heartbeat is older than this is taken as abandoned (dead replica). */
+        leaseSeconds: z.number().int().min(2).default(60),
+        /** On SIGTERM, how long running jobs get to finish before they are aborted. */
+        shutdownGraceSeconds: z.number().int().min(0).default(30),
       })
       .prefault({}),
     alerts: z
@@ -141,6 +145,8 @@ export const configSchema = z
         /** Bearer tokens: env var name → role. */
         tokens: z.array(z.object({ env: envVarName, role: z.enum(['viewer', 'operator']) })).default([]),
         bodyLimitBytes: z.number().int().positive().default(1_048_576),
+        /** /metrics without a token (for a scraper on a private network). Default: viewer token required. */
+        metricsPublic: z.boolean().default(false),
       })
       .prefault({}),
   })

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import * as migrate from './migrate.ts';
 import * as status from './status.ts';
 import * as sync from './sync.ts';
+import * as serve from './serve.ts';
 import * as importCmd from './import.ts';
 
-export const commands: Array<{ register(program: Command): void }> = [migrate, status, sync, importCmd];
+export const commands: Array<{ register(program: Command): void }> = [migrate, status, sync, serve, importCmd];
