@@ -1,0 +1,208 @@
+// Alert triggers and delivery. Triggers read the database and produce candidates, each with a
+// stable reference (`discrepancy:<id>`, `sync_failed:<run id>`, …). Delivery records one row per
+// (reference, sink) in `alerts` (dedupe_key unique), so a candidate is delivered once per sink
+// however often the job runs. A failing sink is retried a few times with a short backoff, recorded
+// as failed (retried on later runs up to a bound) and reported — it never throws into the caller.
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import { DateTime } from 'luxon';
+import type { Config } from '../config/schema.ts';
+import { errorMessage } from '../util/errors.ts';
+import { scrubSecrets, scrubValue } from '../util/secrets.ts';
+import { SEVERITIES, type Severity } from '../reconcile/types.ts';
+import { listDiscrepancies, type DiscrepancyRecord } from '../reconcile/discrepancies.ts';
+import { createSink, type AlertMessage, type Sink } from './sinks.ts';
+
+export type AlertTrigger = 'discrepancy' | 'sync_failed' | 'sync_stale' | 'push_failed' | 'quarantine_growth' | 'digest';
+
+export interface AlertCandidate extends AlertMessage {
+  trigger: AlertTrigger;
+  /** Stable identity of what is alerted; with the sink name it is the dedupe key. */
+  ref: string;
+}
+
+export interface AlertDeps {
+  db: Knex;
+  config: Config;
+  log: Logger;
+  env?: NodeJS.ProcessEnv | undefined;
+  /** Injected sinks (tests); default built from config.alerts.sinks. */
+  sinks?: Sink[] | undefined;
+}
+
+export interface AlertSummary {
+  candidates: number;
+  sent: number;
+  failed: number;
+  deduped: number;
+  sinkErrors: Array<{ sink: string; ref: string; error: string }>;
+}
+
+const usd = (minor: number): string => `${minor < 0 ? '-' : ''}$${(Math.abs(minor) / 100).toFixed(2)}`;
+const rank = (s: string): number => SEVERITIES.indexOf(s as Severity);
+
+/** Above the threshold: severity at or above minSeverity, or (when set) USD at stake at or above minUsdMinor. */
+export function aboveThreshold(d: Pick<DiscrepancyRecord, 'severity' | 'usdAtStakeMinor'>, cfg: Config['alerts']): boolean {
+  return rank(d.severity) >= rank(cfg.minSeverity) || (cfg.minUsdMinor > 0 && d.usdAtStakeMinor >= cfg.minUsdMinor);
+}
+
+function discrepancyLine(d: DiscrepancyRecord): string {
+  return `#${d.id} ${d.kind} ${d.severity} ${usd(d.usdAtStakeMinor)} — ${d.network ?? '?'} ${d.period ?? ''} partner ${d.partnerName ?? d.partnerId ?? '?'}${d.computedCommissionKey ? ` (${d.computedCommissionKey})` : ''}`;
+}
+
+export async function collectAlerts(deps: AlertDeps, opts: { now?: Date } = {}): Promise<AlertCandidate[]> {
+  const { db, config } = deps;
+  const a = config.alerts;
+  const now = opts.now ?? new Date();
+  const out: AlertCandidate[] = [];
+
+  // New discrepancies above the threshold (individually, unless a daily digest is configured).
+  if (!a.digest) {
+    for (const d of await listDiscrepancies(db, { status: ['open'] })) {
+      if (!aboveThreshold(d, a)) continue;
+      out.push({ trigger: 'discrepancy', ref: `discrepancy:${d.id}`, severity: d.severity, subject: `${d.kind} ${usd(d.usdAtStakeMinor)} (${d.network ?? '?'} ${d.period ?? ''})`, text: discrepancyLine(d), payload: { discrepancyId: d.id, kind: d.kind, severity: d.severity, usdAtStakeMinor: d.usdAtStakeMinor, network: d.network, period: d.period, partnerId: d.partnerId, partnerName: d.partnerName, computedCommissionKey: d.computedCommissionKey } });
+    }
+  }
+
+  // Failed or stale syncs, per enabled connection.
+  for (const c of config.connections.filter((x) => x.enabled)) {
+    const last = await db('sync_runs').where({ connection: c.name }).orderBy('id', 'desc').first();
+    if (last && last.status === 'failed') {
+      out.push({ trigger: 'sync_failed', ref: `sync_failed:${last.id}`, severity: 'high', subject: `sync of ${c.name} failed`, text: `Run ${last.id} of ${c.name} failed: ${scrubSecrets(String(last.error ?? 'unknown error'))}`, payload: { connection: c.name, runId: Number(last.id), error: scrubSecrets(String(last.error ?? '')) } });
+    }
+    const ok = await db('sync_runs').where({ connection: c.name, status: 'succeeded' }).max<{ at: Date | null }>('finished_at as at').first();
+    const lastOk = ok?.at ? new Date(ok.at) : null;
+    const ageH = lastOk ? (now.getTime() - lastOk.getTime()) / 3_600_000 : Infinity;
+    if (ageH > a.staleSyncHours) {
+      out.push({ trigger: 'sync_stale', ref: `sync_stale:${c.name}:${lastOk?.toISOString() ?? 'never'}`, severity: 'high', subject: `no successful sync of ${c.name} for ${lastOk ? `${Math.floor(ageH)} h` : 'ever'}`, text: `${c.name}: last success ${lastOk?.toISOString() ?? 'never'}; threshold ${a.staleSyncHours} h (alerts.staleSyncHours).`, payload: { connection: c.name, lastSuccessAt: lastOk?.toISOString() ?? null, staleSyncHours: a.staleSyncHours } });
+    }
+    // Quarantine growth since the last alert about it.
+    if (a.quarantineGrowth > 0) {
+      const q = await db('quarantine').where({ connection: c.name }).whereNull('resolved_at').count<{ n: string | number }>('* as n').first();
+      const count = Number(q?.n ?? 0);
+      const prev = await db('alerts').where({ trigger: 'quarantine_growth' }).whereRaw(`payload->>'connection' = ?`, [c.name]).orderBy('id', 'desc').first('payload');
+      const prevCount = Number((typeof prev?.payload === 'string' ? JSON.parse(prev.payload) : prev?.payload)?.count ?? 0);
+      if (count - prevCount >= a.quarantineGrowth) {
+        out.push({ trigger: 'quarantine_growth', ref: `quarantine:${c.name}:${count}`, severity: 'medium', subject: `quarantine of ${c.name} grew to ${count}`, text: `${c.name}: ${count} unresolved quarantined records (was ${prevCount}). See \`commission-sync status\`.`, payload: { connection: c.name, count, previous: prevCount } });
+      }
+    }
+  }
+
+  // Push failures (per attempt: a correction that fails again is reported again).
+  for (const r of await db('corrections').where({ status: 'failed' }).orderBy('id')) {
+    out.push({ trigger: 'push_failed', ref: `push_failed:${r.id}:${r.attempts}`, severity: 'high', subject: `correction ${r.action_type} on ${r.connection} failed`, text: `Correction #${r.id} (${r.action_type}, discrepancy #${r.discrepancy_id ?? '?'}) failed after ${r.attempts} attempt(s): ${scrubSecrets(String(r.error ?? ''))}`, payload: { correctionId: Number(r.id), discrepancyId: r.discrepancy_id === null ? null : Number(r.discrepancy_id), connection: r.connection, type: r.action_type, attempts: Number(r.attempts), error: scrubSecrets(String(r.error ?? '')) } });
+  }
+  return out;
+}
+
+/** The daily digest for `date` (yyyy-mm-dd in config.timezone): discrepancies first seen that day above the threshold. */
+export async function digestFor(deps: AlertDeps, date: string): Promise<AlertCandidate | null> {
+  const { db, config } = deps;
+  const start = DateTime.fromISO(date, { zone: config.timezone });
+  if (!start.isValid) throw new Error(`digest date "${date}" is not yyyy-mm-dd`);
+  const rows = (await listDiscrepancies(db, { status: ['open', 'approved'] })).filter((d) => d.firstSeenAt >= start.toJSDate() && d.firstSeenAt < start.plus({ days: 1 }).toJSDate() && aboveThreshold(d, config.alerts));
+  if (rows.length === 0) return null;
+  const total = rows.reduce((s, d) => s + d.usdAtStakeMinor, 0);
+  const byKind: Record<string, number> = {};
+  for (const d of rows) byKind[d.kind] = (byKind[d.kind] ?? 0) + 1;
+  return {
+    trigger: 'digest',
+    ref: `digest:${date}`,
+    severity: rows.reduce<string>((m, d) => (rank(d.severity) > rank(m) ? d.severity : m), 'info'),
+    subject: `daily digest ${date}: ${rows.length} new discrepancies, ${usd(total)} at stake`,
+    text: [`${rows.length} new discrepancies on ${date} (${usd(total)} at stake):`, ...rows.slice(0, 50).map(discrepancyLine), ...(rows.length > 50 ? [`… and ${rows.length - 50} more`] : [])].join('\n'),
+    payload: { date, count: rows.length, usdAtStakeMinor: total, byKind, ids: rows.map((d) => d.id) },
+  };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export function sinksFromConfig(deps: AlertDeps): Sink[] {
+  return deps.sinks ?? deps.config.alerts.sinks.map((s) => createSink(s, { env: deps.env ?? process.env, log: deps.log }));
+}
+
+/** Delivers candidates to every sink once (dedupe per reference and sink). Never throws. */
+export async function deliverAlerts(deps: AlertDeps, candidates: AlertCandidate[]): Promise<AlertSummary> {
+  const { db, config, log } = deps;
+  const summary: AlertSummary = { candidates: candidates.length, sent: 0, failed: 0, deduped: 0, sinkErrors: [] };
+  let sinks: Sink[];
+  try {
+    sinks = sinksFromConfig(deps);
+  } catch (err) {
+    summary.sinkErrors.push({ sink: '*', ref: '*', error: scrubSecrets(errorMessage(err)) });
+    return summary;
+  }
+  const perTry = config.alerts.maxAttempts;
+  // Across runs a failing delivery is retried until it has had this many attempts in total.
+  const lifetime = perTry * 3;
+  for (const c of candidates) {
+    for (const sink of sinks) {
+      const key = `${c.ref}|${sink.name}`;
+      try {
+        const existing = await db('alerts').where({ dedupe_key: key }).first('id', 'status', 'attempts');
+        if (existing && (existing.status === 'sent' || Number(existing.attempts) >= lifetime)) {
+          summary.deduped++;
+          continue;
+        }
+        let id = existing ? Number(existing.id) : undefined;
+        if (id === undefined) {
+          const ins = await db('alerts')
+            .insert({ dedupe_key: key, trigger: c.trigger, sink: sink.name, subject: c.subject, payload: JSON.stringify(scrubValue(c.payload)), status: 'pending' })
+            .onConflict('dedupe_key')
+            .ignore()
+            .returning('id');
+          const row = (ins as Array<{ id: number }>)[0];
+          if (!row) {
+            summary.deduped++; // another replica took it
+            continue;
+          }
+          id = Number(row.id);
+        }
+        let attempts = 0;
+        let lastError: string | undefined;
+        for (; attempts < perTry; ) {
+          attempts++;
+          try {
+            await sink.send(c);
+            lastError = undefined;
+            break;
+          } catch (err) {
+            lastError = scrubSecrets(errorMessage(err));
+            if (attempts < perTry) await sleep(config.alerts.retryDelayMs * 2 ** (attempts - 1));
+          }
+        }
+        if (lastError === undefined) {
+          await db('alerts').where({ id }).update({ status: 'sent', attempts: db.raw('attempts + ?', [attempts]), error: null, sent_at: new Date() });
+          summary.sent++;
+        } else {
+          await db('alerts').where({ id }).update({ status: 'failed', attempts: db.raw('attempts + ?', [attempts]), error: lastError });
+          summary.failed++;
+          summary.sinkErrors.push({ sink: sink.name, ref: c.ref, error: lastError });
+          log.warn({ sink: sink.name, ref: c.ref, attempts, error: lastError }, 'alert sink failed');
+        }
+      } catch (err) {
+        summary.failed++;
+        summary.sinkErrors.push({ sink: sink.name, ref: c.ref, error: scrubSecrets(errorMessage(err)) });
+      }
+    }
+  }
+  return summary;
+}
+
+/** Collect and deliver; with alerts.digest also the digest of the previous day (sent once). */
+export async function runAlerts(deps: AlertDeps, opts: { now?: Date } = {}): Promise<AlertSummary> {
+  try {
+    const now = opts.now ?? new Date();
+    const candidates = await collectAlerts(deps, { now });
+    if (deps.config.alerts.digest) {
+      const yesterday = DateTime.fromJSDate(now, { zone: deps.config.timezone }).minus({ days: 1 }).toISODate()!;
+      const d = await digestFor(deps, yesterday);
+      if (d) candidates.push(d);
+    }
+    return await deliverAlerts(deps, candidates);
+  } catch (err) {
+    deps.log.error({ error: scrubSecrets(errorMessage(err)) }, 'alerting failed');
+    return { candidates: 0, sent: 0, failed: 0, deduped: 0, sinkErrors: [{ sink: '*', ref: '*', error: scrubSecrets(errorMessage(err)) }] };
+  }
+}
+

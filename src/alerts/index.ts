@@ -1,0 +1,3 @@
+// Public surface of alerting.
+export * from './sinks.ts';
+export * from './alerts.ts';
