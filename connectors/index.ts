@@ -12,7 +12,7 @@ const loaders: Partial<Record<ConnectionType, Loader>> = {
   shareasale: () => import('./shareasale/index.ts'),
   // awin: () => import('./awin/index.ts'),
   stripe: () => import('./stripe/index.ts'),
-  // chargebee: () => import('./chargebee/index.ts'),
+  chargebee: () => import('./chargebee/index.ts'),
 };
 
 export async function loadConnector(type: ConnectionType): Promise<Connector> {
