@@ -50,16 +50,16 @@ export async function handleChargebeeWebhook(deps: ChargebeeWebhookDeps, rawBody
   const password = resolveSecret(deps.connection, 'webhookPassword', env)!;
   if (!checkBasicAuth(header(headers, 'authorization'), user, password)) {
     deps.log?.warn({ connection: deps.connection.name }, 'chargebee webhook rejected: bad or missing Basic auth');
-    return { status: 401, body: { error: 'Chargebee webhook rejected: missing or wrong Basic auth credentials' } };
+    return { status: 401, body: { error: 'Chargebee webhook rejected: missing or wrong Basic auth credentials', code: 'unauthorized' } };
   }
   let json: unknown;
   try {
     json = JSON.parse(Buffer.isBuffer(rawBody) ? rawBody.toString('utf8') : rawBody);
   } catch {
-    return { status: 400, body: { error: 'Chargebee webhook rejected: body is not JSON' } };
+    return { status: 400, body: { error: 'Chargebee webhook rejected: body is not JSON', code: 'invalid_event' } };
   }
   const parsed = eventSchema.safeParse(json);
-  if (!parsed.success) return { status: 400, body: { error: 'Chargebee webhook rejected: body is not a Chargebee event (id, event_type, content expected)' } };
+  if (!parsed.success) return { status: 400, body: { error: 'Chargebee webhook rejected: body is not a Chargebee event (id, event_type, content expected)', code: 'invalid_event' } };
   const event = parsed.data;
   if (event.api_version && event.api_version !== 'v2') deps.log?.warn({ apiVersion: event.api_version }, 'chargebee webhook api_version differs from the client (v2)');
   const api = deps.api ?? createChargebeeApi(deps.connection, env, deps.log);

@@ -55,10 +55,11 @@ export async function handleStripeWebhook(deps: StripeWebhookDeps, rawBody: Buff
   const verified = verifyStripeSignature(rawBody, header(headers, 'stripe-signature'), secrets, api.options.webhookToleranceSeconds);
   if (!verified.ok) {
     deps.log?.warn({ connection: deps.connection.name, reason: verified.error }, 'stripe webhook rejected');
-    return { status: 400, body: { error: `Stripe webhook rejected: ${verified.error}` } };
+    const code = /missing/.test(verified.error) ? 'signature_missing' : /tolerance/.test(verified.error) ? 'timestamp_outside_tolerance' : 'signature_invalid';
+    return { status: 400, body: { error: `Stripe webhook rejected: ${verified.error}`, code } };
   }
   const parsed = eventSchema.safeParse(verified.event);
-  if (!parsed.success) return { status: 400, body: { error: 'Stripe webhook rejected: body is not a Stripe event' } };
+  if (!parsed.success) return { status: 400, body: { error: 'Stripe webhook rejected: body is not a Stripe event', code: 'invalid_event' } };
   const event = parsed.data;
   return storeAndProcess(deps.db, { source: 'stripe', connection: deps.connection.name, eventId: event.id, eventType: event.type, payload: verified.event }, () =>
     processStripeEvent(api, deps.db, deps.connection.name, event),

@@ -215,6 +215,7 @@ describe('stripe webhooks', () => {
     const r = await handleStripeWebhook(deps(), Buffer.from(body), { 'stripe-signature': sign(body, 'whsec_new_secret', Math.floor(Date.now() / 1000) - 3600) });
     expect(r.status).toBe(400);
     expect(String(r.body.error)).toMatch(/tolerance/);
+    expect(r.body.code).toBe('timestamp_outside_tolerance');
   });
 
   it('out-of-order pair: the re-fetched current state wins', async () => {
