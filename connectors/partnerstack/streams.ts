@@ -164,12 +164,24 @@ export async function* readWindow(
   const to = ctx.now.getTime();
   // `since` is wall-clock (stream_keys.last_seen_at is stamped with the wall clock at commit).
   let pass: WindowPass = state.pass ?? { since: new Date().toISOString(), from: to - lookbackDays * DAY_MS, to, phase: 0, startingAfter: null };
+  // Keys already yielded by an earlier phase of this pass (in memory: a resumed pass may yield a
+  // record twice, which is a harmless upsert; this only keeps the counts honest).
+  const seen = new Set<string>();
   for (;;) {
     const phase = phases[pass.phase] ?? {};
     // Inclusiveness of min_created is undocumented: from − 1 ms covers the boundary either way.
-    const { items, hasMore } = await client.list(path, { ...phase, min_created: pass.from - 1, starting_after: pass.startingAfter ?? undefined, limit }, ctx.signal);
-    if (hasMore && items.length > 0) {
-      pass = { ...pass, startingAfter: lastKey(items, path) };
+    const res = await client.list(path, { ...phase, min_created: pass.from - 1, starting_after: pass.startingAfter ?? undefined, limit }, ctx.signal);
+    const hasMore = res.hasMore;
+    const current = pass.phase;
+    const items = current === 0 ? res.items : res.items.filter((it) => !seen.has(keyOf(it) ?? '\u0000'));
+    if (phases.length > 1 && current === 0) {
+      for (const it of items) {
+        const k = keyOf(it);
+        if (k) seen.add(k);
+      }
+    }
+    if (hasMore && res.items.length > 0) {
+      pass = { ...pass, startingAfter: lastKey(res.items, path) };
       yield { records: items, state: { lastCompletedTo: state.lastCompletedTo, pass } };
       continue;
     }

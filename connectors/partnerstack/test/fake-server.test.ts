@@ -73,7 +73,7 @@ describe('PartnerStack fake server', () => {
     expect(both.status).toBe(400);
     const created = await post({ customer_external_key: 'acct_0_0', amount: 100, currency: 'usd', key: 'in_new_1' });
     expect(created.status).toBe(200);
-    expect((await created.json()).data).toMatchObject({ key: 'in_new_1', amount: 100, currency: 'USD', customer: { key: 'cust_0_0', external_key: 'acct_0_0' } });
+    expect(((await created.json()) as { data: unknown }).data).toMatchObject({ key: 'in_new_1', amount: 100, currency: 'USD', customer: { key: 'cust_0_0', external_key: 'acct_0_0' } });
     expect((await post({ customer_external_key: 'acct_0_0', amount: 100, currency: 'USD', key: 'in_new_1' })).status).toBe(400);
     const del = await fetch(`${fake.url}/transactions/in_new_1`, { method: 'DELETE', headers: { authorization: auth } });
     expect(del.status).toBe(200);
@@ -148,10 +148,10 @@ describe('sync from the fake server', () => {
     expect(s1.identities).toHaveLength(800);
     expect(s1.attributions).toHaveLength(400);
     expect(s1.transactions.every((x) => x.customer_id !== null && x.partner_account_id !== null && x.deleted_at === null)).toBe(true);
-    const sum = (xs: Array<{ amount: unknown }>) => xs.reduce((a, x) => a + (x.amount as number), 0);
+    const sum = (xs: Array<Record<string, unknown>>) => xs.reduce((a, x) => a + (x.amount as number), 0);
     expect(s1.transactions.reduce((a, x) => a + Number(x.amount_minor), 0)).toBe(sum(d.transactions));
     expect(s1.commissions.reduce((a, x) => a + Number(x.amount_minor), 0)).toBe(sum(d.rewards));
-    const statuses = (xs: Array<{ status?: unknown; reward_status?: unknown }>, f: 'status' | 'reward_status') => xs.reduce<Record<string, number>>((m, x) => ({ ...m, [String(x[f])]: (m[String(x[f])] ?? 0) + 1 }), {});
+    const statuses = (xs: Array<Record<string, unknown>>, f: 'status' | 'reward_status') => xs.reduce<Record<string, number>>((m, x) => ({ ...m, [String(x[f])]: (m[String(x[f])] ?? 0) + 1 }), {});
     expect(statuses(s1.commissions, 'status')).toEqual(statuses(d.rewards, 'reward_status'));
     // Recruits (every fifth partner) point at partner_0.
     const recruited = s1.accounts.filter((a) => a.recruiter_external_id === 'partner_0');

@@ -69,13 +69,6 @@ function reward(key: string, status: string, createdAt: number, extra: Record<st
 let t: TestDb;
 beforeAll(() => nock.disableNetConnect());
 afterAll(() => nock.enableNetConnect());
-beforeEach(async () => {
-  t = await createTestDb();
-});
-afterEach(async () => {
-  nock.cleanAll();
-  await t.destroy();
-});
 
 /** Partnerships pship_1 (recruiter, on the later page) and pship_3 (recruited by partner_1). */
 function servePartnerships(): void {
@@ -84,6 +77,14 @@ function servePartnerships(): void {
 }
 
 describe('partnerstack streams', () => {
+  beforeEach(async () => {
+    t = await createTestDb();
+  });
+  afterEach(async () => {
+    nock.cleanAll();
+    await t.destroy();
+  });
+
   it('groups and partnerships: paginates with starting_after, links recruiters across pages, then continues from min_updated', async () => {
     const conn = connection(BASE);
     api().get('/api/v2/groups').query({ limit: '250' }).reply(200, page([{ key: 'grp_a', name: 'A', created_at: 1, updated_at: 2 }], false));
@@ -283,7 +284,9 @@ describe('partnerstack streams', () => {
     expect(await t.db('partner_accounts').count<{ n: number }[]>({ n: '*' })).toEqual([{ n: 3 }]);
     expect(nock.pendingMocks()).toEqual([]);
   });
+});
 
+describe('partnerstack options', () => {
   it('rejects invalid options with the connections.<name>.options.<field> path', async () => {
     const { connector } = await import('../index.ts');
     expect(() => connector.validateOptions!(connection(BASE, { lookbackDays: 0 }))).toThrow(/connections\.ps\.options\.lookbackDays/);
