@@ -206,3 +206,15 @@ export async function runAlerts(deps: AlertDeps, opts: { now?: Date } = {}): Pro
   }
 }
 
+
+/** The scheduled digest job (schedules.alertDigest): yesterday's digest, or `date`'s; sent once per sink. */
+export async function sendDigest(deps: AlertDeps, opts: { date?: string; now?: Date } = {}): Promise<AlertSummary> {
+  try {
+    const date = opts.date ?? DateTime.fromJSDate(opts.now ?? new Date(), { zone: deps.config.timezone }).minus({ days: 1 }).toISODate()!;
+    const d = await digestFor(deps, date);
+    return await deliverAlerts(deps, d ? [d] : []);
+  } catch (err) {
+    deps.log.error({ error: scrubSecrets(errorMessage(err)) }, 'alert digest failed');
+    return { candidates: 0, sent: 0, failed: 0, deduped: 0, sinkErrors: [{ sink: '*', ref: 'digest', error: scrubSecrets(errorMessage(err)) }] };
+  }
+}

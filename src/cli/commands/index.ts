@@ -5,5 +5,9 @@ import * as status from './status.ts';
 import * as sync from './sync.ts';
 import * as serve from './serve.ts';
 import * as importCmd from './import.ts';
+import * as reconcile from './reconcile.ts';
+import * as discrepancies from './discrepancies.ts';
+import * as push from './push.ts';
+import * as run from './run.ts';
 
-export const commands: Array<{ register(program: Command): void }> = [migrate, status, sync, serve, importCmd];
+export const commands: Array<{ register(program: Command): void }> = [migrate, status, sync, serve, importCmd, reconcile, discrepancies, push, run];

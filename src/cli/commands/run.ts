@@ -1,0 +1,37 @@
+// commission-sync run: the main job once (sync → compute → reconcile → alert → push).
+import type { Command } from 'commander';
+import { openApp, type GlobalOptions } from '../context.ts';
+import { parseFormat, renderRows, usd } from '../output.ts';
+import { runMainJob } from '../../jobs/main-job.ts';
+
+export function register(program: Command): void {
+  program
+    .command('run')
+    .description('run the main job once: sync → compute → reconcile → alert → push (push only when auto-push is configured)')
+    .option('--no-sync', 'skip the sync step (work on what is stored)')
+    .option('--period <yyyy-mm>', 'reconcile only this month')
+    .option('--format <format>', 'table | json', 'table')
+    .action(async (opts: { sync: boolean; period?: string; format?: string }, cmd: Command) => {
+      const format = parseFormat(opts.format);
+      const app = await openApp(cmd.optsWithGlobals<GlobalOptions>());
+      const ac = new AbortController();
+      const stop = (): void => ac.abort();
+      process.once('SIGINT', stop);
+      try {
+        const s = await runMainJob({ db: app.db, config: app.config, log: app.log, env: app.env, signal: ac.signal }, { sync: opts.sync, period: opts.period });
+        if (format === 'json') console.log(JSON.stringify(s, null, 2));
+        else {
+          console.log(renderRows(s.sync.connections.map((c) => ({ connection: c.connection, sync: c.status, records: c.records, error: c.error ?? '' })), 'table'));
+          console.log(`compute:   ${s.compute.status}${s.compute.reason ? ` — ${s.compute.reason}` : ''}`);
+          console.log(`reconcile: ${s.reconcile.status}; ${s.reconcile.found} found, ${s.reconcile.new} new, ${s.reconcile.resolved} resolved`);
+          console.log(`alerts:    ${s.alerts.sent} sent, ${s.alerts.failed} failed, ${s.alerts.deduped} already sent`);
+          console.log(`push:      ${s.push.status}${s.push.reason ? ` — ${s.push.reason}` : `; ${s.push.confirmed + s.push.sent} sent, ${s.push.failed} failed, ${usd(s.push.usdMovedMinor)} moved`}${s.push.message ? ` — ${s.push.message}` : ''}`);
+          for (const e of s.errors) console.error(`error: ${e}`);
+        }
+        if (!s.ok) process.exitCode = 1;
+      } finally {
+        process.off('SIGINT', stop);
+        await app.close();
+      }
+    });
+}
