@@ -10,7 +10,7 @@ type Loader = () => Promise<{ connector: Connector }>;
 const loaders: Partial<Record<ConnectionType, Loader>> = {
   partnerstack: () => import('./partnerstack/index.ts'),
   shareasale: () => import('./shareasale/index.ts'),
-  // awin: () => import('./awin/index.ts'),
+  awin: () => import('./awin/index.ts'),
   stripe: () => import('./stripe/index.ts'),
   chargebee: () => import('./chargebee/index.ts'),
 };

@@ -2,6 +2,7 @@
 // TypeScript sources, the compiled dist/ and a bundled image without file-extension guessing.
 import type { Knex } from 'knex';
 import * as m001 from './001_canonical_model.ts';
+import * as m002 from './002_push_jobs.ts';
 
 export interface Migration {
   name: string;
@@ -9,4 +10,4 @@ export interface Migration {
   down(knex: Knex): Promise<void>;
 }
 
-export const migrations: Migration[] = [m001];
+export const migrations: Migration[] = [m001, m002];
