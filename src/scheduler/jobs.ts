@@ -2,6 +2,8 @@
 //   sync:<connection>  per connection with a `schedule`
 //   main-job           schedules.mainJob — sync → compute → reconcile → alert → push (src/jobs/main-job.ts)
 //   alert-digest       schedules.alertDigest (the alerts module's digest)
+//   push               no schedule (the main job pushes when auto-push is configured); an operator
+//                      triggers it from the API to send approved corrections
 // Every job can also be triggered from the API. Modules that land independently (main job, alert
 // digest) are loaded when present; a missing one is reported, never silently faked.
 import type { Knex } from 'knex';
@@ -9,6 +11,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
 import { syncConnections } from '../sync/run-connections.ts';
 import type { SyncRunResult } from '../sync/engine.ts';
+import { executePush } from '../push/executor.ts';
 import { loadOptionalModule, pickFunction } from '../service/optional-module.ts';
 import type { JobDef, JobRunContext } from './scheduler.ts';
 
@@ -23,6 +26,7 @@ export interface JobDeps {
 
 export const MAIN_JOB = 'main-job';
 export const ALERT_DIGEST_JOB = 'alert-digest';
+export const PUSH_JOB = 'push';
 export const syncJobName = (connection: string): string => `sync:${connection}`;
 
 type MainJobFn = (deps: Record<string, unknown>, opts?: Record<string, unknown>) => Promise<unknown>;
@@ -59,6 +63,18 @@ export async function buildJobs(deps: JobDeps): Promise<JobDef[]> {
       if (runMainJob) return runMainJob({ db: deps.db, config: deps.config, log: ctx.log, env: deps.env, signal: ctx.signal }, { signal: ctx.signal });
       ctx.log.warn('src/jobs/main-job.ts is not in this build: running the sync step only');
       return runSync(deps, ctx);
+    },
+  });
+
+  jobs.push({
+    name: PUSH_JOB,
+    description: 'push approved corrections to the networks (per-run caps apply)',
+    run: async (ctx) => {
+      const summary = await executePush({ db: deps.db, config: deps.config, log: ctx.log, env: deps.env }, { apply: true });
+      if (summary.counts.failed > 0 || summary.stoppedBy) {
+        throw new Error(`push: ${summary.counts.failed} failed, ${summary.counts.confirmed + summary.counts.sent} sent${summary.message ? ` — ${summary.message}` : ''}`);
+      }
+      return { counts: summary.counts, usdMovedMinor: summary.usdMovedMinor };
     },
   });
 

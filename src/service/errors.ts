@@ -1,6 +1,7 @@
 // One error body for every failure the service returns: { error: { code, message, details? } }.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
+import type { Logger } from 'pino';
 import { scrubSecrets } from '../util/secrets.ts';
 
 export interface ErrorBody {
@@ -45,7 +46,7 @@ const CODE_BY_STATUS: Record<number, string> = {
   503: 'unavailable',
 };
 
-export function installErrorHandling(app: FastifyInstance): void {
+export function installErrorHandling(app: FastifyInstance, log: Logger): void {
   app.setErrorHandler((err: FastifyError | ApiError, req: FastifyRequest, reply: FastifyReply) => {
     if (err instanceof ApiError) {
       void reply.status(err.statusCode).send(errorBody(err.code, err.message, err.details));
@@ -53,7 +54,7 @@ export function installErrorHandling(app: FastifyInstance): void {
     }
     const status = typeof err.statusCode === 'number' && err.statusCode >= 400 ? err.statusCode : 500;
     if (status >= 500) {
-      req.log.error({ err: scrubSecrets(err.message), url: req.routeOptions.url }, 'request failed');
+      log.error({ err: scrubSecrets(err.message), route: req.routeOptions.url, method: req.method }, 'request failed');
       void reply.status(status).send(errorBody('internal_error', 'internal error'));
       return;
     }

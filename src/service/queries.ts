@@ -221,17 +221,6 @@ export async function discrepancyDetail(db: Knex, id: number) {
   };
 }
 
-export async function decideDiscrepancy(db: Knex, id: number, decision: 'approved' | 'ignored', by: string, reason: string | undefined): Promise<'ok' | 'not_found' | { conflict: string }> {
-  return db.transaction(async (trx) => {
-    const d = await trx('discrepancies').where({ id }).forUpdate().first('id', 'status');
-    if (!d) return 'not_found' as const;
-    const allowed = decision === 'approved' ? ['open', 'approved'] : ['open', 'approved', 'ignored'];
-    if (!allowed.includes(d.status)) return { conflict: `discrepancy ${id} is ${d.status}; only ${allowed.join(' or ')} ones can be ${decision}` };
-    await trx('discrepancies').where({ id }).update({ status: decision, reason: reason ?? null, decided_by: by, decided_at: trx.fn.now() });
-    return 'ok' as const;
-  });
-}
-
 export async function listPartners(db: Knex, f: { q?: string | undefined; limit: number; offset: number }) {
   const q = db('partners as p');
   if (f.q) q.where((w) => w.whereILike('p.name', `%${f.q}%`).orWhereILike('p.email', `%${f.q}%`).orWhereILike('p.partner_key', `%${f.q}%`));

@@ -80,7 +80,7 @@ export async function buildServer(opts: ServerOptions): Promise<{ app: FastifyIn
     if (reply.statusCode >= 500) log.error(line, 'request');
     else log.debug(line, 'request');
   });
-  installErrorHandling(app);
+  installErrorHandling(app, log);
 
   await app.register(helmet, {
     contentSecurityPolicy: {

@@ -4,12 +4,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
-import { configSchema, type Config } from '../../src/config/schema.ts';
 import { buildServer, redactUrl } from '../../src/service/server.ts';
 import { stripeSignatureHeader } from '../../src/service/webhooks.ts';
 import { Scheduler } from '../../src/scheduler/scheduler.ts';
 import { silentLogger, createLogger } from '../../src/log/logger.ts';
-import { seedWorld, type Seeded } from './seed.ts';
+import { seedWorld, testConfig, type Seeded } from './seed.ts';
 
 const VIEWER = 'viewer-token-0123456789';
 const OPERATOR = 'operator-token-0123456789';
@@ -23,20 +22,6 @@ const env: NodeJS.ProcessEnv = {
   CB_WH_PASS: 'cb-password-123',
   PS_WEBHOOK_TOKEN: 'ps-path-token-abcdef',
 };
-
-export function testConfig(extra: Record<string, unknown> = {}): Config {
-  return configSchema.parse({
-    timezone: 'UTC',
-    server: { tokens: [{ env: 'VIEWER_TOKEN', role: 'viewer' }, { env: 'OPERATOR_TOKEN', role: 'operator' }], bodyLimitBytes: 4096 },
-    connections: [
-      { name: 'ps', type: 'partnerstack', credentials: { webhookToken: 'PS_WEBHOOK_TOKEN' } },
-      { name: 'stripe', type: 'stripe', baseUrl: 'http://127.0.0.1:9', credentials: { apiKey: 'STRIPE_API_KEY', webhookSecret: 'STRIPE_WEBHOOK_SECRET' } },
-      { name: 'cb', type: 'chargebee', baseUrl: 'http://127.0.0.1:9', credentials: { apiKey: 'CB_API_KEY', webhookUsername: 'CB_WH_USER', webhookPassword: 'CB_WH_PASS' }, options: { site: 'test' } },
-      { name: 'awin', type: 'awin' },
-    ],
-    ...extra,
-  });
-}
 
 let t: TestDb;
 let app: FastifyInstance;

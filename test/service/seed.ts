@@ -8,6 +8,22 @@
 //   Feb 2025, awin (Bob): payment 5000 × 10% = owed 500; network reported 800
 //            → amount_mismatch 300 at stake (800 − 500), already ignored.
 import type { Knex } from 'knex';
+import { configSchema, type Config } from '../../src/config/schema.ts';
+
+/** Service config for tests: tokens from VIEWER_TOKEN / OPERATOR_TOKEN, one connection per webhook source. */
+export function testConfig(extra: Record<string, unknown> = {}): Config {
+  return configSchema.parse({
+    timezone: 'UTC',
+    server: { tokens: [{ env: 'VIEWER_TOKEN', role: 'viewer' }, { env: 'OPERATOR_TOKEN', role: 'operator' }], bodyLimitBytes: 4096 },
+    connections: [
+      { name: 'ps', type: 'partnerstack', credentials: { webhookToken: 'PS_WEBHOOK_TOKEN' } },
+      { name: 'stripe', type: 'stripe', baseUrl: 'http://127.0.0.1:9', credentials: { apiKey: 'STRIPE_API_KEY', webhookSecret: 'STRIPE_WEBHOOK_SECRET' } },
+      { name: 'cb', type: 'chargebee', baseUrl: 'http://127.0.0.1:9', credentials: { apiKey: 'CB_API_KEY', webhookUsername: 'CB_WH_USER', webhookPassword: 'CB_WH_PASS' }, options: { site: 'test' } },
+      { name: 'awin', type: 'awin' },
+    ],
+    ...extra,
+  });
+}
 
 export interface Seeded {
   alice: number;

@@ -28,7 +28,8 @@ export function register(program: Command): void {
     .action(async (opts: ServeOptions, cmd: Command) => {
       const port = opts.port === undefined ? undefined : Number(opts.port);
       if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new UserError(`--port: expected 0-65535, got "${opts.port}"`);
-      const app = await openApp(cmd.optsWithGlobals<GlobalOptions>());
+      const globals = cmd.optsWithGlobals<GlobalOptions>();
+      const app = await openApp(globals);
       const { config, log, db, env } = app;
       const metrics = new ServiceMetrics(db);
       let scheduler: Scheduler | undefined;
@@ -47,7 +48,7 @@ export function register(program: Command): void {
       const host = opts.host ?? config.server.host;
       const address = await http.listen({ host, port: port ?? config.server.port });
       scheduler?.start();
-      log.info({ address, database: describeDb({ url: config.database.url, dataDir: config.database.dataDir }), scheduler: scheduler ? scheduler.owner : 'off' }, 'commission-sync serving');
+      log.info({ address, database: describeDb(globals.db ? (/^(postgres|memory:)/.test(globals.db) ? { url: globals.db } : { dataDir: globals.db }) : { url: config.database.url, dataDir: config.database.dataDir }), scheduler: scheduler ? scheduler.owner : 'off' }, 'commission-sync serving');
       // A line on stdout for humans and process supervisors (tests wait for it).
       process.stdout.write(`listening on ${address}\n`);
 

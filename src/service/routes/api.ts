@@ -5,7 +5,9 @@ import { z } from 'zod';
 import type { Config } from '../../config/schema.ts';
 import { connectionStatus } from '../../status/status.ts';
 import type { Scheduler } from '../../scheduler/scheduler.ts';
-import { MAIN_JOB, syncJobName } from '../../scheduler/jobs.ts';
+import { MAIN_JOB, PUSH_JOB, syncJobName } from '../../scheduler/jobs.ts';
+import { decideDiscrepancies } from '../../reconcile/discrepancies.ts';
+import { executePush } from '../../push/executor.ts';
 import { ApiError } from '../errors.ts';
 import { defineRoute, type AnyRoute } from '../route-def.ts';
 import * as q from '../queries.ts';
@@ -49,6 +51,16 @@ export function apiRoutes(deps: ApiDeps): AnyRoute[] {
     if (r.status === 'skipped') throw new ApiError(409, 'conflict', `job ${job} not started: ${r.reason}`);
     if (r.status === 'lost') throw new ApiError(409, 'conflict', `job ${job} was started by another replica at the same instant`);
     return { job, fireAt: r.fireAt.toISOString(), status: 'started' };
+  };
+
+  /** Same rules as `commission-sync discrepancies approve|ignore` (reconcile/discrepancies.ts). */
+  const decide = async (id: number, decision: 'approve' | 'ignore', reason: string | undefined, by: string) => {
+    const r = await decideDiscrepancies(db, [id], decision, { reason, by: `token:${by}` });
+    const skipped = r.skipped[0];
+    if (skipped?.why === 'not found') throw new ApiError(404, 'not_found', `no discrepancy ${id}`);
+    if (skipped) throw new ApiError(409, 'conflict', `discrepancy ${id} cannot be ${decision === 'approve' ? 'approved' : 'ignored'}: ${skipped.why}`);
+    deps.log.info({ discrepancy: id, by }, `discrepancy ${decision === 'approve' ? 'approved' : 'ignored'}`);
+    return { id, status: decision === 'approve' ? 'approved' : 'ignored' };
   };
 
   return [
@@ -140,31 +152,32 @@ export function apiRoutes(deps: ApiDeps): AnyRoute[] {
       method: 'POST', url: '/api/discrepancies/:id/approve', role: 'operator', tag: 'discrepancies', summary: 'Approve a discrepancy for push-back',
       params: idParam,
       body: z.object({ reason: z.string().trim().max(1000).optional() }).strict(),
-      handler: async ({ params, body, principal, req }) => {
-        const r = await q.decideDiscrepancy(db, params.id, 'approved', `token:${principal.name}`, body.reason);
-        if (r === 'not_found') throw new ApiError(404, 'not_found', `no discrepancy ${params.id}`);
-        if (typeof r === 'object') throw new ApiError(409, 'conflict', r.conflict);
-        req.log.info({ discrepancy: params.id, by: principal.name }, 'discrepancy approved');
-        return { id: params.id, status: 'approved' };
-      },
+      handler: async ({ params, body, principal }) => decide(params.id, 'approve', body.reason, principal.name),
     }),
     defineRoute({
       method: 'POST', url: '/api/discrepancies/:id/ignore', role: 'operator', tag: 'discrepancies', summary: 'Ignore a discrepancy (a reason is required)',
       params: idParam,
       body: z.object({ reason: z.string().trim().min(3, 'give a reason (at least 3 characters)').max(1000) }).strict(),
-      handler: async ({ params, body, principal, req }) => {
-        const r = await q.decideDiscrepancy(db, params.id, 'ignored', `token:${principal.name}`, body.reason);
-        if (r === 'not_found') throw new ApiError(404, 'not_found', `no discrepancy ${params.id}`);
-        if (typeof r === 'object') throw new ApiError(409, 'conflict', r.conflict);
-        req.log.info({ discrepancy: params.id, by: principal.name }, 'discrepancy ignored');
-        return { id: params.id, status: 'ignored' };
-      },
+      handler: async ({ params, body, principal }) => decide(params.id, 'ignore', body.reason, principal.name),
     }),
     defineRoute({
       method: 'GET', url: '/api/corrections', role: 'viewer', tag: 'corrections', summary: 'Corrections (push-back actions) and their outcome',
       query: z.object({ status: z.enum(CORRECTION_STATUSES).optional(), network: z.string().optional(), discrepancyId: z.coerce.number().int().positive().optional(), limit, offset, format }),
       csvItems: (r) => (r as { items: Array<Record<string, unknown>> }).items,
       handler: async ({ query }) => ({ items: await q.listCorrections(db, query) }),
+    }),
+    defineRoute({
+      method: 'GET', url: '/api/push/plan', role: 'viewer', tag: 'corrections', summary: 'Dry run: the corrections a push would send now (nothing is sent)',
+      handler: async () => {
+        const summary = await executePush({ db, config, log: deps.log }, { apply: false });
+        return { plan: summary.plan };
+      },
+    }),
+    defineRoute({
+      method: 'POST', url: '/api/trigger/push', role: 'operator', tag: 'jobs', summary: 'Push approved corrections now (per-run caps apply; 202, runs in the background)',
+      body: z.object({}).strict(),
+      status: 202,
+      handler: async () => startJob(PUSH_JOB),
     }),
     defineRoute({
       method: 'POST', url: '/api/trigger/sync', role: 'operator', tag: 'jobs', summary: 'Start a sync of one connection now (202; runs in the background)',
