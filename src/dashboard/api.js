@@ -16,6 +16,15 @@ export class ApiError extends Error {
   }
 }
 
+function parseJson(text) {
+  if (!text) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
 export async function api(path, { method = 'GET', body, query } = {}) {
   const url = new URL(path, window.location.origin);
   for (const [k, v] of Object.entries(query ?? {})) {
@@ -27,12 +36,7 @@ export async function api(path, { method = 'GET', body, query } = {}) {
   if (body !== undefined) headers['content-type'] = 'application/json';
   const res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await res.text();
-  let data = null;
-  try {
-    data = text ? JSON.parse(text) : null;
-  } catch {
-    data = null;
-  }
+  const data = parseJson(text);
   if (!res.ok) {
     const e = data && data.error ? data.error : { code: 'http_error', message: `HTTP ${res.status}` };
     throw new ApiError(res.status, e.code, e.message);

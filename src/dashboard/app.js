@@ -275,11 +275,23 @@ async function partnerView(id) {
 }
 
 async function correctionsView(params) {
-  const data = await api('/api/corrections', { query: { status: params.status, limit: 500 } });
+  const [data, plan] = await Promise.all([api('/api/corrections', { query: { status: params.status, limit: 500 } }), api('/api/push/plan').catch((e) => ({ error: e.message }))]);
+  const actions = plan.plan?.actions ?? [];
+  const planRows = actions.map((a) => ({ discrepancyId: a.discrepancyId, kind: a.discrepancyKind, connection: a.connection, network: a.network, type: a.type, usdMinor: a.usdMinor, idempotencyKey: a.idempotencyKey }));
   const form = h('form', { class: 'filters' }, select('status', 'Status', ['planned', 'sending', 'sent', 'confirmed', 'failed', 'skipped'], params.status), h('button', { type: 'submit' }, 'Apply'));
   form.addEventListener('submit', (e) => { e.preventDefault(); go('corrections', formValues(form)); });
+  const pushNow = isOperator()
+    ? h('div', { class: 'actions' }, h('button', { type: 'button', id: 'push-now', onclick: () => trigger('/api/trigger/push', {}) }, 'Push approved corrections now'), h('span', { class: 'muted' }, 'Per-run caps apply; every action is idempotent.'))
+    : null;
   return [
     heading('Corrections'),
+    h('h2', {}, 'Next push (dry run)'),
+    plan.error ? h('p', { class: 'error' }, plan.error) : table({
+      id: 'push-plan-table', csvName: 'push-plan', rows: planRows, empty: 'Nothing approved to push.',
+      columns: [{ key: 'discrepancyId', label: 'Discrepancy', format: (v) => h('a', { href: `#/discrepancies/${v}` }, `#${v}`) }, { key: 'kind', label: 'Kind' }, { key: 'connection', label: 'Connection' }, { key: 'network', label: 'Network' }, { key: 'type', label: 'Action' }, { key: 'usdMinor', label: 'USD', format: usd, class: 'num' }, { key: 'idempotencyKey', label: 'Idempotency key' }],
+    }),
+    pushNow,
+    h('h2', {}, 'Sent and pending'),
     form,
     table({
       id: 'corrections-table', csvName: 'corrections', rows: data.items,

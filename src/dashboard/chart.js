@@ -1,3 +1,4 @@
+/* global Node */
 // Inline SVG charts, rendered here (no library, no network). Values are integer minor units.
 import { usd } from './format.js';
 

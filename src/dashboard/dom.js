@@ -1,3 +1,4 @@
+/* global Node */
 // Tiny DOM helpers and the table component (every table has a CSV export of exactly what it shows).
 import { text } from './format.js';
 

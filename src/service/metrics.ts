@@ -29,7 +29,7 @@ export class ServiceMetrics {
     this.jobDuration = new Histogram({ name: 'commission_sync_job_duration_seconds', help: 'Job run durations', labelNames: ['job'], buckets: [0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600], registers: [r] });
     this.webhooks = new Counter({ name: 'commission_sync_webhooks_total', help: 'Webhook deliveries by outcome', labelNames: ['source', 'outcome'], registers: [r] });
 
-    const self = this;
+    const q = db;
     new Gauge({
       name: 'commission_sync_discrepancies',
       help: 'Discrepancies by kind and status (from the database)',
@@ -37,7 +37,7 @@ export class ServiceMetrics {
       registers: [r],
       async collect() {
         this.reset();
-        const rows = await self.db('discrepancies').select('kind', 'status').count<Array<{ kind: string; status: string; n: string | number }>>('* as n').groupBy('kind', 'status');
+        const rows = await q('discrepancies').select('kind', 'status').count<Array<{ kind: string; status: string; n: string | number }>>('* as n').groupBy('kind', 'status');
         for (const row of rows) this.set({ kind: row.kind, status: row.status }, Number(row.n));
       },
     });
@@ -48,7 +48,7 @@ export class ServiceMetrics {
       registers: [r],
       async collect() {
         this.reset();
-        const rows = await self.db('discrepancies').whereIn('status', ['open', 'approved']).select('kind').sum<Array<{ kind: string; usd: string | number | null }>>('usd_at_stake_minor as usd').groupBy('kind');
+        const rows = await q('discrepancies').whereIn('status', ['open', 'approved']).select('kind').sum<Array<{ kind: string; usd: string | number | null }>>('usd_at_stake_minor as usd').groupBy('kind');
         for (const row of rows) this.set({ kind: row.kind }, Number(row.usd ?? 0));
       },
     });
@@ -59,7 +59,7 @@ export class ServiceMetrics {
       registers: [r],
       async collect() {
         this.reset();
-        const rows = await self.db('corrections').select('network', 'status').count<Array<{ network: string; status: string; n: string | number }>>('* as n').groupBy('network', 'status');
+        const rows = await q('corrections').select('network', 'status').count<Array<{ network: string; status: string; n: string | number }>>('* as n').groupBy('network', 'status');
         for (const row of rows) this.set({ network: row.network, status: row.status }, Number(row.n));
       },
     });
@@ -70,7 +70,7 @@ export class ServiceMetrics {
       registers: [r],
       async collect() {
         this.reset();
-        const rows = await self.db('sync_runs').where({ status: 'succeeded' }).select('connection').max<Array<{ connection: string; at: Date | string | null }>>('finished_at as at').groupBy('connection');
+        const rows = await q('sync_runs').where({ status: 'succeeded' }).select('connection').max<Array<{ connection: string; at: Date | string | null }>>('finished_at as at').groupBy('connection');
         for (const row of rows) if (row.at) this.set({ connection: row.connection }, Math.floor(new Date(row.at).getTime() / 1000));
       },
     });
@@ -81,10 +81,21 @@ export class ServiceMetrics {
       registers: [r],
       async collect() {
         this.reset();
-        const rows = await self.db.raw(`SELECT DISTINCT ON (connection) connection, status, stats FROM sync_runs WHERE finished_at IS NOT NULL ORDER BY connection, id DESC`);
+        const rows = await q.raw(`SELECT DISTINCT ON (connection) connection, status, stats FROM sync_runs WHERE finished_at IS NOT NULL ORDER BY connection, id DESC`);
         for (const row of rows.rows as Array<{ connection: string; status: string; stats: unknown }>) {
           this.set({ connection: row.connection, status: row.status }, recordsIn(row.stats));
         }
+      },
+    });
+    new Gauge({
+      name: 'commission_sync_last_sync_duration_seconds',
+      help: 'Duration of the last finished sync run per connection, any replica (from the database)',
+      labelNames: ['connection', 'status'],
+      registers: [r],
+      async collect() {
+        this.reset();
+        const rows = await q.raw(`SELECT DISTINCT ON (connection) connection, status, extract(epoch from (finished_at - started_at))::float8 AS secs FROM sync_runs WHERE finished_at IS NOT NULL ORDER BY connection, id DESC`);
+        for (const row of rows.rows as Array<{ connection: string; status: string; secs: number | string }>) this.set({ connection: row.connection, status: row.status }, Number(row.secs));
       },
     });
   }

@@ -26,7 +26,9 @@ export interface RouteDef<Q extends z.ZodType = z.ZodType, P extends z.ZodType =
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyRoute = RouteDef<any, any, any>;
 
-export function defineRoute<Q extends z.ZodType = z.ZodObject<{}>, P extends z.ZodType = z.ZodObject<{}>, B extends z.ZodType = z.ZodObject<{}>>(r: RouteDef<Q, P, B>): RouteDef<Q, P, B> {
+type NoInput = z.ZodObject<Record<string, never>>;
+
+export function defineRoute<Q extends z.ZodType = NoInput, P extends z.ZodType = NoInput, B extends z.ZodType = NoInput>(r: RouteDef<Q, P, B>): RouteDef<Q, P, B> {
   return r;
 }
 

@@ -38,6 +38,27 @@ export interface ServerOptions {
   requestsPerMinute?: number;
 }
 
+const errRef = { content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
+const webhook = (summary: string, extraParams: unknown[] = []) => ({
+  post: {
+    summary,
+    tags: ['webhooks'],
+    security: [],
+    parameters: [{ name: 'connection', in: 'path', required: true, schema: { type: 'string' } }, ...extraParams],
+    requestBody: { required: true, content: { 'application/json': { schema: { type: 'object' } } } },
+    responses: { 200: { description: 'Stored (and processed when the connector handles it)' }, 400: { description: 'Bad signature or payload', ...errRef }, 401: { description: 'Bad credentials or token', ...errRef }, 404: { description: 'No such enabled connection', ...errRef }, 413: { description: 'Body larger than server.bodyLimitBytes', ...errRef }, 500: { description: 'Processing failed; the provider retries', ...errRef } },
+  },
+});
+/** Routes outside the registry, documented by hand. */
+const OPEN_PATHS: Record<string, unknown> = {
+  '/healthz': { get: { summary: 'Liveness', tags: ['health'], security: [], responses: { 200: { description: 'Process is up' } } } },
+  '/readyz': { get: { summary: 'Readiness: database reachable and migrations current', tags: ['health'], security: [], responses: { 200: { description: 'Ready' }, 503: { description: 'Not ready', ...errRef } } } },
+  '/metrics': { get: { summary: 'Prometheus metrics (viewer token unless server.metricsPublic)', tags: ['health'], security: [{ bearer: [] }], responses: { 200: { description: 'Prometheus text format' } } } },
+  '/webhooks/stripe/{connection}': webhook('Stripe webhook (Stripe-Signature verified over the raw body)'),
+  '/webhooks/chargebee/{connection}': webhook('Chargebee webhook (Basic auth)'),
+  '/webhooks/partnerstack/{connection}/{token}': webhook('PartnerStack webhook (secret path token)', [{ name: 'token', in: 'path', required: true, schema: { type: 'string' } }]),
+};
+
 /** Redacts the PartnerStack path token from URLs that reach the log. */
 export function redactUrl(url: string): string {
   return url.replace(/^(\/webhooks\/partnerstack\/[^/?]+\/)[^/?]+/, '$1[REDACTED]');
@@ -142,7 +163,7 @@ export async function buildServer(opts: ServerOptions): Promise<{ app: FastifyIn
     });
     scope.get('/api/openapi.json', async (req) => {
       auth.authenticate(req, 'viewer');
-      return openApiDocument(routes);
+      return openApiDocument(routes, OPEN_PATHS);
     });
     registerRoutes(scope, routes, auth);
   });

@@ -107,6 +107,7 @@ describe.skipIf(!haveChromium)('dashboard in headless chromium', () => {
 
     await page.click('#approve');
     await expect.poll(() => page.textContent('#detail-status')).toBe('approved');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'discrepancy.png'), fullPage: true });
     const row = await t.db('discrepancies').where({ id: seeded.discrepancies.febMissing }).first();
     expect(row).toMatchObject({ status: 'approved', decided_by: 'token:OPERATOR_TOKEN' });
 
@@ -124,6 +125,13 @@ describe.skipIf(!haveChromium)('dashboard in headless chromium', () => {
     await page.locator('#tier-chart').waitFor();
     expect(await page.locator('#commissions-table tbody tr').count()).toBe(3);
     expect(await page.locator('#payouts-table tbody tr').count()).toBe(1);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'partner.png'), fullPage: true });
+
+    // corrections: the next push (dry run) and the history
+    await page.click('a[data-nav=corrections]');
+    await page.locator('#corrections-table').waitFor();
+    expect(await page.locator('#push-plan-table-wrap').count()).toBe(1);
+    expect(await page.locator('#push-now').count()).toBe(1);
 
     // sync status with last errors
     await page.click('a[data-nav=sync]');

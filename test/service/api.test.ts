@@ -203,6 +203,15 @@ describe('read API over the seeded world', () => {
   });
 });
 
+describe('push', () => {
+  it('shows the dry-run plan to a viewer; only an operator can trigger a push', async () => {
+    const plan = await app.inject({ url: '/api/push/plan', headers: bearer(VIEWER) });
+    expect(plan.statusCode).toBe(200);
+    expect(Array.isArray(plan.json().plan.actions)).toBe(true);
+    expect((await app.inject({ method: 'POST', url: '/api/trigger/push', headers: bearer(VIEWER), payload: {} })).statusCode).toBe(403);
+  });
+});
+
 describe('triggers', () => {
   it('starts the main job and a sync through the scheduler (202)', async () => {
     const r = await app.inject({ method: 'POST', url: '/api/trigger/main-job', headers: bearer(OPERATOR), payload: {} });
@@ -285,6 +294,7 @@ describe('metrics and OpenAPI', () => {
     expect(r.body).toContain('commission_sync_usd_at_stake_cents{kind="missing_in_network"} 3000');
     expect(r.body).toContain('commission_sync_push_outcomes{network="partnerstack",status="failed"} 1');
     expect(r.body).toContain('commission_sync_last_sync_records{connection="ps",status="succeeded"} 2');
+    expect(r.body).toContain('commission_sync_last_sync_duration_seconds{connection="ps",status="succeeded"} 60');
     expect(r.body).toMatch(/commission_sync_job_runs_total|commission_sync_webhooks_total/);
     expect(r.body).toContain('commission_sync_webhooks_total{source="stripe",outcome="rejected"}');
   });
@@ -296,6 +306,7 @@ describe('metrics and OpenAPI', () => {
     const ignore = doc.paths['/api/discrepancies/{id}/ignore'].post;
     expect(ignore.requestBody.content['application/json'].schema.required).toEqual(['reason']);
     expect(doc.paths['/api/discrepancies'].get.parameters.map((p: { name: string }) => p.name)).toContain('kind');
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/healthz', '/metrics', '/webhooks/partnerstack/{connection}/{token}', '/api/trigger/push']));
   });
 });
 
