@@ -60,7 +60,18 @@ export async function buildJobs(deps: JobDeps): Promise<JobDef[]> {
     source: 'schedules.mainJob',
     description: runMainJob ? 'main job: sync → compute → reconcile → alert → push' : 'main job (module not in this build: syncs all connections only)',
     run: async (ctx) => {
-      if (runMainJob) return runMainJob({ db: deps.db, config: deps.config, log: ctx.log, env: deps.env, signal: ctx.signal }, { signal: ctx.signal });
+      if (runMainJob) {
+        // The main job's sync step goes through this wrapper so its results reach the metrics too.
+        const observedSync: typeof syncConnections = async (d, sel) => {
+          const results = await syncConnections(d, sel);
+          for (const r of results) deps.onSyncResult?.(r);
+          return results;
+        };
+        const summary = await runMainJob({ db: deps.db, config: deps.config, log: ctx.log, env: deps.env, signal: ctx.signal, syncConnections: observedSync }, { signal: ctx.signal });
+        const s = summary as { ok?: unknown; errors?: unknown } | null;
+        if (s && s.ok === false) throw new Error(Array.isArray(s.errors) && s.errors.length ? s.errors.join('; ') : 'main job reported failure');
+        return summary;
+      }
       ctx.log.warn('src/jobs/main-job.ts is not in this build: running the sync step only');
       return runSync(deps, ctx);
     },
