@@ -71,6 +71,8 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   const env = opts.env ?? process.env;
   const file = opts.file ?? env.COMMISSION_SYNC_CONFIG ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined);
   const raw: Record<string, unknown> = file ? readFile(file) : {};
+  // A section left with only comments in YAML parses as null: treat it as absent.
+  for (const k of Object.keys(raw)) if (raw[k] === null) delete raw[k];
 
   for (const [name, keys] of Object.entries(ENV_PATHS)) {
     const v = env[name];

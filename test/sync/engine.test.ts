@@ -1,0 +1,130 @@
+import nock from 'nock';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { runStreams } from '../../src/sync/engine.ts';
+import { configSchema, type ConnectionConfig } from '../../src/config/schema.ts';
+import { silentLogger } from '../../src/log/logger.ts';
+import { toyStream } from './toy-stream.ts';
+
+const BASE = 'http://toy.test.local';
+const config = configSchema.parse({});
+const connection: ConnectionConfig = { name: 'toy', type: 'partnerstack', enabled: true, credentials: {}, timeoutMs: 1000, options: {} };
+const T0 = Date.UTC(2025, 0, 1);
+
+function items(n: number, offset = 0) {
+  return Array.from({ length: n }, (_, i) => ({ id: `it_${String(i + offset).padStart(4, '0')}`, amount: 1000 + i + offset, currency: 'USD', created: T0 + (i + offset) * 60_000, extra: { kept: true } }));
+}
+
+/** Serves `all` in pages of `size` with cursor `after`. */
+function serve(all: unknown[], size: number, opts: { failOnPage?: number } = {}) {
+  let served = 0;
+  return nock(BASE)
+    .persist()
+    .get('/items')
+    .query(true)
+    .reply(function (uri: unknown) {
+      // nock 15 may hand the callback a fetch Request rather than the path string.
+      const href = typeof uri === 'string' ? uri : (uri as { url: string }).url;
+      const after = new URL(href, BASE).searchParams.get('after');
+      const start = after ? all.findIndex((x) => (x as { id: string }).id === after) + 1 : 0;
+      const page = Math.floor(start / size) + 1;
+      if (opts.failOnPage === page && served++ === 0) return [400, { message: 'injected failure' }];
+      return [200, { items: all.slice(start, start + size), has_more: start + size < all.length }];
+    });
+}
+
+async function snapshot(t: TestDb) {
+  const tx = await t.db('network_transactions').orderBy('external_id').select('external_id', 'amount_minor', 'currency', 'occurred_at', 'deleted_at');
+  const raw = await t.db('raw_records').orderBy('external_id').select('external_id', 'hash', 'payload');
+  const cp = await t.db('checkpoints').select('stream', 'state');
+  return { tx, raw, cp };
+}
+
+beforeAll(() => nock.disableNetConnect());
+
+describe('sync engine', () => {
+  const dbs: TestDb[] = [];
+  afterEach(async () => {
+    nock.cleanAll();
+    await Promise.all(dbs.splice(0).map((d) => d.destroy()));
+  });
+  const newDb = async () => {
+    const t = await createTestDb();
+    dbs.push(t);
+    return t;
+  };
+
+  it('a failure injected mid-run, then a re-run, gives exactly the rows of an uninterrupted run', async () => {
+    const data = items(95);
+    const clean = await newDb();
+    serve(data, 10);
+    const r1 = await runStreams({ db: clean.db, config, connection, streams: [toyStream(BASE)], log: silentLogger });
+    expect(r1.status).toBe('succeeded');
+    expect(r1.streams.items!.records).toBe(95);
+    nock.cleanAll();
+
+    // Failure 1: the API fails on page 4 (nothing of page 4 is written; pages 1-3 are committed).
+    const broken = await newDb();
+    serve(data, 10, { failOnPage: 4 });
+    const r2 = await runStreams({ db: broken.db, config, connection, streams: [toyStream(BASE)], log: silentLogger });
+    expect(r2.status).toBe('failed');
+    expect(r2.error).toContain('HTTP 400');
+    expect(await broken.db('network_transactions').count<{ n: number }[]>('* as n')).toEqual([{ n: 30 }]);
+    // Failure 2: the process dies right after page 7 committed (simulated by throwing from afterPage).
+    const r3 = await runStreams({
+      db: broken.db, config, connection, streams: [toyStream(BASE)], log: silentLogger,
+      afterPage: (_s, n) => {
+        if (n === 4) throw new Error('killed');
+      },
+    });
+    expect(r3.status).toBe('failed');
+    const r4 = await runStreams({ db: broken.db, config, connection, streams: [toyStream(BASE)], log: silentLogger });
+    expect(r4.status).toBe('succeeded');
+    // The resumed run started from the checkpoint: it read only the remaining pages.
+    expect(r4.streams.items!.records).toBe(25);
+    const a = await snapshot(clean);
+    const b = await snapshot(broken);
+    expect(b.tx).toEqual(a.tx);
+    expect(b.raw).toEqual(a.raw);
+    expect(b.cp).toEqual(a.cp);
+    expect(a.tx).toHaveLength(95);
+    // Unknown fields survive into the raw store.
+    expect((a.raw[0]!.payload as { extra: unknown }).extra).toEqual({ kept: true });
+  });
+
+  it('quarantines a malformed record with the reason and carries on', async () => {
+    const t = await newDb();
+    const data: unknown[] = items(12);
+    data[5] = { id: 'it_bad', amount: '12.50', currency: 'USD', created: T0 };
+    serve(data, 5);
+    const r = await runStreams({ db: t.db, config, connection, streams: [toyStream(BASE)], log: silentLogger });
+    expect(r.status).toBe('succeeded');
+    expect(r.streams.items).toMatchObject({ records: 11, quarantined: 1 });
+    const q = await t.db('quarantine').select('external_id', 'error', 'occurrences');
+    expect(q).toHaveLength(1);
+    expect(q[0]!.external_id).toBe('it_bad');
+    expect(q[0]!.error).toMatch(/amount: .*expected number/i);
+    expect(await t.db('network_transactions').count<{ n: number }[]>('* as n')).toEqual([{ n: 11 }]);
+    // Seeing the same bad record again counts it, without a second row.
+    nock.cleanAll();
+    serve(data, 5);
+    await runStreams({ db: t.db, config, connection, streams: [toyStream(BASE)], log: silentLogger });
+    const q2 = await t.db('quarantine').select('occurrences');
+    expect(q2).toEqual([{ occurrences: 2 }]);
+  });
+
+  it('marks records that vanished from a rescanned window as deleted', async () => {
+    const t = await newDb();
+    const data = items(20);
+    const window = { lookbackFrom: new Date(T0), lookbackTo: new Date(T0 + 10 * 60_000) };
+    serve(data, 7);
+    await runStreams({ db: t.db, config, connection, streams: [toyStream(BASE, window)], log: silentLogger, now: new Date(Date.now() - 1000) });
+    nock.cleanAll();
+    // it_0003 (inside the window) and it_0015 (outside it) disappear from the API.
+    serve(data.filter((d) => d.id !== 'it_0003' && d.id !== 'it_0015'), 7);
+    const r = await runStreams({ db: t.db, config, connection, streams: [toyStream(BASE, window)], log: silentLogger });
+    expect(r.streams.items!.deleted).toBe(1);
+    const deleted = await t.db('network_transactions').whereNotNull('deleted_at').pluck('external_id');
+    expect(deleted).toEqual(['it_0003']);
+  });
+});
