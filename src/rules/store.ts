@@ -1,0 +1,907 @@
+// The rules engine's database adapter: the only module of src/rules that touches the database.
+//
+// computeAndStore() walks partners in keyset batches (ordered by id; `batchSize` partners at a time),
+// loads just what those partners' commissions depend on — accounts, attributions (all claims on
+// their customers, so R1's last-click choice is the same whatever the batch), customers with their
+// emails and billing identities, subscriptions, billing events, recruiters, already-paid keys — runs
+// the pure engine per partner, and upserts computed_commissions on commission_key. Memory is bounded
+// by one batch, never by the tables.
+//
+// Idempotent: rows are upserted on their deterministic key (same inputs → same rows, same ids);
+// every row written by a run carries the run's stamp in computed_at, and after the last batch the rows
+// no run produced any more (key gone: attribution moved, event deleted…) are deleted — except paid
+// rows, which are never edited nor deleted (R8). Ids are bigints in the database and strings in the
+// engine; keys therefore read like `direct:<billing_events.id>:<partners.id>`.
+import path from 'node:path';
+import { readFile } from 'node:fs/promises';
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import { parse as parseCsv } from 'csv-parse/sync';
+import { z } from 'zod';
+import type { Config } from '../config/schema.ts';
+import { chunk } from '../util/chunk.ts';
+import { UserError } from '../util/errors.ts';
+import { computePartnerCommissions, resolveAttributions, type UnmatchedEvent } from './engine.ts';
+import { createFxTable, DECIMAL_RATE_PATTERN, type FxTable } from './money.ts';
+import { buildPayoutStatements } from './payouts.ts';
+import { loadProgramsFromDir } from './program-loader.ts';
+import type { ProgramVersion } from './program.ts';
+import type {
+  Attribution,
+  BillingEvent,
+  BillingEventKind,
+  BillingSystem,
+  CommissionKind,
+  CommissionStatus,
+  ComputedCommission,
+  Customer,
+  Explanation,
+  FxRate,
+  Network,
+  Partner,
+  PartnerAccount,
+  PlanInterval,
+  Subscription,
+} from './types.ts';
+
+export const DEFAULT_PARTNER_BATCH_SIZE = 500;
+const IN_CHUNK = 1000;
+const WRITE_CHUNK = 250;
+
+type Row = Record<string, unknown>;
+
+const num = (v: unknown): number => Number(v);
+const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+const str = (v: unknown): string => String(v);
+const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+const dateOf = (v: unknown): Date => (v instanceof Date ? v : new Date(String(v)));
+const dateOrNull = (v: unknown): Date | null => (v === null || v === undefined ? null : dateOf(v));
+const json = <T>(v: unknown, fallback: T): T => (v === null || v === undefined ? fallback : typeof v === 'string' ? (JSON.parse(v) as T) : (v as T));
+const trimCur = (v: unknown): string => String(v).trim().toUpperCase();
+
+/** "1.100000000000" → "1.1", "1.00000000" → "1": numeric columns back to exact decimal strings. */
+export function normalizeDecimal(v: unknown): string {
+  const s = String(v);
+  if (!s.includes('.')) return s;
+  return s.replace(/0+$/, '').replace(/\.$/, '');
+}
+
+/** A date column as yyyy-mm-dd whatever the driver hands back. */
+function dateOnly(v: unknown): string | null {
+  if (v === null || v === undefined) return null;
+  if (v instanceof Date) return v.toISOString().slice(0, 10);
+  return String(v).slice(0, 10);
+}
+
+async function inChunks<T>(ids: readonly (number | string)[], load: (part: (number | string)[]) => Promise<T[]>): Promise<T[]> {
+  const out: T[] = [];
+  for (const part of chunk([...ids], IN_CHUNK)) out.push(...(await load(part)));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Program and FX
+
+/** The configured program's versions (config.program.dir / config.program.name). */
+export async function loadProgramVersions(config: Pick<Config, 'program'>): Promise<ProgramVersion[]> {
+  const dir = path.resolve(config.program.dir);
+  let programs;
+  try {
+    programs = await loadProgramsFromDir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new UserError(`program.dir: no such directory ${dir}`);
+    throw err;
+  }
+  const p = programs.find((x) => x.program === config.program.name);
+  if (!p) throw new UserError(`program.name: no program "${config.program.name}" in ${dir} (found: ${programs.map((x) => x.program).join(', ') || 'none'})`);
+  return p.versions;
+}
+
+const fxCsvRow = z.object({
+  currency: z.string().trim().regex(/^[A-Za-z]{3}$/, 'a 3-letter currency code').transform((s) => s.toUpperCase()),
+  date: z.string().trim().regex(/^\d{4}-\d{2}-\d{2}$/, 'yyyy-mm-dd'),
+  usd_per_unit: z.string().trim().regex(DECIMAL_RATE_PATTERN, 'a decimal such as 1.0825'),
+});
+
+/** Loads config.fxRatesFile (CSV currency,date,usd_per_unit; header optional) into fx_rates. */
+export async function loadFxRatesFile(db: Knex, file: string): Promise<number> {
+  const text = await readFile(path.resolve(file), 'utf8');
+  const records = parseCsv(text, { skip_empty_lines: true, trim: true, comment: '#' }) as string[][];
+  const rows: Array<{ currency: string; rate_date: string; usd_per_unit: string; source: string }> = [];
+  records.forEach((r, i) => {
+    if (i === 0 && r[0]?.toLowerCase() === 'currency') return;
+    const parsed = fxCsvRow.safeParse({ currency: r[0] ?? '', date: r[1] ?? '', usd_per_unit: r[2] ?? '' });
+    if (!parsed.success) throw new UserError(`fxRatesFile ${file} line ${i + 1}: ${parsed.error.issues.map((x) => `${String(x.path[0])}: ${x.message}`).join('; ')}`);
+    rows.push({ currency: parsed.data.currency, rate_date: parsed.data.date, usd_per_unit: parsed.data.usd_per_unit, source: 'config' });
+  });
+  for (const part of chunk(rows, WRITE_CHUNK)) {
+    await db('fx_rates').insert(part).onConflict(['currency', 'rate_date']).merge(['usd_per_unit', 'source']);
+  }
+  return rows.length;
+}
+
+/** The configured FX table (small: one row per currency and date). */
+export async function loadFxRates(db: Knex): Promise<FxRate[]> {
+  const rows = await db('fx_rates').select('currency', 'rate_date', 'usd_per_unit').orderBy(['currency', 'rate_date']);
+  return rows.map((r: Row) => ({ currency: trimCur(r.currency), date: dateOnly(r.rate_date)!, rate: normalizeDecimal(r.usd_per_unit) }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Row → engine shapes
+
+interface AccountRow {
+  id: number;
+  partnerId: number;
+  network: Network;
+  externalId: string;
+  deleted: boolean;
+  taxInfoOnFile: boolean | null;
+  payoutMethodOnFile: boolean | null;
+}
+
+async function loadAccounts(db: Knex, partnerIds: readonly number[]): Promise<AccountRow[]> {
+  const rows = await inChunks(partnerIds, (part) =>
+    db('partner_accounts').whereIn('partner_id', part).orderBy('id').select('id', 'partner_id', 'network', 'external_id', 'deleted_at', 'tax_info_on_file', 'payout_method_on_file'),
+  );
+  return rows.map((r: Row) => ({
+    id: num(r.id),
+    partnerId: num(r.partner_id),
+    network: r.network as Network,
+    externalId: str(r.external_id),
+    deleted: r.deleted_at !== null && r.deleted_at !== undefined,
+    taxInfoOnFile: (r.tax_info_on_file as boolean | null) ?? null,
+    payoutMethodOnFile: (r.payout_method_on_file as boolean | null) ?? null,
+  }));
+}
+
+/** Partner-level flag, else what its live accounts report: any false → false; all reporting true → true. */
+function aggregateFlag(own: boolean | null, accounts: readonly AccountRow[], pick: (a: AccountRow) => boolean | null): boolean | null {
+  if (own !== null) return own;
+  const vals = accounts.filter((a) => !a.deleted).map(pick).filter((v): v is boolean => v !== null);
+  if (vals.length === 0) return null;
+  return vals.every(Boolean);
+}
+
+function toPartner(r: Row, accounts: readonly AccountRow[]): Partner {
+  return {
+    id: str(r.id),
+    email: strOrNull(r.email) ?? strOrNull(r.email_normalized),
+    billingCustomerIds: [],
+    recruiterPartnerId: r.recruiter_partner_id === null || r.recruiter_partner_id === undefined ? null : str(r.recruiter_partner_id),
+    taxInfoOnFile: aggregateFlag((r.tax_info_on_file as boolean | null) ?? null, accounts, (a) => a.taxInfoOnFile),
+    payoutMethodOnFile: aggregateFlag((r.payout_method_on_file as boolean | null) ?? null, accounts, (a) => a.payoutMethodOnFile),
+  };
+}
+
+const toAccount = (a: AccountRow): PartnerAccount => ({ id: String(a.id), partnerId: String(a.partnerId), network: a.network, externalId: a.externalId });
+
+const PARTNER_COLS = ['id', 'partner_key', 'email', 'email_normalized', 'recruiter_partner_id', 'tax_info_on_file', 'payout_method_on_file'];
+
+async function loadPartners(db: Knex, ids: readonly number[]): Promise<{ partners: Map<number, Partner>; accounts: Map<number, AccountRow[]> }> {
+  const rows = await inChunks(ids, (part) => db('partners').whereIn('id', part).select(PARTNER_COLS));
+  const accountRows = await loadAccounts(db, ids);
+  const accounts = new Map<number, AccountRow[]>();
+  for (const a of accountRows) {
+    let l = accounts.get(a.partnerId);
+    if (!l) accounts.set(a.partnerId, (l = []));
+    l.push(a);
+  }
+  const partners = new Map<number, Partner>();
+  for (const r of rows as Row[]) partners.set(num(r.id), toPartner(r, accounts.get(num(r.id)) ?? []));
+  return { partners, accounts };
+}
+
+/** agency_owner_ref (billing metadata) → partner id: partner_key, a network external id, the id, or the email. */
+async function resolveAgencyOwners(db: Knex, refs: readonly string[]): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  if (refs.length === 0) return out;
+  const lower = refs.map((r) => r.toLowerCase());
+  const numeric = refs.filter((r) => /^\d{1,15}$/.test(r)).map(Number);
+  const set = (ref: string, id: unknown): void => {
+    if (!out.has(ref)) out.set(ref, str(id));
+  };
+  for (const r of await db('partners').whereIn('partner_key', refs).orderBy('id').select('id', 'partner_key')) set(str(r.partner_key), r.id);
+  for (const r of await db('partner_accounts').whereIn('external_id', refs).orderBy('partner_id').select('partner_id', 'external_id')) set(str(r.external_id), r.partner_id);
+  if (numeric.length) for (const r of await db('partners').whereIn('id', numeric).select('id')) set(str(r.id), r.id);
+  const byEmail = await db('partners').whereIn('email_normalized', lower).orderBy('id').select('id', 'email_normalized');
+  for (const ref of refs) {
+    const hit = byEmail.find((r: Row) => str(r.email_normalized) === ref.toLowerCase());
+    if (hit) set(ref, hit.id);
+  }
+  return out;
+}
+
+function toEvent(r: Row, customerOverride?: number): BillingEvent {
+  return {
+    id: str(r.id),
+    kind: r.kind as BillingEventKind,
+    billingSystem: r.billing_system as BillingSystem,
+    documentId: str(r.document_id),
+    customerId: str(customerOverride ?? r.customer_id),
+    subscriptionId: r.subscription_id === null || r.subscription_id === undefined ? null : str(r.subscription_id),
+    paymentId: r.payment_event_id === null || r.payment_event_id === undefined ? null : str(r.payment_event_id),
+    occurredAt: dateOf(r.occurred_at),
+    amountMinor: num(r.amount_minor),
+    currency: trimCur(r.currency),
+    usdMinor: numOrNull(r.amount_usd_minor),
+    exchangeRate: r.exchange_rate === null || r.exchange_rate === undefined ? null : normalizeDecimal(r.exchange_rate),
+    isTrialCharge: r.classification === 'trial',
+  };
+}
+
+const EVENT_COLS = [
+  'id', 'kind', 'billing_system', 'document_id', 'customer_id', 'subscription_id', 'payment_event_id', 'occurred_at', 'amount_minor', 'currency',
+  'amount_usd_minor', 'exchange_rate', 'classification', 'plan_interval',
+];
+
+// ---------------------------------------------------------------------------------------------
+// One batch of partners → commission rows
+
+interface BatchResult {
+  commissions: ComputedCommission[];
+  unmatchedEvents: UnmatchedEvent[];
+  partnersWithCustomers: number;
+  payments: number;
+}
+
+async function computeBatch(db: Knex, batch: Row[], ctx: { versions: readonly ProgramVersion[]; asOf: Date; fx: FxTable }): Promise<BatchResult> {
+  const batchIds = batch.map((r) => num(r.id));
+  const inBatch = new Set(batchIds.map(String));
+  const accountRows = await loadAccounts(db, batchIds);
+  const accountsByPartner = new Map<number, AccountRow[]>();
+  for (const a of accountRows) {
+    let l = accountsByPartner.get(a.partnerId);
+    if (!l) accountsByPartner.set(a.partnerId, (l = []));
+    l.push(a);
+  }
+
+  // Customers claimed by this batch's accounts, then every live claim on them (R1 across batches).
+  const claimed = await inChunks(
+    accountRows.map((a) => a.id),
+    (part) => db('attributions').whereIn('partner_account_id', part).whereNull('deleted_at').distinct('customer_id').pluck('customer_id'),
+  );
+  const claimedIds = [...new Set(claimed.map(Number))].sort((a, b) => a - b);
+  const allClaims = await inChunks(claimedIds, (part) =>
+    db('attributions as a')
+      .join('partner_accounts as pa', 'pa.id', 'a.partner_account_id')
+      .whereIn('a.customer_id', part)
+      .whereNull('a.deleted_at')
+      .orderBy('a.id')
+      .select('a.customer_id', 'a.partner_account_id', 'pa.partner_id', 'pa.network', 'a.attributed_at', 'a.click_at', 'a.signup_at'),
+  );
+  const attributions: Attribution[] = allClaims.map((r: Row) => ({
+    customerId: str(r.customer_id),
+    partnerId: str(r.partner_id),
+    partnerAccountId: str(r.partner_account_id),
+    network: r.network as Network,
+    ...(r.attributed_at ? { attributedAt: dateOf(r.attributed_at) } : {}),
+    clickAt: dateOrNull(r.click_at),
+    signupAt: dateOrNull(r.signup_at),
+  }));
+  const { byCustomer, competing } = resolveAttributions(attributions);
+  const won = [...byCustomer.values()].filter((a) => inBatch.has(a.partnerId));
+  const customerIds = [...new Set(won.map((a) => Number(a.customerId)))].sort((a, b) => a - b);
+
+  // Customers with their emails and billing identities.
+  const customerRows = await inChunks(customerIds, (part) => db('customers').whereIn('id', part).select('id', 'email', 'email_normalized', 'is_test', 'agency_owner_ref'));
+  const emailRows = await inChunks(customerIds, (part) => db('customer_emails').whereIn('customer_id', part).select('customer_id', 'email_normalized'));
+  const identityRows = await inChunks(customerIds, (part) =>
+    db('customer_identities').whereIn('customer_id', part).whereIn('system', ['stripe', 'chargebee']).orderBy('id').select('customer_id', 'external_id'),
+  );
+  const owners = await resolveAgencyOwners(db, [...new Set(customerRows.map((r: Row) => strOrNull(r.agency_owner_ref)).filter((x): x is string => !!x))]);
+  const group = (rows: Row[], col: string): Map<number, string[]> => {
+    const m = new Map<number, string[]>();
+    for (const x of rows) {
+      const k = num(x.customer_id);
+      let l = m.get(k);
+      if (!l) m.set(k, (l = []));
+      l.push(str(x[col]));
+    }
+    return m;
+  };
+  const emailsByCustomer = group(emailRows as Row[], 'email_normalized');
+  const billingIdsByCustomer = group(identityRows as Row[], 'external_id');
+  const customers: Customer[] = customerRows.map((r: Row) => {
+    const id = num(r.id);
+    const emails = [strOrNull(r.email), strOrNull(r.email_normalized), ...(emailsByCustomer.get(id) ?? [])].filter((x): x is string => !!x);
+    const ref = strOrNull(r.agency_owner_ref);
+    return {
+      id: String(id),
+      emails: [...new Set(emails)],
+      billingCustomerIds: billingIdsByCustomer.get(id) ?? [],
+      isTest: r.is_test === true,
+      agencyOwnerPartnerId: ref ? (owners.get(ref) ?? null) : null,
+    };
+  });
+
+  // Billing events of those customers, plus take-backs linked to their payments but filed without a customer.
+  const own = await inChunks(customerIds, (part) => db('billing_events').whereIn('customer_id', part).whereNull('deleted_at').orderBy('id').select(EVENT_COLS));
+  const paymentCustomer = new Map<number, number>();
+  for (const r of own as Row[]) if (r.kind === 'payment') paymentCustomer.set(num(r.id), num(r.customer_id));
+  const linked = await inChunks([...paymentCustomer.keys()], (part) =>
+    db('billing_events').whereIn('payment_event_id', part).whereNot('kind', 'payment').whereNull('deleted_at').orderBy('id').select(EVENT_COLS),
+  );
+  const seen = new Set<number>();
+  const events: BillingEvent[] = [];
+  const intervalFromPayments = new Map<number, PlanInterval>();
+  for (const r of [...own, ...linked] as Row[]) {
+    const id = num(r.id);
+    if (seen.has(id)) continue;
+    seen.add(id);
+    const payCustomer = r.payment_event_id !== null && r.payment_event_id !== undefined ? paymentCustomer.get(num(r.payment_event_id)) : undefined;
+    if ((r.customer_id === null || r.customer_id === undefined) && payCustomer === undefined) continue;
+    events.push(toEvent(r, payCustomer));
+    if (r.kind === 'payment' && r.subscription_id != null && (r.plan_interval === 'month' || r.plan_interval === 'year')) {
+      intervalFromPayments.set(num(r.subscription_id), r.plan_interval); // rows are in id order: the latest wins
+    }
+  }
+
+  const subRows = await inChunks(customerIds, (part) => db('subscriptions').whereIn('customer_id', part).select('id', 'customer_id', 'plan_interval'));
+  const subscriptions: Subscription[] = [];
+  for (const r of subRows as Row[]) {
+    const interval = (r.plan_interval as PlanInterval | null) ?? intervalFromPayments.get(num(r.id)) ?? null;
+    // Without a plan interval the rate is unknown: the engine records unknown_subscription.
+    if (interval) subscriptions.push({ id: str(r.id), customerId: str(r.customer_id), interval });
+  }
+
+  // Recruiters (second tier) and the keys already paid out (R8: never edited again).
+  const recruiterIds = [...new Set(batch.map((r) => r.recruiter_partner_id).filter((x) => x !== null && x !== undefined).map(Number))];
+  const recruiters = await loadPartners(db, recruiterIds);
+  const paidKeys = new Set<string>(
+    (await inChunks([...paymentCustomer.keys()], (part) => db('computed_commissions').whereIn('payment_event_id', part).where('status', 'paid').pluck('commission_key'))).map(String),
+  );
+
+  const customersById = new Map(customers.map((c) => [c.id, c]));
+  const subsByCustomer = new Map<string, Subscription[]>();
+  for (const s of subscriptions) {
+    let l = subsByCustomer.get(s.customerId);
+    if (!l) subsByCustomer.set(s.customerId, (l = []));
+    l.push(s);
+  }
+  const eventsByCustomer = new Map<string, BillingEvent[]>();
+  for (const e of events) {
+    let l = eventsByCustomer.get(e.customerId);
+    if (!l) eventsByCustomer.set(e.customerId, (l = []));
+    l.push(e);
+  }
+  const wonByPartner = new Map<string, Attribution[]>();
+  for (const a of won) {
+    let l = wonByPartner.get(a.partnerId);
+    if (!l) wonByPartner.set(a.partnerId, (l = []));
+    l.push(a);
+  }
+
+  const commissions: ComputedCommission[] = [];
+  const unmatchedEvents: UnmatchedEvent[] = [];
+  let partnersWithCustomers = 0;
+  for (const r of batch) {
+    const attrs = wonByPartner.get(str(r.id));
+    if (!attrs || attrs.length === 0) continue;
+    partnersWithCustomers++;
+    const partner = toPartner(r, accountsByPartner.get(num(r.id)) ?? []);
+    const rid = partner.recruiterPartnerId ? Number(partner.recruiterPartnerId) : null;
+    const recruiter = rid !== null ? (recruiters.partners.get(rid) ?? null) : null;
+    const cids = attrs.map((a) => a.customerId);
+    const res = computePartnerCommissions({
+      partner,
+      recruiter,
+      recruiterAccounts: rid !== null ? (recruiters.accounts.get(rid) ?? []).filter((a) => !a.deleted).map(toAccount) : [],
+      attributions: attrs,
+      customers: cids.flatMap((id) => {
+        const c = customersById.get(id);
+        return c ? [c] : [];
+      }),
+      subscriptions: cids.flatMap((id) => subsByCustomer.get(id) ?? []),
+      events: cids.flatMap((id) => eventsByCustomer.get(id) ?? []),
+      programVersions: ctx.versions,
+      asOf: ctx.asOf,
+      fx: ctx.fx,
+      paidCommissionKeys: paidKeys,
+      competingPartners: competing,
+    });
+    commissions.push(...res.commissions);
+    unmatchedEvents.push(...res.unmatchedEvents);
+  }
+  return { commissions, unmatchedEvents, partnersWithCustomers, payments: paymentCustomer.size };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+
+const dbId = (s: string | null): number | null => (s === null ? null : Number(s));
+
+function toDbRow(c: ComputedCommission, asOf: Date, stamp: Date): Row {
+  return {
+    commission_key: c.key,
+    kind: c.kind,
+    clawback_of: c.clawbackOf ?? null,
+    partner_id: Number(c.partnerId),
+    partner_account_id: dbId(c.partnerAccountId),
+    network: c.network,
+    payment_event_id: Number(c.paymentEventId),
+    source_event_id: Number(c.sourceEventId),
+    tier: c.tier,
+    rate: c.rate,
+    base_minor: c.baseMinor,
+    base_currency: c.baseCurrency,
+    base_usd_minor: c.baseUsdMinor,
+    amount_minor: c.amountMinor,
+    amount_usd_minor: c.amountUsdMinor,
+    status: c.status,
+    paid_at: c.paidAt,
+    cleared_at: c.clearedAt,
+    payout_date: c.payoutDate,
+    rule_version: c.ruleVersion, // nullable since 003_rules_nullable: null = no version in force
+    exclusion_reason: c.exclusionReason,
+    flags: JSON.stringify(c.flags),
+    explanation: JSON.stringify(c.explanation),
+    as_of: asOf,
+    computed_at: stamp,
+  };
+}
+
+const MERGE_COLS = [
+  'kind', 'clawback_of', 'partner_id', 'partner_account_id', 'network', 'payment_event_id', 'source_event_id', 'tier', 'rate', 'base_minor', 'base_currency',
+  'base_usd_minor', 'amount_minor', 'amount_usd_minor', 'status', 'paid_at', 'cleared_at', 'payout_date', 'rule_version', 'exclusion_reason', 'flags',
+  'explanation', 'as_of', 'computed_at',
+];
+
+/** Upserts on commission_key; a row already paid is never edited (R8). Returns rows written. */
+async function upsertCommissions(trx: Knex | Knex.Transaction, rows: Row[]): Promise<number> {
+  let written = 0;
+  for (const part of chunk(rows, WRITE_CHUNK)) {
+    const r = await trx('computed_commissions').insert(part).onConflict('commission_key').merge(MERGE_COLS).where('computed_commissions.status', '<>', 'paid').returning('id');
+    written += (r as unknown[]).length;
+  }
+  return written;
+}
+
+/** Runs a DELETE … RETURNING 1 and counts the rows (the PGlite knex client reports no row count). */
+async function countDeleted(db: Knex, sql: string, bindings: Knex.RawBinding[]): Promise<number> {
+  const r = await db.raw(`WITH d AS (${sql}) SELECT count(*)::int AS n FROM d`, bindings);
+  return num((r.rows as Array<{ n: number }>)[0]?.n ?? 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// computeAndStore
+
+export interface ComputeOptions {
+  /** Partners per batch (default 500). */
+  batchSize?: number | undefined;
+  log?: Logger | undefined;
+  /** Override the program files (tests). */
+  programVersions?: readonly ProgramVersion[] | undefined;
+}
+
+export interface KindStatusTotal {
+  kind: CommissionKind;
+  status: CommissionStatus;
+  rows: number;
+  amountUsdMinor: number;
+}
+
+export interface ComputeSummary {
+  asOf: string;
+  program: string;
+  versions: string[];
+  fxRatesLoaded: number;
+  partners: number;
+  partnersWithCustomers: number;
+  batches: number;
+  payments: number;
+  /** Rows the engine produced in this run. */
+  computed: number;
+  /** Rows inserted or updated (paid rows are kept as they are). */
+  written: number;
+  /** Stored rows whose key the engine no longer produces (never paid rows). */
+  deleted: number;
+  unmatchedEvents: UnmatchedEvent[];
+  /** Every stored row after the run, by kind and status. */
+  byKindStatus: KindStatusTotal[];
+  totals: { rows: number; amountUsdMinor: number; dueUsdMinor: number; reserveUsdMinor: number; paidUsdMinor: number };
+}
+
+/**
+ * Computes every commission as of `asOf` and stores it (the main job calls `computeAndStore(db,
+ * config, asOf)`). Loads config.fxRatesFile into fx_rates first when it is set.
+ */
+export async function computeAndStore(db: Knex, config: Config, asOf: Date = new Date(), opts: ComputeOptions = {}): Promise<ComputeSummary> {
+  if (Number.isNaN(asOf.getTime())) throw new UserError('--as-of: not a valid instant');
+  const batchSize = opts.batchSize ?? DEFAULT_PARTNER_BATCH_SIZE;
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new Error(`batchSize must be a positive integer (got ${batchSize})`);
+  const versions = opts.programVersions ?? (await loadProgramVersions(config));
+  const fxRatesLoaded = config.fxRatesFile ? await loadFxRatesFile(db, config.fxRatesFile) : 0;
+  const fx = createFxTable(await loadFxRates(db));
+  // One stamp per run, taken from the database clock so the final sweep compares like with like.
+  const stampRow = (await db.raw(`SELECT now() AS now`)).rows[0] as { now: unknown };
+  const stamp = dateOf(stampRow.now);
+
+  const s: ComputeSummary = {
+    asOf: asOf.toISOString(),
+    program: config.program.name,
+    versions: versions.map((v) => v.version),
+    fxRatesLoaded,
+    partners: 0,
+    partnersWithCustomers: 0,
+    batches: 0,
+    payments: 0,
+    computed: 0,
+    written: 0,
+    deleted: 0,
+    unmatchedEvents: [],
+    byKindStatus: [],
+    totals: { rows: 0, amountUsdMinor: 0, dueUsdMinor: 0, reserveUsdMinor: 0, paidUsdMinor: 0 },
+  };
+
+  let lastId = 0;
+  for (;;) {
+    const batch = (await db('partners').where('id', '>', lastId).orderBy('id').limit(batchSize).select(PARTNER_COLS)) as Row[];
+    if (batch.length === 0) break;
+    lastId = num(batch[batch.length - 1]!.id);
+    s.batches++;
+    s.partners += batch.length;
+    const r = await computeBatch(db, batch, { versions, asOf, fx });
+    s.partnersWithCustomers += r.partnersWithCustomers;
+    s.payments += r.payments;
+    s.computed += r.commissions.length;
+    s.unmatchedEvents.push(...r.unmatchedEvents);
+    const rows = r.commissions.map((c) => toDbRow(c, asOf, stamp));
+    s.written += await db.transaction((trx) => upsertCommissions(trx, rows));
+    opts.log?.debug({ batch: s.batches, partners: batch.length, rows: rows.length }, 'rules batch stored');
+  }
+
+  s.deleted = await countDeleted(db, `DELETE FROM computed_commissions WHERE computed_at < ? AND status <> 'paid' RETURNING 1`, [stamp]);
+  s.unmatchedEvents.sort((a, b) => (a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0));
+
+  const agg = await db('computed_commissions').groupBy('kind', 'status').orderBy(['kind', 'status']).select('kind', 'status').count({ n: '*' }).sum({ usd: 'amount_usd_minor' });
+  s.byKindStatus = agg.map((r: Row) => ({ kind: r.kind as CommissionKind, status: r.status as CommissionStatus, rows: num(r.n), amountUsdMinor: num(r.usd ?? 0) }));
+  for (const k of s.byKindStatus) {
+    s.totals.rows += k.rows;
+    s.totals.amountUsdMinor += k.amountUsdMinor;
+    if (k.status === 'due') s.totals.dueUsdMinor += k.amountUsdMinor;
+    if (k.status === 'reserve') s.totals.reserveUsdMinor += k.amountUsdMinor;
+    if (k.status === 'paid') s.totals.paidUsdMinor += k.amountUsdMinor;
+  }
+  opts.log?.info({ asOf: s.asOf, partners: s.partners, computed: s.computed, deleted: s.deleted, unmatched: s.unmatchedEvents.length }, 'commissions computed');
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading rows back
+
+/** A stored row as the engine's ComputedCommission (for explanations and payout statements). */
+export function rowToCommission(r: Row): ComputedCommission {
+  return {
+    key: str(r.commission_key),
+    kind: r.kind as CommissionKind,
+    ...(r.clawback_of ? { clawbackOf: r.clawback_of as 'direct' | 'second_tier' } : {}),
+    partnerId: str(r.partner_id),
+    partnerAccountId: r.partner_account_id === null || r.partner_account_id === undefined ? null : str(r.partner_account_id),
+    network: (r.network as Network | null) ?? null,
+    paymentEventId: str(r.payment_event_id),
+    sourceEventId: str(r.source_event_id ?? r.payment_event_id),
+    tier: strOrNull(r.tier),
+    rate: normalizeDecimal(r.rate ?? '0'),
+    baseMinor: num(r.base_minor ?? 0),
+    baseCurrency: trimCur(r.base_currency ?? 'USD'),
+    baseUsdMinor: numOrNull(r.base_usd_minor),
+    amountMinor: num(r.amount_minor ?? 0),
+    amountUsdMinor: num(r.amount_usd_minor ?? 0),
+    status: r.status as CommissionStatus,
+    paidAt: dateOf(r.paid_at),
+    clearedAt: dateOrNull(r.cleared_at),
+    payoutDate: dateOnly(r.payout_date),
+    ruleVersion: strOrNull(r.rule_version),
+    exclusionReason: strOrNull(r.exclusion_reason),
+    flags: json<string[]>(r.flags, []),
+    explanation: json<Explanation>(r.explanation, {}),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Payouts (R9)
+
+export interface PayoutBuildOptions {
+  batchSize?: number | undefined;
+  programVersions?: readonly ProgramVersion[] | undefined;
+}
+
+export interface PayoutBuildSummary {
+  payoutDate: string;
+  statements: number;
+  byStatus: Record<string, number>;
+  payableUsdMinor: number;
+  carriedOutUsdMinor: number;
+  /** Stored statements for this date that no longer have anything in them. */
+  deleted: number;
+}
+
+/** payouts.network is NOT NULL (it is part of the unique key): a statement without a network is stored as 'none'. */
+export const NO_NETWORK = 'none';
+
+export const PAYOUT_DATE_RE = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/;
+
+export function assertPayoutDate(payoutDate: string, flag = '--date'): void {
+  if (!PAYOUT_DATE_RE.test(payoutDate)) throw new UserError(`${flag}: expected a date yyyy-mm-dd (got "${payoutDate}")`);
+  const [y, m, d] = payoutDate.split('-').map(Number) as [number, number, number];
+  const check = new Date(Date.UTC(y, m - 1, d));
+  if (check.getUTCMonth() !== m - 1 || check.getUTCDate() !== d) throw new UserError(`${flag}: not a real date (got "${payoutDate}")`);
+}
+
+/**
+ * Builds the payout statements for `payoutDate` from computed_commissions (partners in batches) and
+ * stores them in payouts + payout_items, idempotently: statements are upserted on (partner, network,
+ * date), their items replaced; statements for that date nothing produces any more are deleted.
+ * Statements already marked paid are left alone.
+ */
+export async function buildPayouts(db: Knex, config: Config, payoutDate: string, opts: PayoutBuildOptions = {}): Promise<PayoutBuildSummary> {
+  assertPayoutDate(payoutDate);
+  const batchSize = opts.batchSize ?? DEFAULT_PARTNER_BATCH_SIZE;
+  const versions = opts.programVersions ?? (await loadProgramVersions(config));
+  const stamp = dateOf(((await db.raw(`SELECT now() AS now`)).rows[0] as { now: unknown }).now);
+  const s: PayoutBuildSummary = { payoutDate, statements: 0, byStatus: {}, payableUsdMinor: 0, carriedOutUsdMinor: 0, deleted: 0 };
+  const open = (q: Knex.QueryBuilder): Knex.QueryBuilder => q.whereIn('status', ['due', 'reserve']).whereNotNull('payout_date').where('payout_date', '<=', payoutDate);
+
+  let lastId = 0;
+  for (;;) {
+    const ids = (await open(db('computed_commissions').where('partner_id', '>', lastId)).distinct('partner_id').orderBy('partner_id').limit(batchSize)).map((r: Row) => num(r.partner_id));
+    if (ids.length === 0) break;
+    lastId = ids[ids.length - 1]!;
+    const rows = await inChunks(ids, (part) =>
+      open(db('computed_commissions').whereIn('partner_id', part))
+        .orderBy('commission_key')
+        .select('commission_key', 'kind', 'clawback_of', 'partner_id', 'partner_account_id', 'network', 'payment_event_id', 'source_event_id', 'status', 'paid_at', 'cleared_at', 'payout_date', 'amount_minor', 'amount_usd_minor', 'base_currency'),
+    );
+    const { partners } = await loadPartners(db, ids);
+    const statements = buildPayoutStatements({ commissions: (rows as Row[]).map((r) => rowToCommission(r)), partners: [...partners.values()], payoutDate, programVersions: versions });
+    await db.transaction(async (trx) => {
+      for (const st of statements) {
+        const network = st.network ?? NO_NETWORK;
+        const row = {
+          partner_id: Number(st.partnerId),
+          network,
+          payout_date: payoutDate,
+          balance_usd_minor: st.balanceUsdMinor,
+          carried_in_usd_minor: st.carriedInUsdMinor,
+          carried_out_usd_minor: st.carriedOutUsdMinor,
+          payable_usd_minor: st.payableUsdMinor,
+          minimum_usd_minor: st.minimumUsdMinor,
+          status: st.status,
+          // One text column in the schema: every reason joined; the list itself is in detail.reasons.
+          blocked_reason: st.reasons.length ? st.reasons.join(', ') : null,
+          detail: JSON.stringify({ reasons: st.reasons, newUsdMinor: st.newUsdMinor, projected: st.projected, lines: st.lines.length, network: st.network }),
+          updated_at: stamp,
+        };
+        const [saved] = (await trx('payouts')
+          .insert(row)
+          .onConflict(['partner_id', 'network', 'payout_date'])
+          .merge(['balance_usd_minor', 'carried_in_usd_minor', 'carried_out_usd_minor', 'payable_usd_minor', 'minimum_usd_minor', 'status', 'blocked_reason', 'detail', 'updated_at'])
+          .where('payouts.status', '<>', 'paid')
+          .returning('id')) as Array<{ id: number }>;
+        if (!saved) continue; // already paid: kept as it was
+        await trx('payout_items').where('payout_id', saved.id).delete();
+        for (const part of chunk(st.lines, WRITE_CHUNK)) {
+          await trx('payout_items').insert(part.map((l) => ({ payout_id: saved.id, commission_key: l.key, amount_usd_minor: l.amountUsdMinor })));
+        }
+        s.statements++;
+        s.byStatus[st.status] = (s.byStatus[st.status] ?? 0) + 1;
+        s.payableUsdMinor += st.payableUsdMinor;
+        s.carriedOutUsdMinor += st.carriedOutUsdMinor;
+      }
+    });
+  }
+  s.deleted = await countDeleted(db, `DELETE FROM payouts WHERE payout_date = ? AND updated_at < ? AND status <> 'paid' RETURNING 1`, [payoutDate, stamp]);
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queries for the CLI, the API and the demo
+
+/** --partner: the partner id, its partner_key, or a network external id (all its matches). */
+export async function resolvePartnerRef(db: Knex, ref: string, flag = '--partner'): Promise<number[]> {
+  const ids = new Set<number>();
+  if (/^\d{1,15}$/.test(ref)) for (const r of await db('partners').where('id', Number(ref)).select('id')) ids.add(num(r.id));
+  for (const r of await db('partners').where('partner_key', ref).select('id')) ids.add(num(r.id));
+  for (const r of await db('partner_accounts').where('external_id', ref).select('partner_id')) ids.add(num(r.partner_id));
+  if (ids.size === 0) throw new UserError(`${flag}: no partner with id, partner_key or network external id "${ref}"`);
+  return [...ids].sort((a, b) => a - b);
+}
+
+/** --payment: the billing event id, its external id, or its document id (invoice / refund / credit note). */
+export async function resolvePaymentRef(db: Knex, ref: string, flag = '--payment'): Promise<number[]> {
+  const ids = new Set<number>();
+  if (/^\d{1,15}$/.test(ref)) for (const r of await db('billing_events').where('id', Number(ref)).select('id')) ids.add(num(r.id));
+  for (const r of await db('billing_events').where('external_id', ref).orWhere('document_id', ref).select('id')) ids.add(num(r.id));
+  if (ids.size === 0) throw new UserError(`${flag}: no billing event with id, external id or document id "${ref}"`);
+  return [...ids].sort((a, b) => a - b);
+}
+
+export interface CommissionFilter {
+  /** Partner id, partner_key or network external id. */
+  partner?: string | undefined;
+  /** Billing event id, external id or document id. */
+  payment?: string | undefined;
+  limit?: number | undefined;
+}
+
+/** One computed commission as the CLI and the demo show it. Keys are stable snake_case; money in minor units. */
+export interface CommissionListRow {
+  commission_key: string;
+  kind: CommissionKind;
+  clawback_of: 'direct' | 'second_tier' | null;
+  partner_id: number;
+  partner_key: string;
+  partner_name: string | null;
+  network: string | null;
+  partner_external_id: string | null;
+  payment_event_id: number;
+  billing_system: string;
+  document_id: string;
+  source_event_id: number;
+  source_kind: string;
+  source_document_id: string;
+  tier: string | null;
+  rate: string;
+  base_minor: number;
+  base_currency: string;
+  base_usd_minor: number | null;
+  amount_minor: number;
+  amount_currency: string;
+  amount_usd_minor: number | null;
+  status: CommissionStatus;
+  paid_at: string;
+  cleared_at: string | null;
+  payout_date: string | null;
+  rule_version: string | null;
+  exclusion_reason: string | null;
+  flags: string[];
+}
+
+/** Resolves the filter refs first; returns a builder factory (a builder is a thenable: never resolve one from a promise). */
+async function commissionQuery(db: Knex, filter: CommissionFilter): Promise<() => Knex.QueryBuilder> {
+  const partnerIds = filter.partner !== undefined ? await resolvePartnerRef(db, filter.partner) : null;
+  const paymentIds = filter.payment !== undefined ? await resolvePaymentRef(db, filter.payment) : null;
+  return () => {
+  const q = db('computed_commissions as cc')
+    .join('partners as p', 'p.id', 'cc.partner_id')
+    .leftJoin('partner_accounts as pa', 'pa.id', 'cc.partner_account_id')
+    .join('billing_events as be', 'be.id', 'cc.payment_event_id')
+    .join('billing_events as se', 'se.id', 'cc.source_event_id');
+  if (partnerIds) q.whereIn('cc.partner_id', partnerIds);
+  if (paymentIds) q.where((w) => w.whereIn('cc.payment_event_id', paymentIds).orWhereIn('cc.source_event_id', paymentIds));
+  q.orderBy([{ column: 'cc.partner_id' }, { column: 'cc.paid_at' }, { column: 'cc.commission_key' }]);
+  if (filter.limit !== undefined) q.limit(filter.limit);
+  return q;
+  };
+}
+
+const LIST_COLS = [
+  'cc.commission_key', 'cc.kind', 'cc.clawback_of', 'cc.partner_id', 'p.partner_key', 'p.name as partner_name', 'cc.network', 'pa.external_id as partner_external_id',
+  'cc.payment_event_id', 'be.billing_system', 'be.document_id', 'cc.source_event_id', 'se.kind as source_kind', 'se.document_id as source_document_id', 'cc.tier',
+  'cc.rate', 'cc.base_minor', 'cc.base_currency', 'cc.base_usd_minor', 'cc.amount_minor', 'cc.amount_usd_minor', 'cc.status', 'cc.paid_at', 'cc.cleared_at',
+  'cc.payout_date', 'cc.rule_version', 'cc.exclusion_reason', 'cc.flags',
+];
+
+/** Every computed commission (optionally of one partner / one payment), ordered by partner, paid time, key. */
+export async function listCommissions(db: Knex, filter: CommissionFilter = {}): Promise<CommissionListRow[]> {
+  const rows = (await (await commissionQuery(db, filter))().select(LIST_COLS)) as Row[];
+  return rows.map((r) => ({
+    commission_key: str(r.commission_key),
+    kind: r.kind as CommissionKind,
+    clawback_of: (r.clawback_of as 'direct' | 'second_tier' | null) ?? null,
+    partner_id: num(r.partner_id),
+    partner_key: str(r.partner_key),
+    partner_name: strOrNull(r.partner_name),
+    network: strOrNull(r.network),
+    partner_external_id: strOrNull(r.partner_external_id),
+    payment_event_id: num(r.payment_event_id),
+    billing_system: str(r.billing_system),
+    document_id: str(r.document_id),
+    source_event_id: num(r.source_event_id),
+    source_kind: str(r.source_kind),
+    source_document_id: str(r.source_document_id),
+    tier: strOrNull(r.tier),
+    rate: normalizeDecimal(r.rate),
+    base_minor: num(r.base_minor),
+    base_currency: trimCur(r.base_currency),
+    base_usd_minor: numOrNull(r.base_usd_minor),
+    amount_minor: num(r.amount_minor),
+    amount_currency: trimCur(r.base_currency),
+    amount_usd_minor: numOrNull(r.amount_usd_minor),
+    status: r.status as CommissionStatus,
+    paid_at: dateOf(r.paid_at).toISOString(),
+    cleared_at: r.cleared_at ? dateOf(r.cleared_at).toISOString() : null,
+    payout_date: dateOnly(r.payout_date),
+    rule_version: strOrNull(r.rule_version),
+    exclusion_reason: strOrNull(r.exclusion_reason),
+    flags: json<string[]>(r.flags, []),
+  }));
+}
+
+/** One stored payout statement (R9). */
+export interface PayoutListRow {
+  partner_id: number;
+  partner_key: string;
+  partner_name: string | null;
+  network: string;
+  payout_date: string;
+  carried_in_usd_minor: number;
+  new_usd_minor: number;
+  balance_usd_minor: number;
+  payable_usd_minor: number;
+  carried_out_usd_minor: number;
+  minimum_usd_minor: number | null;
+  status: string;
+  reasons: string[];
+  projected: boolean;
+  items: number;
+}
+
+export async function listPayouts(db: Knex, payoutDate: string, filter: { partner?: string | undefined } = {}): Promise<PayoutListRow[]> {
+  assertPayoutDate(payoutDate);
+  const q = db('payouts as po').join('partners as p', 'p.id', 'po.partner_id').where('po.payout_date', payoutDate);
+  if (filter.partner !== undefined) q.whereIn('po.partner_id', await resolvePartnerRef(db, filter.partner));
+  const rows = (await q
+    .orderBy([{ column: 'po.partner_id' }, { column: 'po.network' }])
+    .select('po.*', 'p.partner_key', 'p.name as partner_name', db.raw('(SELECT count(*) FROM payout_items pi WHERE pi.payout_id = po.id)::int AS items'))) as Row[];
+  return rows.map((r) => {
+    const detail = json<{ reasons?: string[]; newUsdMinor?: number; projected?: boolean }>(r.detail, {});
+    return {
+      partner_id: num(r.partner_id),
+      partner_key: str(r.partner_key),
+      partner_name: strOrNull(r.partner_name),
+      network: str(r.network),
+      payout_date: dateOnly(r.payout_date)!,
+      carried_in_usd_minor: num(r.carried_in_usd_minor),
+      new_usd_minor: num(detail.newUsdMinor ?? 0),
+      balance_usd_minor: num(r.balance_usd_minor),
+      payable_usd_minor: num(r.payable_usd_minor),
+      carried_out_usd_minor: num(r.carried_out_usd_minor),
+      minimum_usd_minor: numOrNull(r.minimum_usd_minor),
+      status: str(r.status),
+      reasons: detail.reasons ?? (r.blocked_reason ? str(r.blocked_reason).split(', ') : []),
+      projected: detail.projected === true,
+      items: num(r.items),
+    };
+  });
+}
+
+/**
+ * Human-readable explanations of the stored rows of a partner and/or a payment: the engine's own
+ * rendering (explainCommission) plus the counted sales behind the tier, named by billing document.
+ */
+export async function explainCommissions(db: Knex, filter: Pick<CommissionFilter, 'partner' | 'payment'>, render: (c: ComputedCommission) => string[]): Promise<string[]> {
+  const rows = (await (await commissionQuery(db, filter))().select('cc.*', 'p.partner_key', 'pa.external_id as partner_external_id', 'be.billing_system', 'be.document_id')) as Row[];
+  if (rows.length === 0) return ['no computed commissions match (run `commission-sync compute` first?)'];
+  const saleIds = new Set<number>();
+  for (const r of rows) {
+    const tier = json<Explanation>(r.explanation, {})['tier'];
+    const sales = tier && typeof tier === 'object' && !Array.isArray(tier) ? tier['countedSales'] : null;
+    if (Array.isArray(sales)) for (const s of sales) if (s && typeof s === 'object' && !Array.isArray(s) && s['paymentEventId'] != null) saleIds.add(Number(s['paymentEventId']));
+  }
+  const docs = new Map<number, string>();
+  const docRows = await inChunks([...saleIds].filter(Number.isSafeInteger), (part) => db('billing_events').whereIn('id', part).select('id', 'billing_system', 'document_id', 'occurred_at'));
+  for (const d of docRows as Row[]) docs.set(num(d.id), `${str(d.billing_system)} ${str(d.document_id)} paid ${dateOf(d.occurred_at).toISOString().slice(0, 10)}`);
+
+  const out: string[] = [];
+  for (const r of rows) {
+    const c = rowToCommission(r);
+    out.push(`partner ${str(r.partner_id)} ${str(r.partner_key)}${r.network ? ` (${str(r.network)} ${strOrNull(r.partner_external_id) ?? '?'})` : ''}; payment ${str(r.billing_system)} ${str(r.document_id)}`);
+    out.push(...render(c));
+    const tier = c.explanation['tier'];
+    if (tier && typeof tier === 'object' && !Array.isArray(tier)) {
+      const sales = tier['countedSales'];
+      if (Array.isArray(sales) && sales.length > 0) {
+        const total = Number(tier['countedSalesTotal'] ?? sales.length);
+        out.push(`  counted sales behind tier ${String(tier['id'])}${total > sales.length ? ` (first ${sales.length} of ${total})` : ''}:`);
+        for (const s of sales) {
+          if (!s || typeof s !== 'object' || Array.isArray(s)) continue;
+          const id = Number(s['paymentEventId']);
+          out.push(`    - event ${String(s['paymentEventId'])} (${docs.get(id) ?? 'unknown document'}), customer ${String(s['customerId'])}, ${String(s['usdMinor'])} USD cents`);
+        }
+      } else out.push(`  counted sales behind tier ${String(tier['id'])}: none`);
+    }
+    out.push('');
+  }
+  return out;
+}

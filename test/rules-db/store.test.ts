@@ -1,0 +1,150 @@
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { configSchema } from '../../src/config/schema.ts';
+import { buildPayouts, computeAndStore, listCommissions, listPayouts } from '../../src/rules/store.ts';
+import { findComputeAndStore } from '../../src/jobs/main-job.ts';
+import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { AS_OF, seedWorld, storedRows, type Ids } from './world.ts';
+
+const config = configSchema.parse({ program: { dir: fileURLToPath(new URL('../../config/programs', import.meta.url)), name: 'kartra' } });
+
+describe('rules DB adapter (computeAndStore, buildPayouts)', () => {
+  let t: TestDb;
+  let ids: Ids;
+  beforeEach(async () => {
+    t = await createTestDb();
+    ids = await seedWorld(t.db);
+  });
+  afterEach(async () => {
+    await t.destroy();
+  });
+
+  it('stores the hand-worked rows', async () => {
+    const s = await computeAndStore(t.db, config, AS_OF);
+    expect(s.partners).toBe(3);
+    expect(s.deleted).toBe(0);
+    expect(s.unmatchedEvents).toEqual([]);
+    const rows = await listCommissions(t.db);
+    const pick = (r: (typeof rows)[number]) => [r.partner_key, r.kind, r.clawback_of, r.document_id, r.source_document_id, r.tier, r.rate, r.base_minor, r.amount_minor, r.amount_usd_minor, r.status, r.cleared_at, r.payout_date, r.exclusion_reason];
+    expect(rows.map(pick)).toEqual([
+      // R: 10% second tier on A's payments (ordered by partner id, paid time, key: a clawback carries its payment's paid time)
+      // refund 2500 of 10000 after clearing: ROUND(1000 × 7500/10000) − 1000 = 750 − 1000 = −250, payout 04-15
+      ['r', 'clawback', 'second_tier', 'in_p1', 're_1', null, '0.1', 10_000, -250, -250, 'due', '2025-03-01T12:00:00.000Z', '2025-04-15', null],
+      // 10000 × 0.10 = 1000; cleared 2025-01-03 + 45 d = 02-17 → paid 03-15
+      ['r', 'second_tier', null, 'in_p1', 'in_p1', null, '0.1', 10_000, 1_000, 1_000, 'due', '2025-02-17T12:00:00.000Z', '2025-03-15', null],
+      ['r', 'second_tier', null, 'in_tr2', 'in_tr2', null, '0', 100, 0, 0, 'void', null, null, 'trial_charge'],
+      // 120000 × 0.10 = 12000; clears 02-01 + 45 d = 03-18 (after as-of) → reserve
+      ['r', 'second_tier', null, 'in_p2', 'in_p2', null, '0.1', 120_000, 12_000, 12_000, 'reserve', '2025-03-18T12:00:00.000Z', '2025-04-15', null],
+      // clawback: ROUND(10000 × 7500/10000) − 10000 = −2500
+      ['a', 'clawback', 'direct', 'in_p1', 're_1', 'referral', '1', 10_000, -2_500, -2_500, 'due', '2025-03-01T12:00:00.000Z', '2025-04-15', null],
+      // A: Referral tier, monthly first payment 100%: 10000 × 1 = 10000
+      ['a', 'direct', null, 'in_p1', 'in_p1', 'referral', '1', 10_000, 10_000, 10_000, 'due', '2025-02-17T12:00:00.000Z', '2025-03-15', null],
+      ['a', 'direct', null, 'in_tr2', 'in_tr2', null, '0', 100, 0, 0, 'void', null, null, 'trial_charge'],
+      // annual first qualified payment (after the trial) at Referral (p1 not cleared on 02-01): 120000 × 0.20 = 24000
+      ['a', 'direct', null, 'in_p2', 'in_p2', 'referral', '0.2', 120_000, 24_000, 24_000, 'reserve', '2025-03-18T12:00:00.000Z', '2025-04-15', null],
+      // B wins C3 (latest claim): 5000 × 1 = 5000, cleared 01-10 + 45 d = 02-24
+      ['b', 'direct', null, 'in_p3', 'in_p3', 'referral', '1', 5_000, 5_000, 5_000, 'due', '2025-02-24T12:00:00.000Z', '2025-03-15', null],
+    ]);
+    expect(rows.find((r) => r.partner_key === 'b')!.flags).toEqual(['multiple_attributions']);
+    expect(rows.every((r) => r.network === 'partnerstack' && r.billing_system === 'stripe')).toBe(true);
+    expect(rows.find((r) => r.partner_key === 'r')!.partner_external_id).toBe('ps-r');
+    expect(rows.some((r) => r.document_id === 'in_px')).toBe(false); // deleted in billing
+    expect(rows.every((r) => r.rule_version === 'kartra-tiers-2024')).toBe(true);
+
+    // Totals by kind/status: due 1000 − 250 + 10000 − 2500 + 5000 = 13250; reserve 12000 + 24000 = 36000
+    expect(s.totals).toEqual({ rows: 9, amountUsdMinor: 49_250, dueUsdMinor: 13_250, reserveUsdMinor: 36_000, paidUsdMinor: 0 });
+
+    // Filters: partner by network external id, payment by document id (refund → its clawbacks too)
+    expect((await listCommissions(t.db, { partner: 'ps-b' })).map((r) => r.partner_key)).toEqual(['b']);
+    expect((await listCommissions(t.db, { payment: 're_1' })).map((r) => r.kind).sort()).toEqual(['clawback', 'clawback']);
+    expect((await listCommissions(t.db, { payment: 'in_p1' })).length).toBe(4);
+    await expect(listCommissions(t.db, { partner: 'nobody' })).rejects.toThrow(/--partner: no partner/);
+  });
+
+  it('recomputing is idempotent; vanished keys are deleted, paid rows are kept untouched', async () => {
+    await computeAndStore(t.db, config, AS_OF);
+    const first = await storedRows(t.db);
+    const s2 = await computeAndStore(t.db, config, AS_OF);
+    expect(await storedRows(t.db)).toEqual(first); // same ids, same values, no duplicates
+    expect(s2.deleted).toBe(0);
+    const dup = await t.db('computed_commissions').groupBy('commission_key').havingRaw('count(*) > 1').select('commission_key');
+    expect(dup).toEqual([]);
+
+    // Pay A's p1 row; then the refund disappears from billing: clawbacks go, the paid row stays as it was.
+    const paidKey = `direct:${ids.p1}:${ids.a}`;
+    await t.db('computed_commissions').where('commission_key', paidKey).update({ status: 'paid', amount_minor: 9_999 });
+    await t.db('billing_events').where('id', ids.re1).update({ deleted_at: '2025-03-05T00:00:00Z' });
+    const s3 = await computeAndStore(t.db, config, AS_OF);
+    expect(s3.deleted).toBe(2);
+    const keys = (await storedRows(t.db)).map((r) => r.commission_key);
+    expect(keys.filter((k) => String(k).startsWith('clawback'))).toEqual([]);
+    const paid = await t.db('computed_commissions').where('commission_key', paidKey).first();
+    expect(paid.status).toBe('paid');
+    expect(Number(paid.amount_minor)).toBe(9_999);
+  });
+
+  it('batch size does not change the rows (1 partner per batch vs 500)', async () => {
+    const s500 = await computeAndStore(t.db, config, AS_OF, { batchSize: 500 });
+    const big = await storedRows(t.db);
+    const s1 = await computeAndStore(t.db, config, AS_OF, { batchSize: 1 });
+    expect(s500.batches).toBe(1);
+    expect(s1.batches).toBe(3);
+    expect(await storedRows(t.db)).toEqual(big);
+    expect(s1.deleted).toBe(0);
+  });
+
+  it('builds payout statements idempotently (minimum carry-forward, reasons)', async () => {
+    await computeAndStore(t.db, config, AS_OF);
+    const b1 = await buildPayouts(t.db, config, '2025-03-15');
+    expect(b1).toMatchObject({ statements: 3, byStatus: { payable: 2, carried_forward: 1 }, payableUsdMinor: 15_000, carriedOutUsdMinor: 1_000 });
+    const first = await listPayouts(t.db, '2025-03-15');
+    const pick = (p: (typeof first)[number]) => [p.partner_key, p.network, p.carried_in_usd_minor, p.new_usd_minor, p.balance_usd_minor, p.payable_usd_minor, p.carried_out_usd_minor, p.minimum_usd_minor, p.status, p.reasons, p.items];
+    expect(first.map(pick)).toEqual([
+      // R: 1000 < PartnerStack minimum 2500 → carried forward
+      ['r', 'partnerstack', 0, 1_000, 1_000, 0, 1_000, 2_500, 'carried_forward', ['below_minimum'], 1],
+      ['a', 'partnerstack', 0, 10_000, 10_000, 10_000, 0, 2_500, 'payable', [], 1],
+      ['b', 'partnerstack', 0, 5_000, 5_000, 5_000, 0, 2_500, 'payable', [], 1],
+    ]);
+    const row = await t.db('payouts').where('partner_id', ids.r).first();
+    expect(row.blocked_reason).toBe('below_minimum');
+    await buildPayouts(t.db, config, '2025-03-15');
+    expect(await listPayouts(t.db, '2025-03-15')).toEqual(first);
+    expect(Number((await t.db('payouts').count({ n: '*' }))[0]!.n)).toBe(3);
+    expect(Number((await t.db('payout_items').count({ n: '*' }))[0]!.n)).toBe(3);
+
+    // April: A's unpaid March 10000 carries in; new = −2500 clawback + 24000 (reserve: projected) = 21500
+    await buildPayouts(t.db, config, '2025-04-15');
+    const april = (await listPayouts(t.db, '2025-04-15')).find((p) => p.partner_key === 'a')!;
+    expect([april.carried_in_usd_minor, april.new_usd_minor, april.balance_usd_minor, april.status, april.projected]).toEqual([10_000, 21_500, 31_500, 'payable', true]);
+  });
+
+  it('is what the main job finds and calls as compute(db, config, asOf)', async () => {
+    const fn = await findComputeAndStore();
+    expect(fn).toBe(computeAndStore);
+    const r = (await fn!(t.db, config, AS_OF)) as { computed: number };
+    expect(r.computed).toBe(9);
+  });
+
+  it('loads config.fxRatesFile into fx_rates and prices a EUR payment by it', async () => {
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const path = await import('node:path');
+    const dir = mkdtempSync(path.join(tmpdir(), 'cs-fx-'));
+    try {
+      const file = path.join(dir, 'fx.csv');
+      writeFileSync(file, 'currency,date,usd_per_unit\nEUR,2025-01-01,1.0825\n');
+      const c4 = Number((await t.db('customers').insert({ customer_key: 'c4' }).returning('id'))[0]!.id);
+      await t.db('attributions').insert({ customer_id: c4, partner_account_id: ids.accB, connection: 'partnerstack', network: 'partnerstack', source_ref: 'att-c4', attributed_at: '2025-01-01T00:00:00Z' });
+      const s4 = Number((await t.db('subscriptions').insert({ connection: 'stripe', billing_system: 'stripe', external_id: 'sub_4', customer_id: c4, plan_interval: 'month', status: 'active' }).returning('id'))[0]!.id);
+      // No settlement USD: 4999 EUR cents × 1.0825 = 5411.4175 → 5411 USD cents (half away from zero)
+      await t.db('billing_events').insert({ connection: 'stripe', billing_system: 'stripe', kind: 'payment', external_id: 'ch_eur', document_id: 'in_eur', customer_id: c4, subscription_id: s4, occurred_at: '2025-01-12T00:00:00Z', amount_minor: 4_999, currency: 'EUR', classification: 'qualified' });
+      const s = await computeAndStore(t.db, { ...config, fxRatesFile: file }, AS_OF);
+      expect(s.fxRatesLoaded).toBe(1);
+      const [row] = await listCommissions(t.db, { payment: 'in_eur' });
+      // B's second Referral-tier monthly first payment: 4999 EUR × 1 = 4999 EUR = 5411 USD cents
+      expect([row!.base_minor, row!.base_currency, row!.base_usd_minor, row!.amount_minor, row!.amount_currency, row!.amount_usd_minor]).toEqual([4_999, 'EUR', 5_411, 4_999, 'EUR', 5_411]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
