@@ -147,6 +147,8 @@ export const configSchema = z
         bodyLimitBytes: z.number().int().positive().default(1_048_576),
         /** /metrics without a token (for a scraper on a private network). Default: viewer token required. */
         metricsPublic: z.boolean().default(false),
+        /** Behind a reverse proxy: trust X-Forwarded-For (true, or the proxies' addresses/CIDRs comma-separated) so limits apply per client. */
+        trustProxy: z.union([z.boolean(), z.string()]).default(false),
       })
       .prefault({}),
   })

@@ -94,6 +94,7 @@ export async function buildServer(opts: ServerOptions): Promise<{ app: FastifyIn
     // Our own access log below: URL redacted, no headers (so never an Authorization header).
     logger: false,
     return503OnClosing: true,
+    trustProxy: config.server.trustProxy,
     forceCloseConnections: 'idle',
   });
   app.addHook('onResponse', async (req, reply) => {

@@ -320,4 +320,17 @@ describe('rate limit on auth failures', () => {
     // another address is unaffected
     expect((await app.inject({ url: '/api/me', remoteAddress: '10.9.8.8', headers: bearer(VIEWER) })).statusCode).toBe(200);
   });
+
+  it('behind a trusted proxy, limits per forwarded client address', async () => {
+    const { app: proxied } = await buildServer({ db: t.db, config: testConfig({ server: { tokens: [{ env: 'VIEWER_TOKEN', role: 'viewer' }], trustProxy: '127.0.0.1' } }), log: silentLogger, env, authFailures: { max: 2, windowMs: 60_000 } });
+    try {
+      const via = (client: string, tok: string) => proxied.inject({ url: '/api/me', remoteAddress: '127.0.0.1', headers: { ...bearer(tok), 'x-forwarded-for': client } });
+      expect((await via('203.0.113.1', 'bad')).statusCode).toBe(401);
+      expect((await via('203.0.113.1', 'bad')).statusCode).toBe(401);
+      expect((await via('203.0.113.1', VIEWER)).statusCode).toBe(429);
+      expect((await via('203.0.113.2', VIEWER)).statusCode).toBe(200);
+    } finally {
+      await proxied.close();
+    }
+  });
 });
