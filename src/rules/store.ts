@@ -12,6 +12,7 @@
 // no run produced any more (key gone: attribution moved, event deleted…) are deleted — except paid
 // rows, which are never edited nor deleted (R8). Ids are bigints in the database and strings in the
 // engine; keys therefore read like `direct:<billing_events.id>:<partners.id>`.
+import { resolveShippedPath } from '../util/paths.ts';
 import path from 'node:path';
 import { readFile } from 'node:fs/promises';
 import type { Knex } from 'knex';
@@ -84,7 +85,7 @@ async function inChunks<T>(ids: readonly (number | string)[], load: (part: (numb
 
 /** The configured program's versions (config.program.dir / config.program.name). */
 export async function loadProgramVersions(config: Pick<Config, 'program'>): Promise<ProgramVersion[]> {
-  const dir = path.resolve(config.program.dir);
+  const dir = resolveShippedPath(config.program.dir);
   let programs;
   try {
     programs = await loadProgramsFromDir(dir);
