@@ -10,7 +10,7 @@ import { DateTime } from 'luxon';
 import type { Knex } from 'knex';
 import type { Json, Page, StreamDef, SyncContext } from '../../src/sync/types.ts';
 import { resolveSecret } from '../../src/config/load.ts';
-import { upsertNetworkCommissions, upsertPartnerAccounts } from '../../src/model/index.ts';
+import { attributeFromSales, upsertNetworkCommissions, upsertPartnerAccounts } from '../../src/model/index.ts';
 import type { AccountRef } from '../../src/model/partners.ts';
 import { chunk } from '../../src/util/chunk.ts';
 import { createAwinClient, type AwinClient } from './client.ts';
@@ -132,6 +132,8 @@ export function transactionsStream(ctx: SyncContext, rt?: AwinRuntime): StreamDe
       const accounts = await ensureAwinAccounts(trx, c.connection.name, records);
       const rows = records.map((r) => toNetworkCommission(r, { connection: c.connection.name, timezone: zone, partnerAccountId: accounts.get(String(r.publisherId))?.accountId ?? null }));
       const ids = await upsertNetworkCommissions(trx, rows);
+      // R1: the sale's orderRef names the billing document, hence the customer it attributes.
+      await attributeFromSales(trx, rows);
       return { inserted: ids.size };
     },
   };

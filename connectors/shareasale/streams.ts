@@ -9,7 +9,7 @@ import type { Knex } from 'knex';
 import type { Json, Page, StreamDef, SyncContext } from '../../src/sync/types.ts';
 import { StopSync } from '../../src/sync/engine.ts';
 import { resolveSecret } from '../../src/config/load.ts';
-import { upsertPartnerAccounts, upsertNetworkCommissions, markNetworkCommissionsDeleted } from '../../src/model/index.ts';
+import { upsertPartnerAccounts, upsertNetworkCommissions, markNetworkCommissionsDeleted, attributeFromSales } from '../../src/model/index.ts';
 import type { AccountRef } from '../../src/model/partners.ts';
 import { chunk } from '../../src/util/chunk.ts';
 import { createShareASaleClient, ShareASaleError, type ShareASaleClient } from './client.ts';
@@ -86,6 +86,8 @@ export async function writeSasTransactions(trx: Knex, records: SasTransaction[],
   const accounts = await ensureSasAccounts(trx, c.connection, records);
   const rows = records.map((r) => toNetworkCommission(r, { connection: c.connection, currency: c.currency, partnerAccountId: accounts.get(r.affiliateId)?.accountId ?? null }));
   const ids = await upsertNetworkCommissions(trx, rows);
+  // R1: the sale's order number names the billing document, hence the customer it attributes.
+  await attributeFromSales(trx, rows);
   return { inserted: ids.size };
 }
 

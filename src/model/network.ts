@@ -137,3 +137,46 @@ export async function upsertAttributions(trx: Knex, rows: AttributionInput[]): P
   }
 }
 
+
+/**
+ * R1 for networks without a customer API (ShareASale, Awin): a sale's order reference is the billing
+ * document, so the sale attributes the paying customer to the affiliate it credits. The EARLIEST sale
+ * seen for a customer on a connection holds the attribution (the customer's subscriptions stay tied
+ * to that affiliate); a later sale credited to someone else never moves it, so it surfaces as a
+ * partner_mismatch instead of silently re-homing the customer. Sales whose document is not (yet) in
+ * billing attribute nothing; the next sync of the same window does.
+ */
+export async function attributeFromSales(trx: Knex, rows: NetworkCommissionInput[]): Promise<void> {
+  const live = rows.filter((r) => r.partnerAccountId !== null && r.status !== 'deleted' && r.status !== 'declined' && (r.orderRef || r.transactionKey));
+  if (live.length === 0) return;
+  const refs = [...new Set(live.map((r) => (r.orderRef ?? r.transactionKey)!))];
+  const customerOf = new Map<string, number>();
+  for (const part of chunk(refs, 1000)) {
+    const found = await trx('billing_events')
+      .where({ kind: 'payment' })
+      .whereNotNull('customer_id')
+      .where((q) => q.whereIn('document_id', part).orWhereIn('external_id', part))
+      .select<{ document_id: string; external_id: string; customer_id: number }[]>('document_id', 'external_id', 'customer_id');
+    for (const f of found) {
+      customerOf.set(f.document_id, f.customer_id);
+      customerOf.set(f.external_id, f.customer_id);
+    }
+  }
+  const first = new Map<string, AttributionInput>();
+  for (const r of live) {
+    const customerId = customerOf.get((r.orderRef ?? r.transactionKey)!);
+    if (customerId === undefined) continue;
+    const sourceRef = `sale-customer:${customerId}`;
+    const prev = first.get(sourceRef);
+    if (prev && prev.attributedAt! <= r.occurredAt) continue;
+    first.set(sourceRef, { connection: r.connection, network: r.network, sourceRef, customerId, partnerAccountId: r.partnerAccountId!, clickAt: r.clickAt ?? null, signupAt: null, attributedAt: r.occurredAt });
+  }
+  const now = new Date();
+  for (const part of chunk([...first.values()], 500)) {
+    await trx('attributions')
+      .insert(part.map((a) => ({ customer_id: a.customerId, partner_account_id: a.partnerAccountId, connection: a.connection, network: a.network, source_ref: a.sourceRef, click_at: a.clickAt ?? null, signup_at: null, attributed_at: a.attributedAt, deleted_at: null, updated_at: now })))
+      .onConflict(['connection', 'source_ref'])
+      .merge(['partner_account_id', 'click_at', 'attributed_at', 'updated_at'])
+      .where('attributions.attributed_at', '>', trx.raw('excluded.attributed_at'));
+  }
+}

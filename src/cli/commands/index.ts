@@ -13,5 +13,6 @@ import * as compute from './compute.ts';
 import * as commissions from './commissions.ts';
 import * as payouts from './payouts.ts';
 import * as explain from './explain.ts';
+import * as demo from './demo.ts';
 
-export const commands: Array<{ register(program: Command): void }> = [migrate, status, sync, serve, importCmd, reconcile, discrepancies, push, run, compute, commissions, payouts, explain];
+export const commands: Array<{ register(program: Command): void }> = [migrate, status, sync, serve, importCmd, reconcile, discrepancies, push, run, compute, commissions, payouts, explain, demo];
