@@ -52,7 +52,12 @@ export async function upsertCustomers(trx: Knex, rows: CustomerInput[]): Promise
       // A customer first seen without the shared key gets it when a later record reveals it.
       if (r.customerKey) {
         const cur = await trx('customers').where({ id }).first<{ customer_key: string }>('customer_key');
-        if (cur && cur.customer_key.startsWith('~') && !byKey.has(r.customerKey)) patch.customer_key = r.customerKey;
+        if (cur && cur.customer_key.startsWith('~') && !byKey.has(r.customerKey)) {
+          patch.customer_key = r.customerKey;
+          // Later records of this page naming the same key must see it taken (else a second
+          // placeholder customer would try to take it too and abort the page on the unique key).
+          byKey.set(r.customerKey, id);
+        }
       }
       await trx('customers').where({ id }).update(patch);
     } else {
