@@ -32,7 +32,7 @@ export class ShareASaleError extends HttpError {
   readonly errorCode: number | undefined;
   readonly serverText: string;
   constructor(init: { connection: string; method: string; path: string; status: number; kind: ShareASaleErrorKind; errorCode?: number | undefined; text: string; message: string }) {
-    super({ connection: init.connection, method: init.method, path: init.path, status: init.status, retryable: false, message: init.message, bodySnippet: scrubSecrets(init.text.slice(0, 300)) });
+    super({ connection: init.connection, method: init.method, path: init.path, status: init.status, retryable: false, message: init.message, bodySnippet: scrubSecrets(init.text).slice(0, 300) });
     this.name = 'ShareASaleError';
     this.kind = init.kind;
     this.errorCode = init.errorCode;
@@ -70,7 +70,7 @@ export function parseShareASaleTextError(body: string, opts: { expectXml?: boole
 
 export function describeShareASaleError(connection: string, e: { kind: ShareASaleErrorKind; errorCode?: number | undefined; text: string; ip?: string | undefined }, action: string): string {
   const code = e.errorCode !== undefined ? ` (Error Code ${e.errorCode})` : '';
-  const server = ` Server said: "${scrubSecrets(e.text.slice(0, 200))}".`;
+  const server = ` Server said: "${scrubSecrets(e.text).slice(0, 200)}".`;
   switch (e.kind) {
     case 'ip_not_registered':
       return (

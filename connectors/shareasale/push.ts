@@ -9,6 +9,7 @@
 import { z } from 'zod';
 import type { PushAction, PushResult, SyncContext, Json } from '../../src/sync/types.ts';
 import { HttpError } from '../../src/http/errors.ts';
+import { scrubSecrets } from '../../src/util/secrets.ts';
 import { ShareASaleError } from './client.ts';
 import { minorToSasAmount, toSasDate } from './mapping.ts';
 import { shareasaleRuntime, type ShareASaleRuntime } from './streams.ts';
@@ -76,11 +77,11 @@ export async function pushShareASale(ctx: SyncContext, action: PushAction, rt?: 
   }
   try {
     const body = await client.call(action.type, clean);
-    return { status: 'sent', request, response: { body: body.trim().slice(0, 300) } };
+    return { status: 'sent', request, response: { body: scrubSecrets(body.trim()).slice(0, 300) } };
   } catch (err) {
     if (err instanceof ShareASaleError) {
       if (err.kind === 'auth' || err.kind === 'ip_not_registered') throw err;
-      return { status: 'failed', request, response: { body: err.serverText.slice(0, 300), kind: err.kind }, error: err.message };
+      return { status: 'failed', request, response: { body: err.bodySnippet ?? null, kind: err.kind }, error: err.message };
     }
     // Network/5xx after the client's retries: failed for now; repeating the action later is harmless.
     if (err instanceof HttpError) return { status: 'failed', request, error: err.message };

@@ -50,7 +50,8 @@ function pathOf(config: AxiosRequestConfig | undefined): string {
 function snippet(data: unknown): string | undefined {
   if (data === undefined || data === null) return undefined;
   const s = typeof data === 'string' ? data : JSON.stringify(data);
-  return scrubSecrets(s.slice(0, 300));
+  // Scrub before cutting: a secret cut in half by the limit would no longer match and leak its start.
+  return scrubSecrets(s).slice(0, 300);
 }
 
 export function toHttpError(err: unknown, opts: Pick<HttpClientOptions, 'connection' | 'maxRetryAfterMs' | 'describeStatus'>): HttpError {
