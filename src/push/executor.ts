@@ -18,6 +18,7 @@ import type { Logger } from 'pino';
 import type { Config, ConnectionType } from '../config/schema.ts';
 import type { Connector, Json, PushAction, PushResult, SyncContext } from '../sync/types.ts';
 import { loadConnector as defaultLoadConnector } from '../../connectors/index.ts';
+import { isPglite } from '../db/connection.ts';
 import { errorMessage } from '../util/errors.ts';
 import { scrubSecrets, scrubValue } from '../util/secrets.ts';
 import { planCorrections, type Plan, type PlanOptions } from './planner.ts';
@@ -107,7 +108,47 @@ async function record(db: Knex, plan: PlannedAction[], runId: number | null): Pr
   }
 }
 
+// One applying push at a time per database. Two overlapping runs (the scheduled main job and
+// `push --apply`, the push job, another replica) would otherwise both pick the same planned rows and
+// send them twice, and a run starting while another is mid-send would take that run's in-flight
+// `sending` row for a crashed one and re-drive it. In-process runs queue on a promise chain; on
+// PostgreSQL a session advisory lock (released with the session if the process dies) does the same
+// across processes. PGlite is embedded in one process, so the in-process queue covers it.
+const PUSH_LOCK_KEY = 740_211_903;
+const pushQueues = new WeakMap<Knex, Promise<unknown>>();
+
+async function withPushLock<T>(db: Knex, fn: () => Promise<T>): Promise<T> {
+  const prev = pushQueues.get(db) ?? Promise.resolve();
+  let release!: () => void;
+  const mine = new Promise<void>((r) => (release = r));
+  const tail = prev.then(() => mine);
+  pushQueues.set(db, tail);
+  await prev.catch(() => undefined);
+  try {
+    if (isPglite(db)) return await fn();
+    const conn: unknown = await db.client.acquireConnection();
+    try {
+      await db.raw('SELECT pg_advisory_lock(?)', [PUSH_LOCK_KEY]).connection(conn);
+      try {
+        return await fn();
+      } finally {
+        await db.raw('SELECT pg_advisory_unlock(?)', [PUSH_LOCK_KEY]).connection(conn).catch(() => undefined);
+      }
+    } finally {
+      await db.client.releaseConnection(conn);
+    }
+  } finally {
+    release();
+    if (pushQueues.get(db) === tail) pushQueues.delete(db);
+  }
+}
+
 export async function executePush(deps: PushDeps, opts: PushOptions = {}): Promise<PushSummary> {
+  if (!opts.apply) return executePushUnlocked(deps, opts);
+  return withPushLock(deps.db, () => executePushUnlocked(deps, opts));
+}
+
+async function executePushUnlocked(deps: PushDeps, opts: PushOptions): Promise<PushSummary> {
   const { db, config, log } = deps;
   const now = opts.now ?? new Date();
   const plan = await planCorrections(db, config, opts);
@@ -162,8 +203,13 @@ export async function executePush(deps: PushDeps, opts: PushOptions = {}): Promi
         if (seen && (seen.status === 'confirmed' || seen.status === 'sent')) return finish(row, seen, true);
       }
     } else {
-      // Recorded as sending BEFORE the request leaves, in its own committed write.
-      await db('corrections').where({ id: row.id }).update({ status: 'sending', attempts: db.raw('attempts + 1'), updated_at: new Date() });
+      // Recorded as sending BEFORE the request leaves, in its own committed write. The update only
+      // claims the row in the state it was read in: a row someone else moved on is not sent again.
+      const claimed = await db('corrections')
+        .where({ id: row.id, status: row.status, attempts: row.attempts })
+        .update({ status: 'sending', attempts: db.raw('attempts + 1'), updated_at: new Date() })
+        .returning<{ id: number }[]>('id');
+      if (claimed.length === 0) return;
     }
     let result: PushResult;
     try {
