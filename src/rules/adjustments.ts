@@ -91,10 +91,15 @@ export function refundSteps(
   const steps: RefundStep[] = [];
   let cum = 0;
   let cumUsd = 0;
+  // A lost dispute arrives as a chargeback and a dispute_lost on the same document (Stripe writes
+  // both for one dispute, same amount): one take-back, counted once — also for a partial dispute,
+  // where the cap at the base would not absorb the second.
+  const lossTaken = new Map<string, number>();
   for (const e of adjustments) {
     if (!REFUND_KINDS.has(e.kind)) continue;
-    // A lost dispute followed by its chargeback (or vice versa) is one take-back: the cap absorbs it.
     const flags: string[] = [];
+    const lossKey = e.kind === 'chargeback' || e.kind === 'dispute_lost' ? `${e.billingSystem}\u0000${e.documentId}` : null;
+    const prior = lossKey === null ? undefined : lossTaken.get(lossKey);
     let raw: number;
     if (e.currency.toUpperCase() !== payment.currency.toUpperCase()) {
       if (e.usdMinor != null && paymentUsdMinor != null && paymentUsdMinor > 0) {
@@ -108,10 +113,18 @@ export function refundSteps(
       raw = e.amountMinor;
     }
     if (raw <= 0) {
-      if (e.kind === 'chargeback' || e.kind === 'dispute_lost') raw = base - cum;
+      // Without an amount a chargeback / lost dispute takes back the whole remainder (or is its pair's twin).
+      if (e.kind === 'chargeback' || e.kind === 'dispute_lost') raw = prior ?? base - cum;
       else {
         steps.push({ event: e, amountMinor: 0, cumulativeMinor: cum, usdMinor: 0, flags: ['refund_without_amount_ignored'] });
         continue;
+      }
+    }
+    if (lossKey !== null) {
+      lossTaken.set(lossKey, Math.max(prior ?? 0, raw));
+      if (prior !== undefined) {
+        raw = Math.max(0, raw - prior); // only what the twin did not already take back
+        flags.push('dispute_loss_counted_once');
       }
     }
     const next = Math.min(base, cum + raw);

@@ -218,7 +218,7 @@ export function computePartnerCommissions(input: PartnerComputationInput): Partn
         documentId: payment.documentId,
         customerId: payment.customerId,
         subscriptionId: payment.subscriptionId ?? null,
-        interval: subscription?.interval ?? null,
+        interval: payment.planInterval ?? subscription?.interval ?? null,
         paidAt: payment.occurredAt.toISOString(),
         baseMinor: payment.amountMinor,
         currency: payment.currency,
@@ -292,7 +292,8 @@ export function computePartnerCommissions(input: PartnerComputationInput): Partn
       if (!w.usd.ok) exclusion = 'missing_fx_rate';
       else if (!w.subscription) exclusion = 'unknown_subscription';
       else {
-        const interval = w.subscription.interval;
+        // R5: the plan this payment paid for; a later switch (monthly → annual) must not reprice it.
+        const interval = payment.planInterval ?? w.subscription.interval;
         let pricingTier = tier.tier;
         const first = subId ? firstTierOfSubscription.get(subId) : undefined;
         if (!isFirst && !version.laterPaymentsUseCurrentTier && first && first.tier.laterZeroReason !== null) {

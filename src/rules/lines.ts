@@ -177,15 +177,21 @@ export function buildLines(f: PaymentFacts, spec: LineSpec): ComputedCommission[
     },
   ];
 
+  // R8 after clearing: the clawback is the refunded share of the commission, −ROUND(commission ×
+  // refunded / base) with halves away from zero (R10; −500.5 → −501, as a spreadsheet gives). Shares
+  // of successive refunds are differences of the rounded cumulative share of what was refunded after
+  // clearing, so they never sum past what the row pays and a full refund nets exactly to 0:
+  // takenBack(base) = ROUND(full × (base − cumPre) / base) = owed(cumPre).
+  const takenBack = (c: number): number => applyFraction(full, c - cumPre, base);
+  const takenBackUsd = (c: number): number => applyFraction(fullUsd, c - cumPre, base);
   let cum = cumPre;
   // A voided commission has nothing left to claw back; a step that took nothing back (ignored or
   // beyond the base) only shows in the explanation and flags.
   for (const s of voided ? [] : post.filter((x) => x.amountMinor > 0)) {
     const before = cum;
     cum = s.cumulativeMinor;
-    // Difference of cumulative owed amounts: clawbacks never sum past the commission.
-    const amt = owed(cum) - owed(before);
-    const amtUsd = owedUsd(cum) - owedUsd(before);
+    const amt = takenBack(before) - takenBack(cum);
+    const amtUsd = takenBackUsd(before) - takenBackUsd(cum);
     const ckey = clawbackKey(spec.kind, s.event.id, spec.partnerId);
     const at = s.event.occurredAt;
     const pd =
@@ -215,7 +221,7 @@ export function buildLines(f: PaymentFacts, spec: LineSpec): ComputedCommission[
         originalCommissionKey: key,
         commissionBeforeRefunds: { amountMinor: full, amountUsdMinor: fullUsd },
         refund: refundExplanation(s, 'after_clearing_clawback'),
-        formula: `ROUND(${full} × (1 − ${cum}/${base})) − ROUND(${full} × (1 − ${before}/${base})) = ${amt} ${p.currency}`,
+        formula: `−(ROUND(${full} × ${cum - cumPre}/${base}) − ROUND(${full} × ${before - cumPre}/${base})) = ${amt} ${p.currency}`,
         amountMinor: amt,
         amountUsdMinor: amtUsd,
         dueAt: at.toISOString(),

@@ -227,6 +227,7 @@ function toEvent(r: Row, customerOverride?: number): BillingEvent {
     usdMinor: numOrNull(r.amount_usd_minor),
     exchangeRate: r.exchange_rate === null || r.exchange_rate === undefined ? null : normalizeDecimal(r.exchange_rate),
     isTrialCharge: r.classification === 'trial',
+    planInterval: r.kind === 'payment' && (r.plan_interval === 'month' || r.plan_interval === 'year') ? r.plan_interval : null,
   };
 }
 

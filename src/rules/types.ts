@@ -76,6 +76,9 @@ export interface BillingEvent {
   /** Settlement rate, decimal string: USD per 1 unit of `currency`. */
   exchangeRate?: string | null;
   isTrialCharge?: boolean;
+  /** Payments: the plan interval this payment paid for (billing_events.plan_interval), when known.
+   *  R5 prices a first payment by the plan sold, not by the subscription's current plan. */
+  planInterval?: PlanInterval | null;
 }
 
 /** Configured FX table row: USD per 1 unit of `currency`, valid from `date` (yyyy-mm-dd). */

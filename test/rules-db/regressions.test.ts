@@ -1,0 +1,37 @@
+// Review regressions for the DB adapter: hand-worked figures on canonical rows.
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { configSchema } from '../../src/config/schema.ts';
+import { computeAndStore, listCommissions } from '../../src/rules/store.ts';
+import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { AS_OF, seedWorld, type Ids } from './world.ts';
+
+const config = configSchema.parse({ program: { dir: fileURLToPath(new URL('../../config/programs', import.meta.url)), name: 'kartra' } });
+
+describe('rules DB adapter regressions', () => {
+  let t: TestDb;
+  let ids: Ids;
+  beforeEach(async () => {
+    t = await createTestDb();
+    ids = await seedWorld(t.db);
+  });
+  afterEach(async () => {
+    await t.destroy();
+  });
+
+  it("prices a first payment by the payment's own plan_interval after the subscription switched plans (R5)", async () => {
+    // C5 (B): subscription now annual; its first payment on 2025-02-10 paid a monthly plan, $40.00.
+    // B at 02-10: p3 (01-10) clears 02-24, after → nothing counted → Referral, monthly first 100%:
+    // 4000 × 1.00 = 4000 (the annual 20% would give 800).
+    const c5 = Number((await t.db('customers').insert({ customer_key: 'c5' }).returning('id'))[0]!.id);
+    await t.db('attributions').insert({ customer_id: c5, partner_account_id: ids.accB, connection: 'partnerstack', network: 'partnerstack', source_ref: 'att-c5', attributed_at: '2025-02-01T00:00:00Z' });
+    const s5 = Number((await t.db('subscriptions').insert({ connection: 'stripe', billing_system: 'stripe', external_id: 'sub_5', customer_id: c5, plan_interval: 'year', status: 'active' }).returning('id'))[0]!.id);
+    await t.db('billing_events').insert({
+      connection: 'stripe', billing_system: 'stripe', kind: 'payment', external_id: 'ch_p5', document_id: 'in_p5', customer_id: c5, subscription_id: s5,
+      occurred_at: '2025-02-10T12:00:00Z', amount_minor: 4_000, currency: 'USD', amount_usd_minor: 4_000, classification: 'qualified', plan_interval: 'month',
+    });
+    await computeAndStore(t.db, config, AS_OF);
+    const [row] = await listCommissions(t.db, { payment: 'in_p5' });
+    expect([row!.partner_key, row!.tier, row!.rate, row!.amount_minor, row!.status]).toEqual(['b', 'referral', '1', 4_000, 'reserve']);
+  });
+});
