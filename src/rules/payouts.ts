@@ -40,6 +40,25 @@ export interface PayoutStatementInput {
   payoutDate: string;
   /** Minimum payouts come from the version in force on the payout date. */
   programVersions: readonly ProgramVersion[];
+  /**
+   * Live network accounts with what each network reports (R9 is per affiliate and network: a
+   * missing W-9 on PartnerStack blocks the PartnerStack payout, not the Awin one). When a partner
+   * has accounts on the statement's network, their flags decide; otherwise the partner's own.
+   */
+  accounts?: readonly PayoutAccountFacts[];
+}
+
+export interface PayoutAccountFacts {
+  partnerId: string;
+  network: Network;
+  taxInfoOnFile: boolean | null;
+  payoutMethodOnFile: boolean | null;
+}
+
+/** Any explicit false → false; else any true → true; else null (not reported). */
+function reported(values: readonly (boolean | null)[]): boolean | null {
+  if (values.some((v) => v === false)) return false;
+  return values.some((v) => v === true) ? true : null;
 }
 
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
@@ -49,6 +68,13 @@ export function buildPayoutStatements(input: PayoutStatementInput): PayoutStatem
   if (!/^\d{4}-\d{2}-\d{2}$/.test(payoutDate)) throw new Error(`payout date must be yyyy-mm-dd: ${payoutDate}`);
   const version = versionAt(input.programVersions, new Date(`${payoutDate}T00:00:00Z`));
   const partners = new Map(input.partners.map((p) => [p.id, p]));
+  const accountsOf = new Map<string, PayoutAccountFacts[]>();
+  for (const a of input.accounts ?? []) {
+    const k = `${a.partnerId}\u0000${a.network}`;
+    let l = accountsOf.get(k);
+    if (!l) accountsOf.set(k, (l = []));
+    l.push(a);
+  }
 
   // Not yet paid, payable by this date; 'reserve' only appears for statements of future dates.
   const groups = new Map<string, ComputedCommission[]>();
@@ -79,9 +105,12 @@ export function buildPayoutStatements(input: PayoutStatementInput): PayoutStatem
 
     const blocking: string[] = [];
     const partner = partners.get(first.partnerId);
+    const onNetwork = network === null ? undefined : accountsOf.get(`${first.partnerId}\u0000${network}`);
+    const taxInfo = onNetwork ? reported(onNetwork.map((a) => a.taxInfoOnFile)) : (partner?.taxInfoOnFile ?? null);
+    const payoutMethod = onNetwork ? reported(onNetwork.map((a) => a.payoutMethodOnFile)) : (partner?.payoutMethodOnFile ?? null);
     // Only an explicit false blocks: null means the network does not report it (R9).
-    if (partner?.taxInfoOnFile === false) blocking.push('missing_tax_info');
-    if (partner?.payoutMethodOnFile === false) blocking.push('missing_payout_method');
+    if (taxInfo === false) blocking.push('missing_tax_info');
+    if (payoutMethod === false) blocking.push('missing_payout_method');
     if (network === null) blocking.push('no_network_account');
     if (!version) blocking.push('no_program_version');
 

@@ -654,8 +654,16 @@ export async function buildPayouts(db: Knex, config: Config, payoutDate: string,
         .orderBy('commission_key')
         .select('commission_key', 'kind', 'clawback_of', 'partner_id', 'partner_account_id', 'network', 'payment_event_id', 'source_event_id', 'status', 'paid_at', 'cleared_at', 'payout_date', 'amount_minor', 'amount_usd_minor', 'base_currency'),
     );
-    const { partners } = await loadPartners(db, ids);
-    const statements = buildPayoutStatements({ commissions: (rows as Row[]).map((r) => rowToCommission(r)), partners: [...partners.values()], payoutDate, programVersions: versions });
+    const { partners, accounts } = await loadPartners(db, ids);
+    const liveAccounts = [...accounts.values()].flat().filter((a) => !a.deleted);
+    const statements = buildPayoutStatements({
+      commissions: (rows as Row[]).map((r) => rowToCommission(r)),
+      partners: [...partners.values()],
+      payoutDate,
+      programVersions: versions,
+      // R9 per network: each network's own tax / payout-method report blocks only its payout.
+      accounts: liveAccounts.map((a) => ({ partnerId: String(a.partnerId), network: a.network, taxInfoOnFile: a.taxInfoOnFile, payoutMethodOnFile: a.payoutMethodOnFile })),
+    });
     await db.transaction(async (trx) => {
       for (const st of statements) {
         const network = st.network ?? NO_NETWORK;

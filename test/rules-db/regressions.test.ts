@@ -2,7 +2,7 @@
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { configSchema } from '../../src/config/schema.ts';
-import { computeAndStore, listCommissions } from '../../src/rules/store.ts';
+import { buildPayouts, computeAndStore, listCommissions, listPayouts } from '../../src/rules/store.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { AS_OF, seedWorld, type Ids } from './world.ts';
 
@@ -33,5 +33,19 @@ describe('rules DB adapter regressions', () => {
     await computeAndStore(t.db, config, AS_OF);
     const [row] = await listCommissions(t.db, { payment: 'in_p5' });
     expect([row!.partner_key, row!.tier, row!.rate, row!.amount_minor, row!.status]).toEqual(['b', 'referral', '1', 4_000, 'reserve']);
+  });
+
+  it('blocks a payout on the network that reports missing tax info, whatever another network reported last (R9)', async () => {
+    // B's PartnerStack account reports no tax form; B's Awin account (synced later) reports one, so
+    // the partner-level flag the model keeps says true. B's 2025-03-15 PartnerStack statement: p3
+    // 5000 (cleared 02-24) ≥ 2500 minimum, but PartnerStack reports missing tax info → blocked,
+    // payable 0, 5000 carried out.
+    await t.db('partner_accounts').where('id', ids.accB).update({ tax_info_on_file: false });
+    await t.db('partner_accounts').insert({ partner_id: ids.b, connection: 'awin', network: 'awin', external_id: 'aw-b', tax_info_on_file: true });
+    await t.db('partners').where('id', ids.b).update({ tax_info_on_file: true });
+    await computeAndStore(t.db, config, AS_OF);
+    await buildPayouts(t.db, config, '2025-03-15');
+    const b = (await listPayouts(t.db, '2025-03-15')).find((p) => p.partner_key === 'b')!;
+    expect([b.network, b.balance_usd_minor, b.payable_usd_minor, b.carried_out_usd_minor, b.status, b.reasons]).toEqual(['partnerstack', 5_000, 0, 5_000, 'blocked', ['missing_tax_info']]);
   });
 });

@@ -1,7 +1,8 @@
 // Review regressions: each figure worked by hand from R1–R11 (arithmetic in the comments), never
 // recomputed with the engine's own helpers.
 import { describe, expect, test } from 'vitest';
-import { row, Scenario } from './helpers.ts';
+import { buildPayoutStatements } from '../../src/rules/payouts.ts';
+import { row, Scenario, tiersOnly } from './helpers.ts';
 
 describe('R8/R10 clawbacks round the refunded share half away from zero', () => {
   test('second tier: half of a $1.001 commission taken back is −$5.01, not −$5.00', () => {
@@ -128,4 +129,21 @@ test('R5 a first payment is priced by the plan it paid for, not the plan the sub
     .compute('2025-02-04');
   expect(row(rows, 'direct:p1:A')).toMatchObject({ tier: 'referral', rate: '1.00', amountMinor: 4900 });
   expect(row(rows, 'direct:p2:A')).toMatchObject({ amountMinor: 0, exclusionReason: 'referral_tier_renewal' });
+});
+
+test('R9 tax info and payout method block per network: a PartnerStack gap does not block the Awin payout', () => {
+  // A sells on Awin only: $30.00 on 2025-01-03 at Referral → 3000, cleared 02-17 → payout 03-15.
+  // Awin minimum $20.00: 3000 ≥ 2000 → payable, although A's PartnerStack account reports no tax form.
+  const rows = new Scenario().partner('A', {}, 'awin').customer('c1', 'A').pay('p1', 'c1', '2025-01-03', 3000).compute('2025-03-01');
+  const [st] = buildPayoutStatements({
+    commissions: rows,
+    partners: [{ id: 'A', taxInfoOnFile: false }],
+    payoutDate: '2025-03-15',
+    programVersions: tiersOnly,
+    accounts: [
+      { partnerId: 'A', network: 'partnerstack', taxInfoOnFile: false, payoutMethodOnFile: true },
+      { partnerId: 'A', network: 'awin', taxInfoOnFile: true, payoutMethodOnFile: null },
+    ],
+  });
+  expect(st).toMatchObject({ network: 'awin', status: 'payable', reasons: [], balanceUsdMinor: 3000, payableUsdMinor: 3000, minimumUsdMinor: 2000 });
 });
