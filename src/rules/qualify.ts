@@ -29,7 +29,8 @@ export function affiliateExclusion(partner: Partner, customer: Customer | undefi
   const q = version.qualification;
   if (!customer) return ok;
   if (q.excludeSelfReferral) {
-    const mailbox = partner.email ? matchingMailbox([partner.email], customer.emails, q.gmailLikeDomains) : null;
+    const partnerEmails = [...(partner.email ? [partner.email] : []), ...(partner.emails ?? [])];
+    const mailbox = partnerEmails.length > 0 ? matchingMailbox(partnerEmails, customer.emails, q.gmailLikeDomains) : null;
     if (mailbox) return { reason: 'self_referral', detail: { matchedEmail: mailbox } };
     const ids = new Set(partner.billingCustomerIds ?? []);
     const sharedId = customer.billingCustomerIds.find((id) => ids.has(id));

@@ -135,6 +135,7 @@ interface AccountRow {
   partnerId: number;
   network: Network;
   externalId: string;
+  email: string | null;
   deleted: boolean;
   taxInfoOnFile: boolean | null;
   payoutMethodOnFile: boolean | null;
@@ -142,13 +143,14 @@ interface AccountRow {
 
 async function loadAccounts(db: Knex, partnerIds: readonly number[]): Promise<AccountRow[]> {
   const rows = await inChunks(partnerIds, (part) =>
-    db('partner_accounts').whereIn('partner_id', part).orderBy('id').select('id', 'partner_id', 'network', 'external_id', 'deleted_at', 'tax_info_on_file', 'payout_method_on_file'),
+    db('partner_accounts').whereIn('partner_id', part).orderBy('id').select('id', 'partner_id', 'network', 'external_id', 'email', 'deleted_at', 'tax_info_on_file', 'payout_method_on_file'),
   );
   return rows.map((r: Row) => ({
     id: num(r.id),
     partnerId: num(r.partner_id),
     network: r.network as Network,
     externalId: str(r.external_id),
+    email: strOrNull(r.email),
     deleted: r.deleted_at !== null && r.deleted_at !== undefined,
     taxInfoOnFile: (r.tax_info_on_file as boolean | null) ?? null,
     payoutMethodOnFile: (r.payout_method_on_file as boolean | null) ?? null,
@@ -167,6 +169,8 @@ function toPartner(r: Row, accounts: readonly AccountRow[]): Partner {
   return {
     id: str(r.id),
     email: strOrNull(r.email) ?? strOrNull(r.email_normalized),
+    // R2 personal use: the affiliate is one person across networks; every account's address counts.
+    emails: [...new Set(accounts.map((a) => a.email).filter((e): e is string => !!e))],
     billingCustomerIds: [],
     recruiterPartnerId: r.recruiter_partner_id === null || r.recruiter_partner_id === undefined ? null : str(r.recruiter_partner_id),
     taxInfoOnFile: aggregateFlag((r.tax_info_on_file as boolean | null) ?? null, accounts, (a) => a.taxInfoOnFile),

@@ -8,6 +8,8 @@ export type PlanInterval = 'month' | 'year';
 export interface Partner {
   id: string;
   email?: string | null;
+  /** Further addresses of the same affiliate (e.g. each network account's email), for R2 personal use. */
+  emails?: string[];
   billingCustomerIds?: string[];
   recruiterPartnerId?: string | null;
   /** null/undefined = the network does not report it (R9 only blocks on an explicit false). */

@@ -48,4 +48,19 @@ describe('rules DB adapter regressions', () => {
     const b = (await listPayouts(t.db, '2025-03-15')).find((p) => p.partner_key === 'b')!;
     expect([b.network, b.balance_usd_minor, b.payable_usd_minor, b.carried_out_usd_minor, b.status, b.reasons]).toEqual(['partnerstack', 5_000, 0, 5_000, 'blocked', ['missing_tax_info']]);
   });
+
+  it("excludes personal use matched on another network account's email (R2)", async () => {
+    // A's partner row says a@partners.example; A's PartnerStack account says Alias+kartra@Other.example.
+    // C2 (A's customer) is alias@other.example: the same mailbox (lower-case, +tag dropped) → p2
+    // ($1,200.00 annual) is self_referral, amount 0 (otherwise Referral 20% = 24000), and R's second
+    // tier on it is excluded too (not a qualified payment).
+    await t.db('partner_accounts').where('id', ids.accA).update({ email: 'Alias+kartra@Other.example' });
+    await t.db('customers').where('id', ids.c2).update({ email: 'alias@other.example', email_normalized: 'alias@other.example' });
+    await computeAndStore(t.db, config, AS_OF);
+    const rows = await listCommissions(t.db, { payment: 'in_p2' });
+    expect(rows.map((r) => [r.partner_key, r.kind, r.amount_minor, r.status, r.exclusion_reason])).toEqual([
+      ['r', 'second_tier', 0, 'void', 'self_referral'],
+      ['a', 'direct', 0, 'void', 'self_referral'],
+    ]);
+  });
 });
