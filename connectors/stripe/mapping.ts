@@ -162,7 +162,8 @@ export function mapInvoice(inv: StripeInvoice, ctx: InvoiceMappingContext): Bill
     settlementCurrency: bt?.currency ?? null,
     classification: classifyPayment({ hasSubscription: !!subId, base, trial }),
     billingReason: inv.billing_reason ?? null,
-    planInterval: ctx.subscription?.planInterval ?? lineInterval,
+    // The plan this invoice paid for, not the subscription's plan today (R5 prices a first payment by what was bought).
+    planInterval: lineInterval ?? ctx.subscription?.planInterval ?? null,
     status: inv.status ?? null,
     metadata: {
       total,
