@@ -94,7 +94,11 @@ export function createAwinClient(o: AwinClientOptions): AwinClient {
   return {
     http,
     async listTransactions(advertiserId, params) {
-      const res = await http.get<unknown>(`/advertisers/${encodeURIComponent(advertiserId)}/transactions/`, { params });
+      let res = await http.get<unknown>(`/advertisers/${encodeURIComponent(advertiserId)}/transactions/`, { params });
+      // A body cut off in transit arrives as unparsable text: ask again (a few times) before failing.
+      for (let i = 0; i < 3 && typeof res.data === 'string' && /^\s*[[{]/.test(res.data); i++) {
+        res = await http.get<unknown>(`/advertisers/${encodeURIComponent(advertiserId)}/transactions/`, { params });
+      }
       const data = res.data;
       if (Array.isArray(data)) return data;
       // Tolerant: a wrapper object with the list inside (not documented, seen in neither tap).

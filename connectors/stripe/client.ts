@@ -83,7 +83,9 @@ export function createStripeApi(connection: ConnectionConfig, env: NodeJS.Proces
         (err) => {
           const status = stripeStatusOf(err);
           const headers = (err as { headers?: Record<string, string> }).headers;
-          return { retry: status === 429, status, retryAfterMs: parseRetryAfterMs(headers?.['retry-after']) };
+          // A body cut off in transit ("Invalid JSON received from the Stripe API") is as transient as a 429.
+          const truncated = status === undefined && /Invalid JSON received/i.test(String((err as Error)?.message ?? ''));
+          return { retry: status === 429 || truncated, status, retryAfterMs: parseRetryAfterMs(headers?.['retry-after']) };
         },
         {
           retries: options.rateLimitRetries,

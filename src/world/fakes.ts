@@ -387,11 +387,11 @@ export function demoConfig(fakes: Fakes, w: World, opts: DemoConfigOptions = {})
   const raw = {
     ...(opts.base ?? {}),
     connections: [
-      { name: 'stripe', type: 'stripe', baseUrl: url('stripe', fakes.stripe.url), credentials: { apiKey: 'DEMO_STRIPE_API_KEY' }, options: { startDate, concurrency: 8, ...(fast ? { backoffBaseMs: 20, backoffMaxMs: 300, maxNetworkRetries: 0, rateLimitRetries: 8 } : {}) } },
+      { name: 'stripe', type: 'stripe', baseUrl: url('stripe', fakes.stripe.url), credentials: { apiKey: 'DEMO_STRIPE_API_KEY' }, options: { startDate, concurrency: 8, ...(fast ? { backoffBaseMs: 20, backoffMaxMs: 300, maxNetworkRetries: 4, rateLimitRetries: 8 } : {}) } },
       { name: 'chargebee', type: 'chargebee', baseUrl: url('chargebee', fakes.chargebee.baseUrl), credentials: { apiKey: 'DEMO_CHARGEBEE_API_KEY' }, options: { startDate, ...(fast ? { backoffBaseMs: 20, backoffMaxMs: 300, retries: 8 } : {}) } },
       { name: 'partnerstack', type: 'partnerstack', baseUrl: url('partnerstack', fakes.partnerstack.url), credentials: { publicKey: 'DEMO_PS_PUBLIC_KEY', secretKey: 'DEMO_PS_SECRET_KEY' }, options: { secondTier: { offerKeys: [SECOND_TIER_OFFER] }, lookbackDays: 3650, ...(fast ? { retry: { retries: 8, minBackoffMs: 20, maxBackoffMs: 300, maxRetryAfterMs: 2000 } } : {}) } },
       { name: 'shareasale', type: 'shareasale', baseUrl: url('shareasale', fakes.shareasale.url), credentials: { token: 'DEMO_SAS_TOKEN', secret: 'DEMO_SAS_SECRET' }, options: { merchantId: fakes.shareasale.store.merchantId, startDate, credits: { monthlyQuota: 1_000_000, reserve: 0, checkTokenCount: false }, ...(fast ? { retries: 8, minBackoffMs: 20 } : {}) } },
-      { name: 'awin', type: 'awin', baseUrl: url('awin', fakes.awin.url), credentials: { token: 'DEMO_AWIN_TOKEN' }, options: { advertiserId: fakes.awin.store.advertiserId, startDate, requestsPerMinute: 1000, ...(fast ? { retries: 8, minBackoffMs: 20, limitWaitMs: 200 } : {}) } },
+      { name: 'awin', type: 'awin', baseUrl: url('awin', fakes.awin.url), credentials: { token: 'DEMO_AWIN_TOKEN' }, options: { advertiserId: fakes.awin.store.advertiserId, startDate, requestsPerMinute: 1000, ...(fast ? { retries: 8, minBackoffMs: 20, limitWaitMs: 200, push: { pollIntervalMs: 20, pollTimeoutMs: 20_000 } } : {}) } },
     ],
   };
   const config = configSchema.parse(raw);
