@@ -112,8 +112,10 @@ async function record(db: Knex, plan: PlannedAction[], runId: number | null): Pr
 // `push --apply`, the push job, another replica) would otherwise both pick the same planned rows and
 // send them twice, and a run starting while another is mid-send would take that run's in-flight
 // `sending` row for a crashed one and re-drive it. In-process runs queue on a promise chain; on
-// PostgreSQL a session advisory lock (released with the session if the process dies) does the same
-// across processes. PGlite is embedded in one process, so the in-process queue covers it.
+// PostgreSQL a session advisory lock (released with the session if the process dies), keyed by the
+// schema the data lives in, does the same across processes. PGlite is embedded in one process, so
+// the in-process queue covers it. (A pool of one connection cannot spare one to hold the lock; the
+// conditional claim below still keeps planned rows from being sent twice.)
 const PUSH_LOCK_KEY = 740_211_903;
 const pushQueues = new WeakMap<Knex, Promise<unknown>>();
 
@@ -125,14 +127,15 @@ async function withPushLock<T>(db: Knex, fn: () => Promise<T>): Promise<T> {
   pushQueues.set(db, tail);
   await prev.catch(() => undefined);
   try {
-    if (isPglite(db)) return await fn();
+    const poolMax = (db.client.config as Knex.Config).pool?.max ?? 10;
+    if (isPglite(db) || poolMax < 2) return await fn();
     const conn: unknown = await db.client.acquireConnection();
     try {
-      await db.raw('SELECT pg_advisory_lock(?)', [PUSH_LOCK_KEY]).connection(conn);
+      await db.raw('SELECT pg_advisory_lock(?, hashtext(current_schema()))', [PUSH_LOCK_KEY]).connection(conn);
       try {
         return await fn();
       } finally {
-        await db.raw('SELECT pg_advisory_unlock(?)', [PUSH_LOCK_KEY]).connection(conn).catch(() => undefined);
+        await db.raw('SELECT pg_advisory_unlock(?, hashtext(current_schema()))', [PUSH_LOCK_KEY]).connection(conn).catch(() => undefined);
       }
     } finally {
       await db.client.releaseConnection(conn);
