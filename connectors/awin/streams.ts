@@ -94,7 +94,13 @@ export function transactionsStream(ctx: SyncContext, rt?: AwinRuntime): StreamDe
         if (txFrom < start) txFrom = start;
         const steps: NonNullable<AwinState['run']>['steps'] = [{ dateType: 'transaction', from: txFrom.toISO()!, to: now.toISO()! }];
         if (opts.lookbackDays > 0) {
-          const lb = now.minus({ days: opts.lookbackDays });
+          // Never start after the last run's end: after a pause longer than the look-back, the
+          // approvals/declines/amendments made in between would otherwise never be read.
+          let lb = now.minus({ days: opts.lookbackDays });
+          if (state.txCursor) {
+            const last = DateTime.fromISO(state.txCursor, { zone });
+            if (last < lb) lb = last;
+          }
           steps.push({ dateType: 'validation', from: lb.toISO()!, to: now.toISO()! }, { dateType: 'amendment', from: lb.toISO()!, to: now.toISO()! });
         }
         run = { steps, step: 0, windowStart: steps[0]!.from };

@@ -163,7 +163,10 @@ export async function* readWindow(
 ): AsyncIterable<Page<WindowState>> {
   const to = ctx.now.getTime();
   // `since` is wall-clock (stream_keys.last_seen_at is stamped with the wall clock at commit).
-  let pass: WindowPass = state.pass ?? { since: new Date().toISOString(), from: to - lookbackDays * DAY_MS, to, phase: 0, startingAfter: null };
+  // The pass starts lookbackDays back, and never after the end of the last completed pass: after a
+  // pause longer than the look-back, records created in between would otherwise never be read.
+  const from = Math.min(to - lookbackDays * DAY_MS, state.lastCompletedTo ?? Number.POSITIVE_INFINITY);
+  let pass: WindowPass = state.pass ?? { since: new Date().toISOString(), from, to, phase: 0, startingAfter: null };
   // Keys already yielded by an earlier phase of this pass (in memory: a resumed pass may yield a
   // record twice, which is a harmless upsert; this only keeps the counts honest).
   const seen = new Set<string>();
