@@ -1,10 +1,12 @@
 // Shared start-up for CLI commands: config (validated, stops with a clear message), logger, database.
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
-import { loadConfig } from '../config/load.ts';
+import { loadConfig, registerSecretsInUrl } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { createLogger } from '../log/logger.ts';
-import { openDb } from '../db/connection.ts';
+import { describeDb, openDb } from '../db/connection.ts';
+import { UserError, errorMessage } from '../util/errors.ts';
+import { scrubSecrets } from '../util/secrets.ts';
 import { migrateUp } from '../db/migrate.ts';
 
 export interface GlobalOptions {
@@ -32,7 +34,20 @@ export async function openApp(opts: GlobalOptions, init: { migrate?: boolean; en
   const log = createLogger({ level: config.log.level, format: config.log.format });
   const url = opts.db ? (opts.db.startsWith('postgres') || opts.db === 'memory://' ? opts.db : undefined) : config.database.url;
   const dataDir = opts.db && !opts.db.startsWith('postgres') && opts.db !== 'memory://' ? opts.db : config.database.dataDir;
-  const db = await openDb({ url, dataDir, poolMax: config.database.poolMax });
+  if (url) registerSecretsInUrl(url);
+  // The flag wins over the configuration: commands that describe "the database" describe this one.
+  config.database = { ...config.database, url, dataDir };
+  let opened: Knex | undefined;
+  try {
+    opened = await openDb({ url, dataDir, poolMax: config.database.poolMax });
+    await opened.raw('SELECT 1');
+  } catch (err) {
+    // Unreachable server, wrong credentials, unusable directory: a start-up error naming the setting.
+    await opened?.destroy().catch(() => undefined);
+    const field = opts.db ? '--db' : url ? 'database.url (DATABASE_URL)' : 'database.dataDir (COMMISSION_SYNC_DATA_DIR)';
+    throw new UserError(`${field}: cannot open the database ${describeDb({ url, dataDir })}: ${scrubSecrets(errorMessage(err))}`);
+  }
+  const db = opened;
   if (init.migrate !== false) await migrateUp(db);
   return {
     config,

@@ -94,7 +94,8 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   return cfg;
 }
 
-function registerSecretsInUrl(url: string): void {
+/** Registers the password of a database URL (config, DATABASE_URL or the --db flag) for scrubbing. */
+export function registerSecretsInUrl(url: string): void {
   try {
     const u = new URL(url);
     if (u.password) registerSecret(decodeURIComponent(u.password));

@@ -6,6 +6,7 @@ import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
 import { PGlite } from '@electric-sql/pglite';
 import ClientPgLite from 'knex-pglite';
+import { scrubSecrets } from '../util/secrets.ts';
 
 export type Db = Knex;
 
@@ -50,6 +51,25 @@ export function describeDb(opts: DbOptions): string {
   return `pglite ${opts.dataDir ?? '.data/pglite'}`;
 }
 
+/**
+ * knex prints its own warnings to stdout with stack traces (e.g. "Acquire connection error: …" for an
+ * unreachable server). The error itself reaches the caller, which reports it; other warnings go to
+ * stderr, one scrubbed line each, so stdout stays for reports.
+ */
+const knexLog = {
+  warn(message: string) {
+    if (/^Acquire connection error/.test(String(message))) return;
+    process.stderr.write(`knex: ${scrubSecrets(String(message).split('\n')[0] ?? '')}\n`);
+  },
+  error(message: string) {
+    process.stderr.write(`knex: ${scrubSecrets(String(message).split('\n')[0] ?? '')}\n`);
+  },
+  deprecate(message: string) {
+    process.stderr.write(`knex: ${scrubSecrets(String(message))}\n`);
+  },
+  debug() {},
+};
+
 export function isPglite(db: Db): boolean {
   return (db.client.config as { client?: unknown }).client === ClientPgLite;
 }
@@ -62,6 +82,7 @@ export async function openDb(opts: DbOptions = {}): Promise<Db> {
       client: 'pg',
       connection: url,
       pool: { min: 0, max: opts.poolMax ?? 10 },
+      log: knexLog,
     });
   }
   const parsers = {

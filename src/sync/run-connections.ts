@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Config, ConnectionConfig, ConnectionType } from '../config/schema.ts';
 import { loadConnector } from '../../connectors/index.ts';
 import { runStreams, type ProgressEvent, type SyncRunResult } from './engine.ts';
+import type { Connector } from './types.ts';
 import { UserError } from '../util/errors.ts';
 
 export interface SyncSelection {
@@ -34,11 +35,20 @@ export async function syncConnections(
 ): Promise<SyncRunResult[]> {
   const conns = selectConnections(deps.config, sel).sort((a, b) => ORDER[a.type] - ORDER[b.type]);
   const results: SyncRunResult[] = [];
+  // Build every selected connection's streams first, so an unknown --stream stops before any sync.
+  const planned: Array<{ connection: ConnectionConfig; streams: ReturnType<Connector['streams']> }> = [];
   for (const connection of conns) {
     const connector = await loadConnector(connection.type);
     connector.validateOptions?.(connection);
     const ctxForStreams = { db: deps.db, config: deps.config, connection, log: deps.log, now: new Date(), runId: 0, env: deps.env ?? process.env, signal: deps.signal };
-    const streams = connector.streams(ctxForStreams);
+    planned.push({ connection, streams: connector.streams(ctxForStreams) });
+  }
+  if (sel.streams?.length) {
+    const known = new Set(planned.flatMap((p) => p.streams.map((s) => s.name)));
+    const unknown = sel.streams.filter((s) => !known.has(s));
+    if (unknown.length) throw new UserError(`--stream: no stream named ${unknown.map((s) => `"${s}"`).join(', ')} in the selected connections (have: ${[...known].join(', ') || 'none'})`);
+  }
+  for (const { connection, streams } of planned) {
     const result = await runStreams({ db: deps.db, config: deps.config, connection, streams, log: deps.log, env: deps.env, only: sel.streams, onProgress: deps.onProgress, ...(deps.signal ? { signal: deps.signal } : {}) });
     results.push(result);
   }

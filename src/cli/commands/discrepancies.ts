@@ -15,6 +15,19 @@ function parseIds(ids: string[]): number[] {
   });
 }
 
+const STATUSES = ['open', 'approved', 'resolved', 'ignored'] as const;
+const NETWORKS = ['partnerstack', 'shareasale', 'awin'] as const;
+
+function oneOf(flag: string, allowed: readonly string[], values: string[] | undefined): void {
+  for (const v of values ?? []) if (!allowed.includes(v)) throw new UserError(`${flag}: expected one of ${allowed.join(', ')} (got "${v}")`);
+}
+
+function parseLimit(v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n <= 0) throw new UserError(`--limit: expected a positive integer (got "${v}")`);
+  return n;
+}
+
 const who = (): string => {
   try {
     return `cli:${userInfo().username}`;
@@ -38,9 +51,14 @@ export function register(program: Command): void {
     .action(async (opts: { status: string[]; kind?: string[]; period?: string; network?: string; minSeverity?: string; limit: string; format?: string }, cmd: Command) => {
       const format = parseFormat(opts.format);
       if (opts.minSeverity && !SEVERITIES.includes(opts.minSeverity as Severity)) throw new UserError(`--min-severity: expected one of ${SEVERITIES.join(', ')}`);
+      oneOf('--status', STATUSES, opts.status);
+      oneOf('--kind', DISCREPANCY_KINDS, opts.kind);
+      oneOf('--network', NETWORKS, opts.network === undefined ? undefined : [opts.network]);
+      if (opts.period !== undefined && !/^\d{4}-(0[1-9]|1[0-2])$/.test(opts.period)) throw new UserError(`--period: expected yyyy-mm (got "${opts.period}")`);
+      const limit = parseLimit(opts.limit);
       const app = await openApp(cmd.optsWithGlobals<GlobalOptions>());
       try {
-        const list = await listDiscrepancies(app.db, { status: opts.status, kind: opts.kind, period: opts.period, network: opts.network, minSeverity: opts.minSeverity as Severity | undefined, limit: Number(opts.limit) || 500 });
+        const list = await listDiscrepancies(app.db, { status: opts.status, kind: opts.kind, period: opts.period, network: opts.network, minSeverity: opts.minSeverity as Severity | undefined, limit });
         if (format === 'json') console.log(JSON.stringify(list, null, 2));
         else console.log(renderRows(list.map((x) => ({ id: x.id, kind: x.kind, severity: x.severity, status: x.status, network: x.network, period: x.period, partner: x.partnerName ?? x.partnerId, expected: x.expectedMinor, reported: x.reportedMinor, currency: x.currency, at_stake: format === 'csv' ? x.usdAtStakeMinor : usd(x.usdAtStakeMinor), reason: x.reason ?? (x.detail.reason as string | undefined) ?? '' })), format));
       } finally {

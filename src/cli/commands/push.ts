@@ -24,6 +24,7 @@ export function register(program: Command): void {
     .option('--format <format>', 'table | json | csv', 'table')
     .action(async (opts: { apply?: boolean; network?: string; id?: string[]; maxActions?: string; maxUsdMinor?: string; format?: string }, cmd: Command) => {
       const format = parseFormat(opts.format);
+      if (opts.network !== undefined && !['partnerstack', 'shareasale', 'awin'].includes(opts.network)) throw new UserError(`--network: expected one of partnerstack, shareasale, awin (got "${opts.network}")`);
       const ids = opts.id?.map((s) => posInt('--id', s)!);
       const app = await openApp(cmd.optsWithGlobals<GlobalOptions>());
       try {

@@ -1,0 +1,70 @@
+// Bad CLI input stops with exit 2 and one message naming the flag: no stack trace, no secret.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { main } from '../../src/cli/main.ts';
+import { openDb } from '../../src/db/connection.ts';
+import { migrateUp } from '../../src/db/migrate.ts';
+
+let dir: string;
+let out: string[];
+let err: string[];
+beforeAll(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), 'cs-robust-cli-'));
+  const db = await openDb({ dataDir: dir });
+  await migrateUp(db);
+  await db.destroy();
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+beforeEach(() => {
+  out = [];
+  err = [];
+  vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
+  vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
+  vi.spyOn(console, 'warn').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
+  vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => (err.push(String(s)), true));
+  process.exitCode = undefined;
+});
+afterEach(() => {
+  vi.restoreAllMocks();
+  process.exitCode = undefined;
+});
+
+const env = { ...process.env };
+delete env.DATABASE_URL;
+const cli = (...args: string[]) => main(['node', 'commission-sync', '--log-level', 'silent', ...args]);
+const onDir = (...args: string[]) => cli('--db', dir, ...args);
+const all = () => [...out, ...err].join('\n');
+
+describe('CLI: bad flags name the flag and exit 2', () => {
+  it.each([
+    [['discrepancies', 'list', '--limit', 'abc'], /--limit/],
+    [['discrepancies', 'list', '--limit', '0'], /--limit/],
+    [['discrepancies', 'list', '--period', '2025-13'], /--period/],
+    [['discrepancies', 'list', '--status', 'bogus'], /--status/],
+    [['discrepancies', 'list', '--kind', 'bogus'], /--kind/],
+    [['discrepancies', 'list', '--network', 'bogus'], /--network/],
+    [['push', '--network', 'bogus'], /--network/],
+    [['sync', '--stream', 'no_such_stream'], /--stream/],
+  ])('%j', async (args, re) => {
+    expect(await onDir(...(args as string[]))).toBe(2);
+    expect(all()).toMatch(re as RegExp);
+    expect(all()).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('CLI: an unreachable database', () => {
+  it('is a start-up error naming --db, without a stack trace or the password', async () => {
+    const code = await cli('--db', 'postgres://bob:hunter2-s3cret@127.0.0.1:1/nodb', 'status');
+    expect(code).toBe(2);
+    expect(all()).toMatch(/--db/);
+    expect(all()).not.toMatch(/\n\s+at /);
+    expect(all()).not.toContain('hunter2-s3cret');
+  });
+
+  it('status reports the database the --db flag chose', async () => {
+    expect(await onDir('status', '--format', 'json')).toBe(0);
+    expect(JSON.parse(out.join('\n')).database).toBe(`pglite ${dir}`);
+  });
+});
