@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { ConnectionConfig } from '../../src/config/schema.ts';
 import { resolveSecret } from '../../src/config/load.ts';
 import { ConfigError } from '../../src/util/errors.ts';
+import { registerSecret } from '../../src/util/secrets.ts';
 import { formatZodIssues } from '../../src/util/zod-format.ts';
 import { parseRetryAfterMs, withBackoff } from '../billing/common.ts';
 
@@ -56,6 +57,8 @@ export function chargebeeError(err: unknown, connection: string): Error {
 export function createChargebeeApi(connection: ConnectionConfig, env: NodeJS.ProcessEnv, log?: Logger): ChargebeeApi {
   const options = parseChargebeeOptions(connection);
   const apiKey = resolveSecret(connection, 'apiKey', env)!;
+  // The SDK sends `Authorization: Basic base64(apiKey:)`: that token is as secret as the key.
+  registerSecret(Buffer.from(`${apiKey}:`).toString('base64'));
   let cfg: ConstructorParameters<typeof Chargebee>[0] = { site: options.site ?? '', apiKey, timeout: connection.timeoutMs };
   if (connection.baseUrl) {
     const u = new URL(connection.baseUrl);

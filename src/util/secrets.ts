@@ -6,14 +6,20 @@ const MIN_SECRET_LENGTH = 4;
 export function registerSecret(value: string | undefined | null): void {
   if (value && value.length >= MIN_SECRET_LENGTH) {
     secrets.add(value);
-    // Basic-auth headers carry base64(user:secret); the encoded forms are registered separately
-    // by the clients that build them.
+    // The forms the value takes on the way out: escaped inside JSON (log lines, stored summaries,
+    // reports) and percent-encoded in URLs. Basic-auth headers carry base64(user:secret); those
+    // encoded forms are registered separately by the clients that build them.
+    const json = JSON.stringify(value).slice(1, -1);
+    if (json !== value) secrets.add(json);
+    const url = encodeURIComponent(value);
+    if (url !== value) secrets.add(url);
   }
 }
 
 export function scrubSecrets(text: string): string {
   let out = text;
-  for (const s of secrets) if (out.includes(s)) out = out.split(s).join('[REDACTED]');
+  // Longest first, so a secret that contains another is removed whole.
+  for (const s of [...secrets].sort((a, b) => b.length - a.length)) if (out.includes(s)) out = out.split(s).join('[REDACTED]');
   return out;
 }
 
