@@ -22,9 +22,12 @@ async function identityLinks(trx: Knex, kind: string, refs: string[]): Promise<M
 }
 
 /** Upserts accounts (and their partners); returns externalId → ids. */
-export async function upsertPartnerAccounts(trx: Knex, rows: PartnerAccountInput[]): Promise<Map<string, AccountRef>> {
+export async function upsertPartnerAccounts(trx: Knex, input: PartnerAccountInput[]): Promise<Map<string, AccountRef>> {
   const out = new Map<string, AccountRef>();
-  if (rows.length === 0) return out;
+  if (input.length === 0) return out;
+  // One version per account (the last one read): an earlier version with another e-mail would
+  // otherwise create a partner that no account points at.
+  const rows = dedupeBy(input, (r) => `${r.connection}|${r.externalId}`);
   const links = await identityLinks(trx, 'partner', rows.map((r) => `${r.network}:${r.externalId}`));
   const partnerKeyOf = (r: PartnerAccountInput): string =>
     r.partnerKey ?? links.get(`${r.network}:${r.externalId}`) ?? (lowerEmail(r.email) ? `email:${lowerEmail(r.email)}` : `${r.network}:${r.externalId}`);
