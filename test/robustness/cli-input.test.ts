@@ -1,5 +1,5 @@
 // Bad CLI input stops with exit 2 and one message naming the flag: no stack trace, no secret.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -47,6 +47,7 @@ describe('CLI: bad flags name the flag and exit 2', () => {
     [['discrepancies', 'list', '--network', 'bogus'], /--network/],
     [['push', '--network', 'bogus'], /--network/],
     [['sync', '--stream', 'no_such_stream'], /--stream/],
+    [['run', '--no-sync', '--period', '2025-13'], /--period/],
   ])('%j', async (args, re) => {
     expect(await onDir(...(args as string[]))).toBe(2);
     expect(all()).toMatch(re as RegExp);
@@ -66,5 +67,15 @@ describe('CLI: an unreachable database', () => {
   it('status reports the database the --db flag chose', async () => {
     expect(await onDir('status', '--format', 'json')).toBe(0);
     expect(JSON.parse(out.join('\n')).database).toBe(`pglite ${dir}`);
+  });
+});
+
+describe('CLI run: invalid connection options stop at start-up', () => {
+  it('names the option and exits 2 before any step runs', async () => {
+    const file = path.join(dir, 'bad-options.yaml');
+    writeFileSync(file, ['connections:', '  - name: ps', '    type: partnerstack', '    credentials: { publicKey: PS_PUB, secretKey: PS_SEC }', '    options: { lookbackDays: 0 }', ''].join('\n'));
+    expect(await onDir('--config', file, 'run')).toBe(2);
+    expect(all()).toMatch(/connections\.ps\.options\.lookbackDays/);
+    expect(all()).not.toMatch(/reconcile:/);
   });
 });

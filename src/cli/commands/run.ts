@@ -3,6 +3,8 @@ import type { Command } from 'commander';
 import { openApp, type GlobalOptions } from '../context.ts';
 import { parseFormat, renderRows, usd } from '../output.ts';
 import { runMainJob } from '../../jobs/main-job.ts';
+import { loadConnector } from '../../../connectors/index.ts';
+import { UserError } from '../../util/errors.ts';
 
 export function register(program: Command): void {
   program
@@ -13,7 +15,17 @@ export function register(program: Command): void {
     .option('--format <format>', 'table | json', 'table')
     .action(async (opts: { sync: boolean; period?: string; format?: string }, cmd: Command) => {
       const format = parseFormat(opts.format);
+      if (opts.period !== undefined && !/^\d{4}-(0[1-9]|1[0-2])$/.test(opts.period)) throw new UserError(`--period: expected yyyy-mm (got "${opts.period}")`);
       const app = await openApp(cmd.optsWithGlobals<GlobalOptions>());
+      if (opts.sync) {
+        // Invalid connection options are a start-up error (exit 2 naming the field), not a failed step.
+        try {
+          for (const c of app.config.connections.filter((x) => x.enabled)) (await loadConnector(c.type)).validateOptions?.(c);
+        } catch (err) {
+          await app.close();
+          throw err;
+        }
+      }
       const ac = new AbortController();
       const stop = (): void => ac.abort();
       process.once('SIGINT', stop);
