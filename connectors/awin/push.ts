@@ -139,7 +139,8 @@ function outcomeFor(item: Item, job: AwinJob): PushResult {
   if (failed) {
     const code = failed.code ?? 'failed';
     const msg = failed.message ?? failed.description ?? failed.error;
-    return { status: 'failed', externalId: job.jobId, request: item as unknown as Json, response: { ...response, failure: JSON.parse(JSON.stringify(failed)) as Json }, error: `Awin rejected ${item.action} of ${String(ref.transactionId ?? ref.orderRef)}: ${code}${msg ? ` ${String(msg)}` : ''}` };
+    // The job ran and Awin refused this transaction: a definitive answer, not worth resending as is.
+    return { status: 'failed', retryable: false, externalId: job.jobId, request: item as unknown as Json, response: { ...response, failure: JSON.parse(JSON.stringify(failed)) as Json }, error: `Awin rejected ${item.action} of ${String(ref.transactionId ?? ref.orderRef)}: ${code}${msg ? ` ${String(msg)}` : ''}` };
   }
   if (/FAILED|ERROR|CANCEL/.test(job.status.toUpperCase())) {
     return { status: 'failed', externalId: job.jobId, request: item as unknown as Json, response, error: `Awin job ${job.jobId} ended ${job.status}` };

@@ -81,7 +81,8 @@ export async function pushShareASale(ctx: SyncContext, action: PushAction, rt?: 
   } catch (err) {
     if (err instanceof ShareASaleError) {
       if (err.kind === 'auth' || err.kind === 'ip_not_registered') throw err;
-      return { status: 'failed', request, response: { body: err.bodySnippet ?? null, kind: err.kind }, error: err.message };
+      // "Transaction Not Found", "Multiple Transactions Found" …: ShareASale's answer, not a glitch.
+      return { status: 'failed', retryable: false, request, response: { body: err.bodySnippet ?? null, kind: err.kind }, error: err.message };
     }
     // Network/5xx after the client's retries: failed for now; repeating the action later is harmless.
     if (err instanceof HttpError) return { status: 'failed', request, error: err.message };

@@ -119,6 +119,14 @@ async function record(db: Knex, plan: PlannedAction[], runId: number | null): Pr
 const PUSH_LOCK_KEY = 740_211_903;
 const pushQueues = new WeakMap<Knex, Promise<unknown>>();
 
+/** The network answered and said no (4xx other than timeout/conflict/rate limit, or a per-item rejection). */
+export function isDefinitiveRejection(result: PushResult): boolean {
+  if (result.retryable !== undefined) return !result.retryable;
+  const res = result.response;
+  const status = res && typeof res === 'object' && !Array.isArray(res) ? (res as { status?: unknown }).status : undefined;
+  return typeof status === 'number' && status >= 400 && status < 500 && ![408, 409, 425, 429].includes(status);
+}
+
 async function withPushLock<T>(db: Knex, fn: () => Promise<T>): Promise<T> {
   const prev = pushQueues.get(db) ?? Promise.resolve();
   let release!: () => void;
@@ -177,10 +185,14 @@ async function executePushUnlocked(deps: PushDeps, opts: PushOptions): Promise<P
 
   const finish = async (row: CorrectionRow, result: PushResult, recovered: boolean): Promise<void> => {
     const status = result.status;
+    // A definitive rejection is final: resending the same request cannot succeed and would only
+    // repeat it (the retry budget is spent so later runs leave the row for ops to look at).
+    const final = status === 'failed' && isDefinitiveRejection(result);
     await db('corrections')
       .where({ id: row.id })
       .update({
         status,
+        ...(final ? { attempts: db.raw('greatest(attempts, ?)', [config.push.maxAttempts]) } : {}),
         request_summary: result.request === undefined ? null : JSON.stringify(scrubValue(result.request)),
         response_summary: JSON.stringify(scrubValue({ ...(typeof result.response === 'object' && result.response !== null && !Array.isArray(result.response) ? result.response : { value: result.response ?? null }), ...(result.externalId ? { externalId: result.externalId } : {}) })),
         error: result.error ? scrubSecrets(result.error) : null,

@@ -72,6 +72,12 @@ export interface PushResult {
   error?: string;
   /** External id created by the action, if any (e.g. a PartnerStack reward key). */
   externalId?: string;
+  /**
+   * For `failed`: false when the network rejected the action itself (validation, not found, wrong
+   * state) — sending it again cannot succeed, so it is not retried until it is planned anew.
+   * Unset means "maybe transient" (timeouts, 5xx) and the executor may retry.
+   */
+  retryable?: boolean;
 }
 
 /** A typed correction action as planned by reconciliation; `type` is connector-specific. */

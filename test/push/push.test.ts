@@ -190,3 +190,16 @@ describe('push', () => {
     expect(new Set(net.posts).size).toBe(net.posts.length);
   });
 });
+
+describe('definitive rejections', () => {
+  it('a 4xx answer or a per-item rejection is final; 5xx, timeouts and 429 stay retryable', async () => {
+    const { isDefinitiveRejection } = await import('../../src/push/executor.ts');
+    expect(isDefinitiveRejection({ status: 'failed', response: { status: 404 } })).toBe(true);
+    expect(isDefinitiveRejection({ status: 'failed', response: { status: 400 } })).toBe(true);
+    expect(isDefinitiveRejection({ status: 'failed', response: { status: 429 } })).toBe(false);
+    expect(isDefinitiveRejection({ status: 'failed', response: { status: 503 } })).toBe(false);
+    expect(isDefinitiveRejection({ status: 'failed', error: 'socket hang up' })).toBe(false);
+    expect(isDefinitiveRejection({ status: 'failed', retryable: false })).toBe(true);
+    expect(isDefinitiveRejection({ status: 'failed', retryable: true, response: { status: 400 } })).toBe(false);
+  });
+});

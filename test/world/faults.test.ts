@@ -122,13 +122,9 @@ describe('fault harness', () => {
     }
   }, 240_000);
 
-  // KNOWN BUG (found by this harness): two concurrent runs plan and send the same correction twice —
-  // the same PartnerStack create_transaction (same cs_action idempotency key) is POSTed by both
-  // processes; the fake rejects the second (duplicate transaction key), a real API might not. The
-  // push executor needs a cross-process claim of a correction (e.g. UPDATE … SET status='sending'
-  // WHERE status='planned' RETURNING, or an advisory lock) before sending. \`it.fails\` until fixed:
-  // when it passes, make it a plain \`it\`.
-  (usingPostgres() ? it.fails : it.skip)('two concurrent `run`s never double-push', async () => {
+  // Found by this harness, fixed in src/push/executor.ts: a PostgreSQL advisory lock serializes
+  // applying runs and each planned row is claimed conditionally before it is sent.
+  (usingPostgres() ? it : it.skip)('two concurrent `run`s never double-push', async () => {
     const t = await createTestDb();
     const dir = mkdtempSync(path.join(os.tmpdir(), 'cs-push-'));
     try {
