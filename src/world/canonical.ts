@@ -7,7 +7,9 @@ const QUERIES: Record<string, string> = {
   partner_accounts: `SELECT a.connection, a.external_id, a.network, p.partner_key, a.status, a.recruiter_external_id FROM partner_accounts a JOIN partners p ON p.id = a.partner_id`,
   customers: `SELECT customer_key, email_normalized, is_test FROM customers`,
   customer_identities: `SELECT i.system, i.connection, i.external_id, c.customer_key FROM customer_identities i JOIN customers c ON c.id = i.customer_id`,
-  attributions: `SELECT at.connection, at.source_ref, c.customer_key, a.external_id AS account, at.attributed_at, at.deleted_at IS NULL AS live FROM attributions at JOIN customers c ON c.id = at.customer_id JOIN partner_accounts a ON a.id = at.partner_account_id`,
+  // Sale attributions' source_ref embeds the customer's surrogate id (sale-customer:<id>), which
+  // depends on insertion order (a killed run's rolled-back inserts use up sequence values).
+  attributions: `SELECT at.connection, CASE WHEN at.source_ref LIKE 'sale-customer:%' THEN 'sale-customer:' || c.customer_key ELSE at.source_ref END AS source_ref, c.customer_key, a.external_id AS account, at.attributed_at, at.deleted_at IS NULL AS live FROM attributions at JOIN customers c ON c.id = at.customer_id JOIN partner_accounts a ON a.id = at.partner_account_id`,
   subscriptions: `SELECT s.connection, s.external_id, s.status, s.plan_interval, s.currency, c.customer_key FROM subscriptions s LEFT JOIN customers c ON c.id = s.customer_id`,
   billing_events: `SELECT e.connection, e.kind, e.external_id, e.document_id, e.amount_minor, e.currency, e.amount_usd_minor, e.classification, e.occurred_at, e.deleted_at IS NULL AS live, e.payment_external_id, c.customer_key FROM billing_events e LEFT JOIN customers c ON c.id = e.customer_id`,
   network_commissions: `SELECT n.connection, n.external_id, n.amount_minor, n.currency, n.amount_usd_minor, n.status, n.transaction_key, n.order_ref, n.kind_hint, a.external_id AS account, c.customer_key FROM network_commissions n LEFT JOIN partner_accounts a ON a.id = n.partner_account_id LEFT JOIN customers c ON c.id = n.customer_id`,
