@@ -2,7 +2,8 @@
 // list/retrieve for customers, subscriptions, invoices, invoice_payments, refunds, disputes,
 // charges, payment_intents and balance_transactions in Stripe's shapes: list envelope
 // {object:'list', url, data, has_more}, newest-first, `limit` 1–100, `starting_after` /
-// `ending_before`, `created[gt|gte|lt|lte]`, `expand[]` (any id field, `data.` prefix on lists),
+// `ending_before`, `created[gt|gte|lt|lte]`, `expand[]` (any id field, `data.` prefix on lists; the
+// includable `payments` of an invoice: its first 10 invoice payments, newest first, with has_more),
 // Bearer auth, Stripe error bodies, and fault injection (5xx, 429, latency).
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -28,6 +29,8 @@ export interface StripeFakeStore {
   /** Adds or replaces objects; the collection is chosen by `object`. */
   add(...objs: StripeObject[]): void;
   get(id: string): StripeObject | undefined;
+  /** Invoice payments of an invoice (index kept by `add`). */
+  paymentsOf(invoiceId: string): StripeObject[];
   clear(): void;
 }
 
@@ -63,14 +66,26 @@ export interface StripeFake {
 
 function createStore(): StripeFakeStore {
   const collections = Object.fromEntries(COLLECTIONS.map((c) => [c, new Map<string, StripeObject>()])) as Record<Collection, Map<string, StripeObject>>;
+  const byInvoice = new Map<string, Set<string>>();
   return {
     collections,
     add(...objs) {
       for (const o of objs) {
         const c = BY_OBJECT[o.object];
         if (!c) throw new Error(`fake stripe: unknown object type "${o.object}"`);
+        if (c === 'invoice_payments') {
+          const prev = collections.invoice_payments.get(o.id);
+          if (prev) byInvoice.get(idOf(prev.invoice) ?? '')?.delete(o.id);
+          const inv = idOf(o.invoice) ?? '';
+          let set = byInvoice.get(inv);
+          if (!set) byInvoice.set(inv, (set = new Set()));
+          set.add(o.id);
+        }
         collections[c].set(o.id, structuredClone(o));
       }
+    },
+    paymentsOf(invoiceId) {
+      return [...(byInvoice.get(invoiceId) ?? [])].map((id) => collections.invoice_payments.get(id)).filter((o): o is StripeObject => !!o);
     },
     get(id) {
       for (const c of COLLECTIONS) {
@@ -81,6 +96,7 @@ function createStore(): StripeFakeStore {
     },
     clear() {
       for (const c of COLLECTIONS) collections[c].clear();
+      byInvoice.clear();
     },
   };
 }
@@ -124,9 +140,16 @@ function expandPath(store: StripeFakeStore, value: unknown, path: string[]): unk
   const obj = { ...(value as Record<string, unknown>) };
   let child = obj[head!];
   if (typeof child === 'string') child = store.get(child) ? structuredClone(store.get(child)) : child;
+  else if (child === undefined && head === 'payments' && obj.object === 'invoice' && typeof obj.id === 'string') {
+    // Includable list: the invoice's first 10 invoice payments, newest first (as the list endpoint orders them).
+    const all = store.paymentsOf(obj.id).sort(newestFirst);
+    child = { object: 'list', url: `/v1/invoice_payments?invoice=${obj.id}`, has_more: all.length > 10, data: all.slice(0, 10).map((o) => structuredClone(o)) };
+  }
   obj[head!] = expandPath(store, child, rest);
   return obj;
 }
+
+const newestFirst = (a: StripeObject, b: StripeObject): number => (b.created ?? 0) - (a.created ?? 0) || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
 
 function matchesCreated(o: StripeObject, f: unknown): boolean {
   if (f === undefined) return true;
@@ -226,7 +249,7 @@ export async function startStripeFake(opts: { apiKey?: string; port?: number } =
     const limit = q.limit === undefined ? 10 : Number(q.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > 100) return stripeError(res, 400, 'invalid_request_error', 'Invalid integer: limit must be between 1 and 100', { param: 'limit' });
     if (q.starting_after && q.ending_before) return stripeError(res, 400, 'invalid_request_error', 'You may only specify one of these parameters: ending_before, starting_after.');
-    const all = [...store.collections[coll].values()].filter(filterFor(coll, q)).sort((a, b) => (b.created ?? 0) - (a.created ?? 0) || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+    const all = [...store.collections[coll].values()].filter(filterFor(coll, q)).sort(newestFirst);
     let startIdx = 0;
     let endIdx = all.length;
     if (typeof q.starting_after === 'string') {

@@ -1,5 +1,6 @@
 // Stripe streams: customers, subscriptions (status=all), invoices (→ payments, with invoice
-// payments and the settlement balance transaction looked up per paid invoice), refunds and
+// payments and the settlement balance transaction joined per page from list calls — see
+// fetchPageInvoiceLinks — falling back to per-invoice look-ups), refunds and
 // disputes (linked to their invoice through InvoicePayment). Incremental by `created` with a
 // per-stream look-back; within a pass the window's upper bound is fixed so newest-first cursor
 // paging (starting_after) is stable, and the cursor is checkpointed after every page.
@@ -70,13 +71,13 @@ const initial = (): WindowState => ({ hwm: null, pass: null });
 
 // ------------------------------------------------------------------------------------- enrichment
 
-/** Invoice payments of a paid invoice (expanded to the charge) and the charge's balance transaction. */
-export async function fetchInvoiceLinks(api: StripeApi, inv: StripeInvoice): Promise<InvoiceLinks | null> {
-  if (!invoiceIsPaid(inv) || inv.amount_paid <= 0) return null;
-  const res = await api.call((s) => s.invoicePayments.list({ invoice: inv.id, limit: 100, expand: ['data.payment.charge', 'data.payment.payment_intent.latest_charge'] }));
+const IP_EXPAND = ['data.payment.charge', 'data.payment.payment_intent.latest_charge'];
+
+/** Links from an invoice's payments (in list order), and the charge whose balance transaction settles it. */
+function linksFromPayments(payments: unknown[]): { links: InvoiceLinks; settlementCharge: StripeCharge | null } {
   const links: InvoiceLinks = { invoicePayments: [], paymentIntents: [], charges: [], settlement: null };
   let settlementCharge: StripeCharge | null = null;
-  for (const raw of res.data as unknown[]) {
+  for (const raw of payments) {
     const p = invoicePaymentSchema.safeParse(raw);
     if (!p.success) continue;
     const ip = p.data;
@@ -91,13 +92,148 @@ export async function fetchInvoiceLinks(api: StripeApi, inv: StripeInvoice): Pro
   }
   const bt = settlementCharge?.balance_transaction;
   if (bt && typeof bt === 'object') links.settlement = bt;
-  else if (typeof bt === 'string' && inv.currency.toLowerCase() !== 'usd') {
-    // Only non-USD invoices need the rate; USD ones are their own USD value.
+  return { links, settlementCharge };
+}
+
+/** The balance transaction id still to fetch: only non-USD invoices need the rate (USD ones are their own USD value). */
+function settlementToFetch(inv: StripeInvoice, settlementCharge: StripeCharge | null): string | null {
+  const bt = settlementCharge?.balance_transaction;
+  return typeof bt === 'string' && inv.currency.toLowerCase() !== 'usd' ? bt : null;
+}
+
+/** Invoice payments of a paid invoice (expanded to the charge) and the charge's balance transaction. */
+export async function fetchInvoiceLinks(api: StripeApi, inv: StripeInvoice): Promise<InvoiceLinks | null> {
+  if (!invoiceIsPaid(inv) || inv.amount_paid <= 0) return null;
+  const res = await api.call((s) => s.invoicePayments.list({ invoice: inv.id, limit: 100, expand: IP_EXPAND }));
+  const { links, settlementCharge } = linksFromPayments(res.data as unknown[]);
+  const bt = settlementToFetch(inv, settlementCharge);
+  if (bt) {
     const full = await api.call((s) => s.balanceTransactions.retrieve(bt));
     const parsed = balanceTransactionSchema.safeParse(full);
     if (parsed.success) links.settlement = parsed.data;
   }
   return links;
+}
+
+/** An invoice's included `payments` (expand[]=data.payments on the invoice list): ids and creation times. */
+export interface IncludedPayments {
+  items: Array<{ id: string; created: number }>;
+  /** false when the included list has more than it shows (the invoice is then looked up on its own). */
+  complete: boolean;
+}
+
+/**
+ * Takes the included `payments` off raw invoice records (so the raw store keeps the invoice as
+ * listed without them) and returns them by invoice id. Invoices without a usable list are absent.
+ */
+export function takeIncludedPayments(records: unknown[]): Map<string, IncludedPayments> {
+  const out = new Map<string, IncludedPayments>();
+  for (const r of records) {
+    if (!r || typeof r !== 'object' || !('payments' in r)) continue;
+    const o = r as { id?: unknown; payments?: unknown };
+    const list = o.payments as { data?: unknown; has_more?: unknown } | null | undefined;
+    delete o.payments;
+    if (typeof o.id !== 'string' || !list || !Array.isArray(list.data)) continue;
+    const items: IncludedPayments['items'] = [];
+    let ok = list.has_more === false;
+    for (const d of list.data as Array<{ id?: unknown; created?: unknown }>) {
+      if (typeof d?.id === 'string' && typeof d.created === 'number') items.push({ id: d.id, created: d.created });
+      else ok = false;
+    }
+    out.set(o.id, { items, complete: ok });
+  }
+  return out;
+}
+
+/** Gap (seconds) between creation times that starts a new range listing. */
+const RANGE_GAP = 7 * 86_400;
+
+/**
+ * Fetches objects by id through a list endpoint filtered on `created` ranges around the wanted
+ * objects' creation times (clustered; each range paged newest-first until every wanted id of it is
+ * found, the list ends, or a page cap is reached). Returns what was found; the caller looks up the rest.
+ */
+export async function listByCreated(api: StripeApi, wanted: Map<string, number>, list: (params: Record<string, unknown>) => Promise<unknown>): Promise<Map<string, unknown>> {
+  const found = new Map<string, unknown>();
+  const sorted = [...wanted].sort((a, b) => a[1] - b[1]);
+  const clusters: Array<Array<[string, number]>> = [];
+  for (const e of sorted) {
+    const cur = clusters[clusters.length - 1];
+    if (cur && e[1] - cur[cur.length - 1]![1] <= RANGE_GAP) cur.push(e);
+    else clusters.push([e]);
+  }
+  await mapLimit(clusters, api.options.concurrency, async (c) => {
+    const remaining = new Set(c.map((e) => e[0]));
+    const cap = Math.ceil(c.length / 100) * 3 + 2;
+    let after: string | null = null;
+    for (let pages = 0; remaining.size > 0 && pages < cap; pages++) {
+      const params: Record<string, unknown> = { limit: 100, created: { gte: c[0]![1], lte: c[c.length - 1]![1] } };
+      if (after) params.starting_after = after;
+      const res = (await list(params)) as { data: Array<{ id: string }>; has_more: boolean };
+      for (const d of res.data) {
+        if (remaining.delete(d.id)) found.set(d.id, d);
+      }
+      const last = res.data[res.data.length - 1];
+      if (!res.has_more || !last) break;
+      after = last.id;
+    }
+  });
+  return found;
+}
+
+/** List order of invoice payments (newest first), used to order an invoice's payments found by range. */
+function newestFirst(a: { id: string; created: number }, b: { id: string; created: number }): number {
+  return b.created - a.created || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+}
+
+/**
+ * Links of a page of invoices with a few list calls instead of one look-up per invoice: each
+ * invoice's payments come from its included `payments`; their expanded form (charge, payment
+ * intent → latest charge) from the invoice-payment list over their creation range; settlement
+ * balance transactions of non-USD invoices from the balance-transaction list over the charges'
+ * creation range. Anything not found that way (no included list, more payments than included,
+ * outside the ranges) is looked up per invoice / per balance transaction exactly as before.
+ */
+export async function fetchPageInvoiceLinks(api: StripeApi, invs: StripeInvoice[], included: Map<string, IncludedPayments>): Promise<Map<string, InvoiceLinks | null>> {
+  const out = new Map<string, InvoiceLinks | null>();
+  const paid: StripeInvoice[] = [];
+  for (const inv of invs) {
+    if (!invoiceIsPaid(inv) || inv.amount_paid <= 0) out.set(inv.id, null);
+    else paid.push(inv);
+  }
+  const wanted = new Map<string, number>();
+  for (const inv of paid) {
+    const inc = included.get(inv.id);
+    if (inc?.complete) for (const p of inc.items) wanted.set(p.id, p.created);
+  }
+  const ips = wanted.size > 0 ? await listByCreated(api, wanted, (p) => api.call((s) => s.invoicePayments.list({ ...p, expand: IP_EXPAND }))) : new Map<string, unknown>();
+  const fallback: StripeInvoice[] = [];
+  const btWanted = new Map<string, number>();
+  const pending: Array<{ inv: StripeInvoice; links: InvoiceLinks; bt: string | null }> = [];
+  for (const inv of paid) {
+    const inc = included.get(inv.id);
+    if (!inc?.complete || inc.items.some((p) => !ips.has(p.id))) {
+      fallback.push(inv);
+      continue;
+    }
+    const { links, settlementCharge } = linksFromPayments([...inc.items].sort(newestFirst).map((p) => ips.get(p.id)));
+    const bt = settlementToFetch(inv, settlementCharge);
+    const chargeCreated = (settlementCharge as { created?: unknown } | null)?.created;
+    if (bt && typeof chargeCreated === 'number') btWanted.set(bt, chargeCreated);
+    pending.push({ inv, links, bt });
+  }
+  const bts = btWanted.size > 0 ? await listByCreated(api, btWanted, (p) => api.call((s) => s.balanceTransactions.list(p))) : new Map<string, unknown>();
+  const missingBt = [...new Set(pending.map((p) => p.bt).filter((b): b is string => !!b && !bts.has(b)))];
+  await mapLimit(missingBt, api.options.concurrency, async (id) => bts.set(id, await api.call((s) => s.balanceTransactions.retrieve(id))));
+  for (const { inv, links, bt } of pending) {
+    if (bt) {
+      const parsed = balanceTransactionSchema.safeParse(bts.get(bt));
+      if (parsed.success) links.settlement = parsed.data;
+    }
+    out.set(inv.id, links);
+  }
+  await mapLimit(fallback, api.options.concurrency, async (inv) => out.set(inv.id, await fetchInvoiceLinks(api, inv)));
+  return out;
 }
 
 interface PaymentRef {
@@ -282,10 +418,12 @@ export function stripeStreams(api: StripeApi): StreamDef<any, WindowState>[] { /
     recordTime: (i) => new Date(i.created * 1000),
     initialState: initial,
     async *read(ctx, state) {
-      for await (const page of readCreatedWindow(api, ctx, state, lb.invoices, list((s, p) => s.invoices.list(p)))) {
+      // The list includes each invoice's payments, so the page's links take a few list calls (see fetchPageInvoiceLinks).
+      for await (const page of readCreatedWindow(api, ctx, state, lb.invoices, list((s, p) => s.invoices.list({ ...p, expand: ['data.payments'] })))) {
         invoiceLinks.clear();
+        const included = takeIncludedPayments(page.records);
         const invs = parsedList<StripeInvoice>(invoiceSchema, page.records);
-        await mapLimit(invs, api.options.concurrency, async (inv) => invoiceLinks.set(inv.id, await fetchInvoiceLinks(api, inv)));
+        for (const [k, v] of await fetchPageInvoiceLinks(api, invs, included)) invoiceLinks.set(k, v);
         yield page;
       }
     },
