@@ -19,8 +19,156 @@ async function findByIdentities(trx: Knex, refs: IdentityRef[]): Promise<Map<str
   return m;
 }
 
-/** Returns identity.externalId → customer id for every input. */
+type Patch = Record<string, unknown>;
+
+function patchOf(r: CustomerInput, email: string | null): Patch {
+  const patch: Patch = { updated_at: new Date() };
+  if (r.name) patch.name = r.name;
+  if (r.email) {
+    patch.email = r.email;
+    patch.email_normalized = email;
+  }
+  if (r.isTest != null) patch.is_test = r.isTest;
+  if (r.agencyOwnerRef) patch.agency_owner_ref = r.agencyOwnerRef;
+  return patch;
+}
+
+const PATCH_CAST: Record<string, string> = { updated_at: 'timestamptz', name: 'text', email: 'text', email_normalized: 'text', is_test: 'boolean', agency_owner_ref: 'text', customer_key: 'text' };
+
+/**
+ * Returns identity.externalId → customer id for every input.
+ *
+ * Set-based per call: the rows are resolved in order in memory exactly as a row-by-row upsert
+ * would (a key or identity taken by an earlier row of the call is seen by later ones; a new
+ * customer gets a temporary handle until inserted), then written with a few statements — one
+ * multi-row insert of the new customers, one UPDATE … FROM (VALUES …) per set of patched columns
+ * (each customer's patches merged in row order), one insert of new identities and one of emails.
+ * A call whose placeholder keys (`~system:id`) already exist falls back to the row-by-row form.
+ */
 export async function upsertCustomers(trx: Knex, rows: CustomerInput[]): Promise<Map<string, number>> {
+  if (rows.length === 0) return new Map();
+  const allRefs = rows.flatMap((r) => [r.identity, ...(r.otherIdentities ?? [])]);
+  const byIdentity = new Map<string, number | string>(await findByIdentities(trx, allRefs));
+  const keys = [...new Set(rows.map((r) => r.customerKey).filter((k): k is string => !!k))];
+  const byKey = new Map<string, number | string>();
+  for (const part of chunk(keys, 1000)) {
+    const found = await trx('customers').whereIn('customer_key', part).select<{ id: number; customer_key: string }[]>('id', 'customer_key');
+    for (const f of found) byKey.set(f.customer_key, f.id);
+  }
+  // Current customer_key of existing customers that a row with a key may complete.
+  const curKey = new Map<number | string, string>();
+  const existingIds = [...new Set([...byIdentity.values(), ...byKey.values()])];
+  for (const part of chunk(existingIds, 1000)) {
+    const found = await trx('customers').whereIn('id', part).select<{ id: number; customer_key: string }[]>('id', 'customer_key');
+    for (const f of found) curKey.set(f.id, f.customer_key);
+  }
+
+  // New customers get handles `new:<n>` until inserted.
+  const inserts: Array<{ handle: string; values: Record<string, unknown>; patch: Patch }> = [];
+  const patches = new Map<number | string, Patch>();
+  const identities: Array<{ customer: number | string; system: string; connection: string; external_id: string }> = [];
+  const emails: Array<{ customer: number | string; email_normalized: string }> = [];
+  const outRef = new Map<string, number | string>();
+  for (const r of rows) {
+    const known =
+      byIdentity.get(`${r.identity.system}:${r.identity.externalId}`) ??
+      (r.customerKey ? byKey.get(r.customerKey) : undefined) ??
+      (r.otherIdentities ?? []).map((o) => byIdentity.get(`${o.system}:${o.externalId}`)).find((x) => x !== undefined);
+    const email = lowerEmail(r.email);
+    const patch = patchOf(r, email);
+    let id: number | string;
+    if (known !== undefined) {
+      id = known;
+      if (r.customerKey) {
+        const cur = curKey.get(id);
+        if (cur !== undefined && cur.startsWith('~') && !byKey.has(r.customerKey)) {
+          patch.customer_key = r.customerKey;
+          curKey.set(id, r.customerKey);
+          byKey.set(r.customerKey, id);
+        }
+      }
+      patches.set(id, { ...patches.get(id), ...patch });
+    } else {
+      const customerKey = r.customerKey ?? `~${r.identity.system}:${r.identity.externalId}`;
+      id = `new:${inserts.length}`;
+      inserts.push({ handle: id, values: { customer_key: customerKey, name: r.name ?? null, email: r.email ?? null, email_normalized: email, is_test: r.isTest ?? false, agency_owner_ref: r.agencyOwnerRef ?? null }, patch });
+      curKey.set(id, customerKey);
+      byKey.set(customerKey, id);
+    }
+    for (const ref of [r.identity, ...(r.otherIdentities ?? [])]) {
+      if (!byIdentity.has(`${ref.system}:${ref.externalId}`)) {
+        identities.push({ customer: id, system: ref.system, connection: ref.connection, external_id: ref.externalId });
+        byIdentity.set(`${ref.system}:${ref.externalId}`, id);
+      }
+    }
+    if (email) emails.push({ customer: id, email_normalized: email });
+    outRef.set(r.identity.externalId, id);
+  }
+
+  // A placeholder key that already exists would be merged into by the row-by-row insert; keep that path for it.
+  const placeholders = inserts.map((i) => i.values.customer_key as string).filter((k) => k.startsWith('~'));
+  for (const part of chunk(placeholders, 1000)) {
+    const taken = await trx('customers').whereIn('customer_key', part).first('id');
+    if (taken) return upsertCustomersRowByRow(trx, rows);
+  }
+
+  const realId = new Map<string, number>();
+  for (const part of chunk(inserts, 500)) {
+    const ins = await trx('customers')
+      .insert(part.map((i) => i.values))
+      .onConflict('customer_key')
+      .ignore()
+      .returning<{ id: number; customer_key: string }[]>(['id', 'customer_key']);
+    const byCk = new Map(ins.map((x) => [x.customer_key, x.id]));
+    for (const i of part) {
+      let id = byCk.get(i.values.customer_key as string);
+      if (id === undefined) {
+        // Taken since the check (a concurrent writer): merge as the row-by-row insert does.
+        const [m] = await trx('customers')
+          .insert(i.values)
+          .onConflict('customer_key')
+          .merge(i.patch)
+          .returning<{ id: number }[]>('id');
+        id = m!.id;
+      }
+      realId.set(i.handle, id);
+    }
+  }
+  const resolve = (h: number | string): number => (typeof h === 'string' && h.startsWith('new:') ? realId.get(h)! : (h as number));
+
+  // Patches grouped by their column set: one UPDATE … FROM (VALUES …) per group and chunk.
+  const groups = new Map<string, Array<[number, Patch]>>();
+  for (const [h, p] of patches) {
+    const cols = Object.keys(p).sort().join(',');
+    groups.set(cols, [...(groups.get(cols) ?? []), [resolve(h), p]]);
+  }
+  for (const [colList, items] of groups) {
+    const cols = colList.split(',');
+    for (const part of chunk(items, 500)) {
+      const values = part.map(() => `(?::bigint, ${cols.map((c) => `?::${PATCH_CAST[c] ?? 'text'}`).join(', ')})`).join(', ');
+      const bindings = part.flatMap(([id, p]) => [id, ...cols.map((c) => p[c] as Knex.Value)]);
+      await trx.raw(`UPDATE customers AS c SET ${cols.map((c) => `"${c}" = v."${c}"`).join(', ')} FROM (VALUES ${values}) AS v(id, ${cols.map((c) => `"${c}"`).join(', ')}) WHERE c.id = v.id`, bindings);
+    }
+  }
+  for (const part of chunk(identities, 500)) {
+    await trx('customer_identities')
+      .insert(part.map((i) => ({ customer_id: resolve(i.customer), system: i.system, connection: i.connection, external_id: i.external_id })))
+      .onConflict(['connection', 'external_id'])
+      .ignore();
+  }
+  for (const part of chunk(emails, 500)) {
+    await trx('customer_emails')
+      .insert(part.map((e) => ({ customer_id: resolve(e.customer), email_normalized: e.email_normalized })))
+      .onConflict(['customer_id', 'email_normalized'])
+      .ignore();
+  }
+  const out = new Map<string, number>();
+  for (const [k, h] of outRef) out.set(k, resolve(h));
+  return out;
+}
+
+/** The row-by-row form (kept for pages whose placeholder keys already exist; see upsertCustomers). */
+async function upsertCustomersRowByRow(trx: Knex, rows: CustomerInput[]): Promise<Map<string, number>> {
   const out = new Map<string, number>();
   if (rows.length === 0) return out;
   const allRefs = rows.flatMap((r) => [r.identity, ...(r.otherIdentities ?? [])]);
