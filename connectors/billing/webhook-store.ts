@@ -68,6 +68,23 @@ export async function pendingWebhookEvents(db: Knex, source: string, connection:
 }
 
 /** Headers as Node gives them (lower-case keys, string or string[]), looked up case-insensitively. */
+/** Re-drives stored events still `received` or `failed` (after an outage), one at a time. */
+export async function reprocessStoredEvents(db: Knex, source: string, connection: string, limit: number, process: (payload: unknown) => Promise<unknown>): Promise<{ processed: number; failed: number }> {
+  let processed = 0;
+  let failed = 0;
+  for (const row of await pendingWebhookEvents(db, source, connection, limit)) {
+    try {
+      await process(row.payload);
+      await markWebhook(db, row.id, 'processed');
+      processed++;
+    } catch (err) {
+      await markWebhook(db, row.id, 'failed', err);
+      failed++;
+    }
+  }
+  return { processed, failed };
+}
+
 export function header(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
   const want = name.toLowerCase();
   for (const [k, v] of Object.entries(headers)) {

@@ -9,7 +9,7 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { Config, ConnectionConfig } from '../../src/config/schema.ts';
 import { resolveSecret } from '../../src/config/load.ts';
-import { header, markWebhook, pendingWebhookEvents, storeAndProcess, type WebhookResult } from '../billing/webhook-store.ts';
+import { header, reprocessStoredEvents, storeAndProcess, type WebhookResult } from '../billing/webhook-store.ts';
 import { subscriptionFacts } from '../billing/common.ts';
 import { createChargebeeApi, type ChargebeeApi } from './client.ts';
 import { creditNoteSchema, customerSchema, eventSchema, invoiceSchema, subscriptionSchema, transactionSchema, type CbEvent, type CbInvoice, type CbSubscription } from './schemas.ts';
@@ -70,19 +70,7 @@ export async function handleChargebeeWebhook(deps: ChargebeeWebhookDeps, rawBody
 
 export async function reprocessChargebeeWebhooks(deps: ChargebeeWebhookDeps, limit = 100): Promise<{ processed: number; failed: number }> {
   const api = deps.api ?? createChargebeeApi(deps.connection, deps.env ?? process.env, deps.log);
-  let processed = 0;
-  let failed = 0;
-  for (const row of await pendingWebhookEvents(deps.db, 'chargebee', deps.connection.name, limit)) {
-    try {
-      await processChargebeeEvent(api, deps.db, deps.connection.name, eventSchema.parse(row.payload));
-      await markWebhook(deps.db, row.id, 'processed');
-      processed++;
-    } catch (err) {
-      await markWebhook(deps.db, row.id, 'failed', err);
-      failed++;
-    }
-  }
-  return { processed, failed };
+  return reprocessStoredEvents(deps.db, 'chargebee', deps.connection.name, limit, (payload) => processChargebeeEvent(api, deps.db, deps.connection.name, eventSchema.parse(payload)));
 }
 
 const idIn = (content: Record<string, unknown>, key: string): string | null => {

@@ -11,7 +11,7 @@ import Stripe from 'stripe';
 import type { Config, ConnectionConfig } from '../../src/config/schema.ts';
 import { resolveSecret } from '../../src/config/load.ts';
 import { errorMessage } from '../../src/util/errors.ts';
-import { header, markWebhook, pendingWebhookEvents, storeAndProcess, type WebhookResult } from '../billing/webhook-store.ts';
+import { header, reprocessStoredEvents, storeAndProcess, type WebhookResult } from '../billing/webhook-store.ts';
 import { createStripeApi, type StripeApi } from './client.ts';
 import { customerSchema, disputeSchema, eventSchema, invoiceSchema, refId, refundSchema, subscriptionSchema, type StripeEvent, type StripeRefund } from './schemas.ts';
 import { fetchInvoiceLinks, paymentRefOf, resolvePayments, writeCustomers, writeDisputes, writeInvoices, writeRefunds, writeSubscriptions } from './streams.ts';
@@ -69,19 +69,7 @@ export async function handleStripeWebhook(deps: StripeWebhookDeps, rawBody: Buff
 /** Retries stored events that are still `received` or `failed` (e.g. after an outage). */
 export async function reprocessStripeWebhooks(deps: StripeWebhookDeps, limit = 100): Promise<{ processed: number; failed: number }> {
   const api = deps.api ?? createStripeApi(deps.connection, deps.env ?? process.env, deps.log);
-  let processed = 0;
-  let failed = 0;
-  for (const row of await pendingWebhookEvents(deps.db, 'stripe', deps.connection.name, limit)) {
-    try {
-      await processStripeEvent(api, deps.db, deps.connection.name, eventSchema.parse(row.payload));
-      await markWebhook(deps.db, row.id, 'processed');
-      processed++;
-    } catch (err) {
-      await markWebhook(deps.db, row.id, 'failed', err);
-      failed++;
-    }
-  }
-  return { processed, failed };
+  return reprocessStoredEvents(deps.db, 'stripe', deps.connection.name, limit, (payload) => processStripeEvent(api, deps.db, deps.connection.name, eventSchema.parse(payload)));
 }
 
 async function ensureSubscription(api: StripeApi, db: Knex, connection: string, subId: string | null): Promise<void> {
