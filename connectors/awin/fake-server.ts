@@ -8,10 +8,10 @@
 // (QUEUED, IN_PROGRESS), failure codes other than [404 NOT_FOUND], and how amendments are dated (the
 // store keeps `amendedAt` beside the records).
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { DateTime } from 'luxon';
 import { Decimal } from 'decimal.js';
+import { listenOnLoopback } from '../fake-http.ts';
 
 export const FAKE_AWIN_TIMEZONES = ['Europe/Berlin', 'Europe/Paris', 'Europe/London', 'Europe/Dublin', 'Canada/Eastern', 'Canada/Central', 'Canada/Mountain', 'Canada/Pacific', 'US/Eastern', 'US/Central', 'US/Mountain', 'US/Pacific', 'UTC'];
 
@@ -230,20 +230,15 @@ export async function startFakeAwin(init: Partial<FakeAwinStore> & { port?: numb
       else go();
     });
   });
-  await new Promise<void>((resolve) => server.listen(init.port ?? 0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const listening = await listenOnLoopback(server, init.port ?? 0);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: listening.origin,
     store,
     requests,
     setFaults(list) {
       faults = list.map((f) => ({ ...f, left: f.times ?? 1 }));
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: listening.close,
   };
 }
 

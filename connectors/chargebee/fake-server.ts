@@ -6,7 +6,7 @@
 // created_at ascending), `include_deleted`; Basic auth (API key as user); Chargebee error bodies;
 // fault injection (5xx, 429 with Retry-After, latency).
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenOnLoopback } from '../fake-http.ts';
 
 export type CbObject = { id: string; created_at?: number; updated_at?: number; deleted?: boolean; [k: string]: unknown };
 
@@ -215,9 +215,8 @@ export async function startChargebeeFake(opts: { apiKey?: string; port?: number 
       });
   });
   server.keepAliveTimeout = 1000;
-  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  const url = `http://127.0.0.1:${port}`;
+  const listening = await listenOnLoopback(server, opts.port ?? 0);
+  const url = listening.origin;
   return {
     url,
     baseUrl: `${url}/api/v2`,
@@ -227,10 +226,6 @@ export async function startChargebeeFake(opts: { apiKey?: string; port?: number 
     setFaults: (f) => {
       faults = { ...f };
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: listening.close,
   };
 }

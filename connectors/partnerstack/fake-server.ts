@@ -12,7 +12,7 @@
 // Where the reference is unsure, the fake makes a stated choice (marked ASSUMPTION below).
 // Fault injection per test: scripted steps, random 5xx / 429 (Retry-After) / truncated bodies, latency.
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenOnLoopback } from '../fake-http.ts';
 
 export type Resource = 'groups' | 'partnerships' | 'customers' | 'transactions' | 'rewards';
 export type ApiObject = Record<string, unknown> & { key: string };
@@ -471,11 +471,10 @@ export async function createPartnerStackFake(opts: PartnerStackFakeOptions = {})
       })();
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const listening = await listenOnLoopback(server, 0);
 
   return {
-    url: `http://127.0.0.1:${port}/api/v2`,
+    url: `${listening.origin}/api/v2`,
     store,
     publicKey,
     secretKey,
@@ -485,11 +484,7 @@ export async function createPartnerStackFake(opts: PartnerStackFakeOptions = {})
       script = [...(f.script ?? [])];
       rand = mulberry32(f.seed ?? 42);
     },
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.closeAllConnections();
-        server.close((err) => (err ? reject(err) : resolve()));
-      }),
+    close: listening.close,
   };
 }
 

@@ -8,10 +8,10 @@
 // the apitokencount and void/edit success bodies, and the column headers (DEFAULT_SAS_COLUMNS).
 import http from 'node:http';
 import { createHash } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import { stringify } from 'csv-stringify/sync';
 import { DateTime } from 'luxon';
 import { Decimal } from 'decimal.js';
+import { listenOnLoopback } from '../fake-http.ts';
 
 export const DEFAULT_SAS_COLUMNS = [
   'Trans ID', 'User ID', 'Merchant ID', 'Trans Date', 'Trans Amount', 'Commission', 'Comment', 'Voided', 'Lock Date',
@@ -174,20 +174,15 @@ export async function startFakeShareASale(init: Partial<FakeSasStore> & { port?:
     if (fault?.kind === 'delay') setTimeout(go, fault.delayMs);
     else go();
   });
-  await new Promise<void>((resolve) => server.listen(init.port ?? 0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const listening = await listenOnLoopback(server, init.port ?? 0);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: listening.origin,
     store,
     requests,
     setFaults(list) {
       faults = list.map((f) => ({ ...f, left: f.times ?? 1 }));
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: listening.close,
   };
 }
 

@@ -6,7 +6,7 @@
 // includable `payments` of an invoice: its first 10 invoice payments, newest first, with has_more),
 // Bearer auth, Stripe error bodies, and fault injection (5xx, 429, latency).
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenOnLoopback } from '../fake-http.ts';
 
 export type StripeObject = { id: string; object: string; created?: number; [k: string]: unknown };
 
@@ -288,20 +288,15 @@ export async function startStripeFake(opts: { apiKey?: string; port?: number } =
       });
   });
   server.keepAliveTimeout = 1000;
-  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
+  const listening = await listenOnLoopback(server, opts.port ?? 0);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: listening.origin,
     apiKey,
     store,
     requests,
     setFaults: (f) => {
       faults = { ...f };
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: listening.close,
   };
 }
