@@ -10,6 +10,7 @@ import { startFakeAwin, fakeAwinTransaction, type FakeAwin } from '../../connect
 import { startStripeFake, type StripeFake, type StripeObject } from '../../connectors/stripe/fake-server.ts';
 import { startChargebeeFake, type CbObject, type ChargebeeFake } from '../../connectors/chargebee/fake-server.ts';
 import { configSchema, type Config } from '../config/schema.ts';
+import { chunk } from '../util/chunk.ts';
 import { convertToUsdMinor } from '../rules/money.ts';
 import { minorToDecimal, numericId, type NetworkReport, type World, type WorldPayment } from './build.ts';
 
@@ -350,14 +351,12 @@ export function loadWorld(fakes: Fakes, w: World): void {
   const ps = partnerstackObjects(w);
   fakes.partnerstack.store.clear();
   for (const res of ['groups', 'partnerships', 'customers', 'transactions', 'rewards'] as const) fakes.partnerstack.store.put(res, ps[res]);
+  // Added in chunks: spreading 100k+ objects into one call overflows the stack.
   fakes.stripe.store.clear();
-  fakes.stripe.store.add(...stripeObjects(w));
+  for (const part of chunk(stripeObjects(w), 10_000)) fakes.stripe.store.add(...part);
   const cb = chargebeeObjects(w);
   fakes.chargebee.store.clear();
-  fakes.chargebee.store.add('customers', ...cb.customers);
-  fakes.chargebee.store.add('subscriptions', ...cb.subscriptions);
-  fakes.chargebee.store.add('invoices', ...cb.invoices);
-  fakes.chargebee.store.add('credit_notes', ...cb.credit_notes);
+  for (const res of ['customers', 'subscriptions', 'invoices', 'credit_notes'] as const) for (const part of chunk(cb[res], 10_000)) fakes.chargebee.store.add(res, ...part);
   fakes.shareasale.store.transactions = shareasaleRows(w, fakes.shareasale.store.timezone);
   fakes.awin.store.transactions = awinTransactions(w, fakes.awin.store.advertiserId);
 }
