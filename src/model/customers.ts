@@ -5,6 +5,11 @@ import type { Knex } from 'knex';
 import type { CustomerInput, IdentityRef } from './types.ts';
 import { chunk } from '../util/chunk.ts';
 import { lowerEmail } from './email.ts';
+import type { Logger } from 'pino';
+import { createLogger } from '../log/logger.ts';
+
+let defaultLog: Logger | undefined;
+const fallbackLog = (): Logger => (defaultLog ??= createLogger({ level: 'warn' }));
 
 async function findByIdentities(trx: Knex, refs: IdentityRef[]): Promise<Map<string, number>> {
   const m = new Map<string, number>();
@@ -45,23 +50,125 @@ const PATCH_CAST: Record<string, string> = { updated_at: 'timestamptz', name: 't
  * (each customer's patches merged in row order), one insert of new identities and one of emails.
  * A call whose placeholder keys (`~system:id`) already exist falls back to the row-by-row form.
  */
-export async function upsertCustomers(trx: Knex, rows: CustomerInput[]): Promise<Map<string, number>> {
+export async function upsertCustomers(trx: Knex, rows: CustomerInput[], log?: Logger): Promise<Map<string, number>> {
   if (rows.length === 0) return new Map();
+  let loaded = await loadExisting(trx, rows);
+  // Rare: a row naming two existing customers (a placeholder and the keyed customer, say). Merge
+  // the placeholders first, then resolve against the merged state.
+  const merges = planMerges(rows, loaded, log ?? fallbackLog());
+  if (merges.size > 0) {
+    await mergeCustomers(trx, merges);
+    loaded = await loadExisting(trx, rows);
+  }
+  const out = await upsertResolved(trx, rows, loaded);
+  if (out.conflict) {
+    // A row met a customer this call created and an existing placeholder: merge now that both exist.
+    const late = planMerges(rows, await loadExisting(trx, rows), log ?? fallbackLog());
+    if (late.size > 0) {
+      await mergeCustomers(trx, late);
+      const survivor = (id: number): number => {
+        let x = id;
+        for (let n = late.get(x); n !== undefined; n = late.get(x)) x = n;
+        return x;
+      };
+      for (const [k, v] of out.ids) out.ids.set(k, survivor(v));
+    }
+  }
+  return out.ids;
+}
+
+interface Existing {
+  byIdentity: Map<string, number>;
+  byKey: Map<string, number>;
+  curKey: Map<number, string>;
+}
+
+async function loadExisting(trx: Knex, rows: CustomerInput[]): Promise<Existing> {
   const allRefs = rows.flatMap((r) => [r.identity, ...(r.otherIdentities ?? [])]);
-  const byIdentity = new Map<string, number | string>(await findByIdentities(trx, allRefs));
+  const byIdentity = await findByIdentities(trx, allRefs);
   const keys = [...new Set(rows.map((r) => r.customerKey).filter((k): k is string => !!k))];
-  const byKey = new Map<string, number | string>();
+  const byKey = new Map<string, number>();
   for (const part of chunk(keys, 1000)) {
-    const found = await trx('customers').whereIn('customer_key', part).select<{ id: number; customer_key: string }[]>('id', 'customer_key');
-    for (const f of found) byKey.set(f.customer_key, f.id);
+    const found = await trx('customers').whereIn('customer_key', part).select<{ id: number | string; customer_key: string }[]>('id', 'customer_key');
+    for (const f of found) byKey.set(f.customer_key, Number(f.id));
   }
   // Current customer_key of existing customers that a row with a key may complete.
-  const curKey = new Map<number | string, string>();
+  const curKey = new Map<number, string>();
   const existingIds = [...new Set([...byIdentity.values(), ...byKey.values()])];
   for (const part of chunk(existingIds, 1000)) {
-    const found = await trx('customers').whereIn('id', part).select<{ id: number; customer_key: string }[]>('id', 'customer_key');
-    for (const f of found) curKey.set(f.id, f.customer_key);
+    const found = await trx('customers').whereIn('id', part).select<{ id: number | string; customer_key: string }[]>('id', 'customer_key');
+    for (const f of found) curKey.set(Number(f.id), f.customer_key);
   }
+  return { byIdentity, byKey, curKey };
+}
+
+const isPlaceholder = (key: string | undefined): boolean => key === undefined || key.startsWith('~');
+
+/**
+ * Which existing customers the rows show to be one: walks the rows in order as the writer does (a
+ * placeholder taking a row's new key is keyed for the later rows) and, for a row naming several
+ * existing customers, merges its placeholder customers (`~system:id`) into its one keyed customer,
+ * or into the oldest placeholder when none is keyed. Two keyed customers are never merged (warned).
+ * Returns loser id → survivor id.
+ */
+function planMerges(rows: CustomerInput[], ex: Existing, log: Logger): Map<number, number> {
+  const merges = new Map<number, number>();
+  const canon = (id: number): number => {
+    let x = id;
+    for (let n = merges.get(x); n !== undefined; n = merges.get(x)) x = n;
+    return x;
+  };
+  const byKey = new Map(ex.byKey);
+  const curKey = new Map(ex.curKey);
+  for (const r of rows) {
+    const found = [
+      ex.byIdentity.get(`${r.identity.system}:${r.identity.externalId}`),
+      r.customerKey ? byKey.get(r.customerKey) : undefined,
+      ...(r.otherIdentities ?? []).map((o) => ex.byIdentity.get(`${o.system}:${o.externalId}`)),
+    ];
+    const ids = [...new Set(found.filter((x): x is number => x !== undefined).map(canon))];
+    if (ids.length === 0) continue;
+    let target = ids[0]!;
+    if (ids.length > 1) {
+      const keyed = ids.filter((id) => !isPlaceholder(curKey.get(id)));
+      if (keyed.length > 1) {
+        log.warn({ identity: `${r.identity.system}:${r.identity.externalId}`, customerKey: r.customerKey ?? null, customerIds: ids }, 'record names several keyed customers; not merged');
+        continue;
+      }
+      target = keyed[0] ?? Math.min(...ids);
+      for (const id of ids) if (id !== target) merges.set(id, target);
+    }
+    if (r.customerKey && !byKey.has(r.customerKey) && isPlaceholder(curKey.get(target))) {
+      byKey.set(r.customerKey, target);
+      curKey.set(target, r.customerKey);
+    }
+  }
+  for (const [loser] of merges) merges.set(loser, canon(loser));
+  return merges;
+}
+
+/** Moves everything of each loser customer to its survivor and deletes the loser (same transaction). */
+async function mergeCustomers(trx: Knex, merges: Map<number, number>): Promise<void> {
+  for (const [loser, survivor] of merges) {
+    await trx('customer_identities').where({ customer_id: loser }).update({ customer_id: survivor });
+    await trx.raw(
+      'INSERT INTO customer_emails (customer_id, email_normalized) SELECT ?::bigint, email_normalized FROM customer_emails WHERE customer_id = ? ON CONFLICT (customer_id, email_normalized) DO NOTHING',
+      [survivor, loser],
+    );
+    await trx('customer_emails').where({ customer_id: loser }).delete();
+    // attributions are unique on (connection, source_ref), which a re-point leaves unchanged.
+    for (const table of ['subscriptions', 'billing_events', 'attributions', 'network_commissions', 'network_transactions']) {
+      await trx(table).where({ customer_id: loser }).update({ customer_id: survivor });
+    }
+    await trx('customers').where({ id: loser }).delete();
+  }
+}
+
+async function upsertResolved(trx: Knex, rows: CustomerInput[], ex: Existing): Promise<{ ids: Map<string, number>; conflict: boolean }> {
+  const byIdentity = new Map<string, number | string>(ex.byIdentity);
+  const byKey = new Map<string, number | string>(ex.byKey);
+  const curKey = new Map<number | string, string>(ex.curKey);
+  let conflict = false;
 
   // New customers get handles `new:<n>` until inserted.
   const inserts: Array<{ handle: string; values: Record<string, unknown>; patch: Patch }> = [];
@@ -70,10 +177,13 @@ export async function upsertCustomers(trx: Knex, rows: CustomerInput[]): Promise
   const emails: Array<{ customer: number | string; email_normalized: string }> = [];
   const outRef = new Map<string, number | string>();
   for (const r of rows) {
-    const known =
-      byIdentity.get(`${r.identity.system}:${r.identity.externalId}`) ??
-      (r.customerKey ? byKey.get(r.customerKey) : undefined) ??
-      (r.otherIdentities ?? []).map((o) => byIdentity.get(`${o.system}:${o.externalId}`)).find((x) => x !== undefined);
+    const named = [
+      byIdentity.get(`${r.identity.system}:${r.identity.externalId}`),
+      r.customerKey ? byKey.get(r.customerKey) : undefined,
+      ...(r.otherIdentities ?? []).map((o) => byIdentity.get(`${o.system}:${o.externalId}`)),
+    ].filter((x) => x !== undefined);
+    const known = named[0];
+    if (new Set(named).size > 1 && named.some((x) => typeof x === 'string')) conflict = true;
     const email = lowerEmail(r.email);
     const patch = patchOf(r, email);
     let id: number | string;
@@ -109,7 +219,7 @@ export async function upsertCustomers(trx: Knex, rows: CustomerInput[]): Promise
   const placeholders = inserts.map((i) => i.values.customer_key as string).filter((k) => k.startsWith('~'));
   for (const part of chunk(placeholders, 1000)) {
     const taken = await trx('customers').whereIn('customer_key', part).first('id');
-    if (taken) return upsertCustomersRowByRow(trx, rows);
+    if (taken) return { ids: await upsertCustomersRowByRow(trx, rows), conflict };
   }
 
   const realId = new Map<string, number>();
@@ -164,7 +274,7 @@ export async function upsertCustomers(trx: Knex, rows: CustomerInput[]): Promise
   }
   const out = new Map<string, number>();
   for (const [k, h] of outRef) out.set(k, resolve(h));
-  return out;
+  return { ids: out, conflict };
 }
 
 /** The row-by-row form (kept for pages whose placeholder keys already exist; see upsertCustomers). */
