@@ -160,7 +160,7 @@ export const optionsSchema = z
     lookbackDays: z.number().int().min(1).max(3650).default(60),
     /** Page size; the vendor accepts 1–250. */
     pageSize: z.number().int().min(1).max(250).default(250),
-    /** First-run lower bound for partnerships/customers (ISO date); unset = full history. */
+    /** First-run lower bound (ISO date) for partnerships, customers, transactions and rewards; unset = full history. */
     startDate: z.iso.date().optional(),
     /** Rewards whose offer or trigger key is listed here are second-tier (kind_hint). */
     secondTier: z

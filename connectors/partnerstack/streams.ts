@@ -78,7 +78,8 @@ export interface WindowState {
 export interface WindowPass {
   [k: string]: string | number | null;
   since: string;
-  from: number;
+  /** Pass start (epoch ms); null = the full history (first pass without startDate). */
+  from: number | null;
   to: number;
   phase: number;
   startingAfter: string | null;
@@ -160,12 +161,15 @@ export async function* readWindow(
   limit: number,
   lookbackDays: number,
   state: WindowState,
+  startMs: number | null = null,
 ): AsyncIterable<Page<WindowState>> {
   const to = ctx.now.getTime();
   // `since` is wall-clock (stream_keys.last_seen_at is stamped with the wall clock at commit).
-  // The pass starts lookbackDays back, and never after the end of the last completed pass: after a
-  // pause longer than the look-back, records created in between would otherwise never be read.
-  const from = Math.min(to - lookbackDays * DAY_MS, state.lastCompletedTo ?? Number.POSITIVE_INFINITY);
+  // The first pass (no completed pass yet) reads from startMs, or the full history when unset
+  // (from = null: no min_created at all). Later passes start lookbackDays back, and never after the
+  // end of the last completed pass: after a pause longer than the look-back, records created in
+  // between would otherwise never be read.
+  const from = state.lastCompletedTo === null ? startMs : Math.min(to - lookbackDays * DAY_MS, state.lastCompletedTo);
   let pass: WindowPass = state.pass ?? { since: new Date().toISOString(), from, to, phase: 0, startingAfter: null };
   // Keys already yielded by an earlier phase of this pass (in memory: a resumed pass may yield a
   // record twice, which is a harmless upsert; this only keeps the counts honest).
@@ -173,7 +177,7 @@ export async function* readWindow(
   for (;;) {
     const phase = phases[pass.phase] ?? {};
     // Inclusiveness of min_created is undocumented: from − 1 ms covers the boundary either way.
-    const res = await client.list(path, { ...phase, min_created: pass.from - 1, starting_after: pass.startingAfter ?? undefined, limit }, ctx.signal);
+    const res = await client.list(path, { ...phase, min_created: pass.from !== null ? pass.from - 1 : undefined, starting_after: pass.startingAfter ?? undefined, limit }, ctx.signal);
     const hasMore = res.hasMore;
     const current = pass.phase;
     const items = current === 0 ? res.items : res.items.filter((it) => !seen.has(keyOf(it) ?? '\u0000'));
@@ -196,7 +200,7 @@ export async function* readWindow(
     yield {
       records: items,
       state: { lastCompletedTo: pass.to, pass: null },
-      completedWindow: { from: new Date(pass.from), to: new Date(pass.to), since: new Date(pass.since) },
+      completedWindow: { from: new Date(pass.from ?? 0), to: new Date(pass.to), since: new Date(pass.since) },
     };
     return;
   }
@@ -304,7 +308,7 @@ export function buildStreams(deps: StreamDeps): StreamDef<any, any>[] { // eslin
     key: (t) => t.key,
     recordTime: createdAt,
     initialState: () => ({ lastCompletedTo: null, pass: null }),
-    read: (ctx, state) => readWindow(ctx, deps.client(ctx), 'transactions', [{}], o.pageSize, o.lookbackDays, state),
+    read: (ctx, state) => readWindow(ctx, deps.client(ctx), 'transactions', [{}], o.pageSize, o.lookbackDays, state, startMs),
     write: async (trx, recs, ctx) => {
       await writeTransactions(trx, recs, ctx.connection.name);
       return { inserted: recs.length };
@@ -319,7 +323,7 @@ export function buildStreams(deps: StreamDeps): StreamDef<any, any>[] { // eslin
     key: (r) => r.key,
     recordTime: createdAt,
     initialState: () => ({ lastCompletedTo: null, pass: null }),
-    read: (ctx, state) => readWindow(ctx, deps.client(ctx), 'rewards', rewardPhases, o.pageSize, o.lookbackDays, state),
+    read: (ctx, state) => readWindow(ctx, deps.client(ctx), 'rewards', rewardPhases, o.pageSize, o.lookbackDays, state, startMs),
     write: async (trx, recs, ctx) => {
       await writeRewards(trx, recs, ctx.connection.name, o);
       return { inserted: recs.length };

@@ -25,7 +25,8 @@ describe('PartnerStack look-back window after a long pause', () => {
   });
 
   it('a run 45 days after the last one (look-back 30) reads from the last completed pass, not from now − 30 days', async () => {
-    const conn = connection(BASE, { lookbackDays: 30 });
+    // startDate = NOW − 30 days: the first pass covers the same window as the look-back.
+    const conn = connection(BASE, { lookbackDays: 30, startDate: '2025-05-02' });
     const seen: string[] = [];
     nock(HOST)
       .matchHeader('authorization', BASIC)

@@ -167,7 +167,8 @@ describe('partnerstack streams', () => {
   });
 
   it('transactions: re-reads the look-back window and marks rows that vanished inside it as deleted', async () => {
-    const conn = connection(BASE, { lookbackDays: 30 });
+    // startDate = NOW − 30 days: the first pass covers the same window as later ones.
+    const conn = connection(BASE, { lookbackDays: 30, startDate: '2025-05-02' });
     const minCreated = String(NOW - 30 * DAY - 1);
     const old = txn('in_old', NOW - 40 * DAY); // outside the window: never judged
     api().get('/api/v2/transactions').query({ min_created: minCreated, limit: '250' }).reply(200, page([txn('in_3', NOW - 1 * DAY), txn('in_2', NOW - 2 * DAY)], true));
@@ -200,14 +201,44 @@ describe('partnerstack streams', () => {
     expect(nock.pendingMocks()).toEqual([]);
   });
 
+  it('transactions: the first run without startDate reads the full history (no min_created); the next run only the look-back window', async () => {
+    const conn = connection(BASE, { lookbackDays: 30 });
+    const ancient = txn('in_2019', Date.UTC(2019, 2, 15));
+    let firstQuery: Record<string, unknown> | undefined;
+    api()
+      .get('/api/v2/transactions')
+      .query((q) => ((firstQuery = q), true))
+      .reply(200, page([txn('in_1', NOW - DAY), ancient], false));
+    const r1 = await sync(t.db, conn, { now: new Date(NOW), only: ['transactions'] });
+    expect(r1.status).toBe('succeeded');
+    expect(firstQuery).toEqual({ limit: '250' });
+    expect(r1.streams.transactions).toMatchObject({ records: 2, deleted: 0 });
+
+    // Second run: min(now2 − 30 days, NOW) = now2 − 30 days; the 2019 row is outside it and not judged.
+    const now2 = NOW + 3_600_000;
+    api().get('/api/v2/transactions').query({ min_created: String(now2 - 30 * DAY - 1), limit: '250' }).reply(200, page([txn('in_1', NOW - DAY)], false));
+    const r2 = await sync(t.db, conn, { now: new Date(now2), only: ['transactions'] });
+    expect(r2.status).toBe('succeeded');
+    expect(r2.streams.transactions!.deleted).toBe(0);
+    const rows = await t.db('network_transactions').orderBy('external_id').select('external_id', 'deleted_at');
+    expect(rows.map((r) => [r.external_id, r.deleted_at])).toEqual([
+      ['in_1', null],
+      ['in_2019', null],
+    ]);
+    expect(nock.pendingMocks()).toEqual([]);
+  });
+
   it('rewards: normalized status with history, second tier by offer key, scheduled phase, deletion and quarantine of a malformed item', async () => {
-    const conn = connection(BASE, { secondTier: { offerKeys: ['offer_jv'] } });
+    // startDate = NOW − 60 days (the default look-back): the first pass covers the same window as later ones.
+    const conn = connection(BASE, { secondTier: { offerKeys: ['offer_jv'] }, startDate: '2025-04-02' });
     const minCreated = String(NOW - 60 * DAY - 1);
+    // Partnerships first, without startDate (it would also bound their first min_updated).
     servePartnerships();
+    expect((await sync(t.db, connection(BASE, { secondTier: { offerKeys: ['offer_jv'] } }), { now: new Date(NOW), only: ['partnerships'] })).status).toBe('succeeded');
     const bad = { ...reward('rew_bad', 'pending', NOW - 5 * DAY), amount: '19.80' };
     api().get('/api/v2/rewards').query({ min_created: minCreated, limit: '250' }).reply(200, page([reward('rew_1', 'Pending', NOW - DAY), bad, reward('rew_2', 'hold', NOW - 6 * DAY, { offer: { key: 'offer_jv' }, amount: 990 })], false));
     api().get('/api/v2/rewards').query({ min_created: minCreated, limit: '250', status: 'scheduled' }).reply(200, page([reward('rew_3', 'scheduled', NOW - 40 * DAY)], false));
-    const r1 = await sync(t.db, conn, { now: new Date(NOW), only: ['partnerships', 'rewards'] });
+    const r1 = await sync(t.db, conn, { now: new Date(NOW), only: ['rewards'] });
     expect(r1.status).toBe('succeeded');
     expect(r1.streams.rewards).toMatchObject({ pages: 2, records: 3, quarantined: 1 });
     const q = await t.db('quarantine').where({ stream: 'rewards' }).select('external_id', 'error', 'occurrences');
