@@ -12,6 +12,7 @@ export const connector: Connector & {
   pushStatus(ctx: SyncContext, action: PushAction): Promise<PushResult | null>;
 } = {
   type: 'awin',
+  requiredCredentials: ['token'],
   validateOptions: (connection) => {
     parseAwinOptions(connection);
   },

@@ -7,6 +7,7 @@ import { chargebeeStreams } from './streams.ts';
 
 export const connector: Connector = {
   type: 'chargebee',
+  requiredCredentials: ['apiKey'],
   validateOptions(connection) {
     parseChargebeeOptions(connection);
   },

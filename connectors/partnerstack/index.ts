@@ -60,6 +60,7 @@ function deps(connection: ConnectionConfig) {
 
 export const connector: Connector = {
   type: 'partnerstack',
+  requiredCredentials: ['publicKey', 'secretKey'],
   validateOptions(connection) {
     const o = parseOptions(connection);
     if (o.recruiterCsv) readRecruiterCsv(connection, o.recruiterCsv);

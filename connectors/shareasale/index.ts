@@ -6,6 +6,7 @@ import { pushShareASale } from './push.ts';
 
 export const connector: Connector = {
   type: 'shareasale',
+  requiredCredentials: ['token', 'secret'],
   validateOptions: (connection) => {
     parseShareasaleOptions(connection);
   },

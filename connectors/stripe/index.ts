@@ -6,6 +6,7 @@ import { stripeStreams } from './streams.ts';
 
 export const connector: Connector = {
   type: 'stripe',
+  requiredCredentials: ['apiKey'],
   validateOptions(connection) {
     parseStripeOptions(connection);
   },

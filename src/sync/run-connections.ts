@@ -6,6 +6,7 @@ import { loadConnector } from '../../connectors/index.ts';
 import { runStreams, type ProgressEvent, type SyncRunResult } from './engine.ts';
 import type { Connector } from './types.ts';
 import { UserError } from '../util/errors.ts';
+import { resolveSecret } from '../config/load.ts';
 
 export interface SyncSelection {
   source?: ConnectionType | undefined;
@@ -24,6 +25,18 @@ export function selectConnections(config: Config, sel: SyncSelection): Connectio
     if (list.length === 0) throw new UserError(`--source: no enabled connection of type "${sel.source}" is configured`);
   }
   return list;
+}
+
+/**
+ * Start-up checks for the connections about to sync: valid options and every required credential
+ * set (a ConfigError naming `connections.<name>.credentials.<field>` and the variable, never a value).
+ */
+export async function preflightConnections(connections: ConnectionConfig[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  for (const connection of connections) {
+    const connector = await loadConnector(connection.type);
+    connector.validateOptions?.(connection);
+    for (const field of connector.requiredCredentials ?? []) resolveSecret(connection, field, env);
+  }
 }
 
 /** Billing first, then networks: network records link to customers that billing created. */

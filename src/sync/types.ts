@@ -94,6 +94,11 @@ export interface Connector {
   type: ConnectionType;
   /** Validates connection options; throws ConfigError naming `connections.<name>.options.<field>`. */
   validateOptions?(connection: ConnectionConfig): void;
+  /**
+   * Credential fields (`connections.<name>.credentials.<field>`) a sync cannot do without; checked
+   * at start-up by `sync` and `run`. Fields needed only elsewhere (e.g. webhooks) are not listed.
+   */
+  requiredCredentials?: string[];
   /** Ordered streams for this connection. */
   streams(ctx: SyncContext): StreamDef<any, any>[]; // eslint-disable-line @typescript-eslint/no-explicit-any
   /** Executes one correction action. Must be safe to retry with the same idempotency key. */

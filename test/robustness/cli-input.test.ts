@@ -79,3 +79,44 @@ describe('CLI run: invalid connection options stop at start-up', () => {
     expect(all()).not.toMatch(/reconcile:/);
   });
 });
+
+describe('CLI sync/run: a missing required credential stops at start-up', () => {
+  const SECRET = 'sk-present-but-never-printed-4711';
+  const writeConfig = (name: string): string => {
+    const file = path.join(dir, name);
+    // CS_TEST_MISSING_PS_PUB is never set; CS_TEST_PRESENT_PS_SEC holds a secret that must not leak.
+    writeFileSync(file, ['connections:', '  - name: ps', '    type: partnerstack', '    credentials: { publicKey: CS_TEST_MISSING_PS_PUB, secretKey: CS_TEST_PRESENT_PS_SEC }', ''].join('\n'));
+    return file;
+  };
+  beforeEach(() => {
+    vi.stubEnv('CS_TEST_PRESENT_PS_SEC', SECRET);
+    delete process.env.CS_TEST_MISSING_PS_PUB;
+    delete process.env.CS_TEST_MISSING_PS_PUB_FILE;
+  });
+  afterEach(() => vi.unstubAllEnvs());
+
+  it.each([
+    ['sync', []],
+    ['run', []],
+    ['sync --connection ps', ['--connection', 'ps']],
+  ])('%s: exit 2 naming the field and the variable, no stack trace, no secret', async (cmd, extra) => {
+    const file = writeConfig(`missing-cred-${cmd.replace(/\W+/g, '-')}.yaml`);
+    expect(await onDir('--config', file, cmd.split(' ')[0]!, ...(extra as string[]))).toBe(2);
+    expect(all()).toMatch(/connections\.ps\.credentials\.publicKey/);
+    expect(all()).toMatch(/CS_TEST_MISSING_PS_PUB/);
+    expect(all()).not.toMatch(/\n\s+at /);
+    expect(all()).not.toContain(SECRET);
+    // Stopped before any work: no sync table, no job summary.
+    expect(all()).not.toMatch(/reconcile:|records/);
+  });
+
+  it('only the fields the connector requires are checked (Stripe: apiKey, not webhookSecret)', async () => {
+    const { preflightConnections } = await import('../../src/sync/run-connections.ts');
+    const { configSchema } = await import('../../src/config/schema.ts');
+    vi.stubEnv('CS_TEST_STRIPE_KEY', 'sk_test_present');
+    const cfg = configSchema.parse({ connections: [{ name: 'st', type: 'stripe', credentials: { apiKey: 'CS_TEST_STRIPE_KEY', webhookSecret: 'CS_TEST_MISSING_WHSEC' } }] });
+    await expect(preflightConnections(cfg.connections, process.env)).resolves.toBeUndefined();
+    const noKey = configSchema.parse({ connections: [{ name: 'st', type: 'stripe', credentials: { apiKey: 'CS_TEST_MISSING_STRIPE_KEY' } }] });
+    await expect(preflightConnections(noKey.connections, process.env)).rejects.toThrow(/connections\.st\.credentials\.apiKey: environment variable CS_TEST_MISSING_STRIPE_KEY/);
+  });
+});

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { openApp, type GlobalOptions } from '../context.ts';
 import { parseFormat, renderRows, usd } from '../output.ts';
 import { runMainJob } from '../../jobs/main-job.ts';
-import { loadConnector } from '../../../connectors/index.ts';
+import { preflightConnections } from '../../sync/run-connections.ts';
 import { UserError } from '../../util/errors.ts';
 
 export function register(program: Command): void {
@@ -18,9 +18,10 @@ export function register(program: Command): void {
       if (opts.period !== undefined && !/^\d{4}-(0[1-9]|1[0-2])$/.test(opts.period)) throw new UserError(`--period: expected yyyy-mm (got "${opts.period}")`);
       const app = await openApp(cmd.optsWithGlobals<GlobalOptions>());
       if (opts.sync) {
-        // Invalid connection options are a start-up error (exit 2 naming the field), not a failed step.
+        // Invalid connection options and missing credentials are a start-up error (exit 2 naming the
+        // field), not a failed step.
         try {
-          for (const c of app.config.connections.filter((x) => x.enabled)) (await loadConnector(c.type)).validateOptions?.(c);
+          await preflightConnections(app.config.connections.filter((x) => x.enabled), app.env);
         } catch (err) {
           await app.close();
           throw err;

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { openApp, type GlobalOptions } from '../context.ts';
 import { CONNECTION_TYPES } from '../../config/schema.ts';
-import { syncConnections } from '../../sync/run-connections.ts';
+import { preflightConnections, selectConnections, syncConnections } from '../../sync/run-connections.ts';
 import { createProgress } from '../progress.ts';
 import { renderRows } from '../output.ts';
 import { UserError } from '../../util/errors.ts';
@@ -30,7 +30,10 @@ export function register(program: Command): void {
       const app = await openApp(cmd.optsWithGlobals<GlobalOptions>());
       const progress = createProgress(opts.progress);
       try {
-        const results = await syncConnections({ db: app.db, config: app.config, log: app.log, env: app.env, onProgress: (e) => progress.update(e) }, { source: opts.source, connection: opts.connection, streams: opts.stream });
+        // Invalid options or a missing credential stop before any work (exit 2 naming the field).
+        const sel = { source: opts.source, connection: opts.connection, streams: opts.stream };
+        await preflightConnections(selectConnections(app.config, sel), app.env);
+        const results = await syncConnections({ db: app.db, config: app.config, log: app.log, env: app.env, onProgress: (e) => progress.update(e) }, sel);
         progress.stop();
         const rows = results.flatMap((r) =>
           Object.entries(r.streams).map(([stream, s]) => ({ connection: r.connection, stream, pages: s.pages, records: s.records, quarantined: s.quarantined, deleted: s.deleted, run: r.status })),
