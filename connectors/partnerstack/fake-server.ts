@@ -13,6 +13,7 @@
 // Fault injection per test: scripted steps, random 5xx / 429 (Retry-After) / truncated bodies, latency.
 import http from 'node:http';
 import { listenOnLoopback } from '../fake-http.ts';
+import { mulberry32 } from '../../src/util/random.ts';
 
 export type Resource = 'groups' | 'partnerships' | 'customers' | 'transactions' | 'rewards';
 export type ApiObject = Record<string, unknown> & { key: string };
@@ -82,16 +83,6 @@ export interface PartnerStackFake {
 const MAX_LIMIT = 250;
 const DEFAULT_LIMIT = 10;
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class ApiError extends Error {
   readonly status: number;

@@ -11,17 +11,10 @@ import { buildWorld, type World } from './build.ts';
 import { minorUnitExponent } from '../rules/money.ts';
 import type { ScenarioInput, WorldNetwork } from './schema.ts';
 import { parseScenario, type Scenario } from './schema.ts';
+import { mulberry32 } from '../util/random.ts';
 
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
+
 
 /** Account currencies with their share of customers and a USD-per-unit reference rate. */
 export const CURRENCIES: Array<{ code: string; weight: number; usd: string }> = [
