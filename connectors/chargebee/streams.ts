@@ -4,6 +4,7 @@
 // and the sort name the same attribute, as Chargebee advises), following next_offset; the offset
 // is checkpointed after every page so a killed run resumes mid-pass.
 import type { Knex } from 'knex';
+import type { Logger } from 'pino';
 import type { Page, StreamDef, SyncContext } from '../../src/sync/types.ts';
 import { ensureCustomers, upsertBillingEvents, upsertCustomers, upsertSubscriptions } from '../../src/model/index.ts';
 import { paymentFacts, subscriptionFacts, type PaymentFacts } from '../billing/common.ts';
@@ -47,8 +48,8 @@ const at = (s: number | undefined | null): Date | null => (s ? new Date(s * 1000
 
 // ---------------------------------------------------------------------------------------- writers
 
-export async function writeCustomers(trx: Knex, connection: string, recs: CbCustomer[]): Promise<void> {
-  await upsertCustomers(trx, recs.filter((c) => !c.deleted).map((c) => mapCustomer(c, connection)));
+export async function writeCustomers(trx: Knex, connection: string, recs: CbCustomer[], log?: Logger): Promise<void> {
+  await upsertCustomers(trx, recs.filter((c) => !c.deleted).map((c) => mapCustomer(c, connection)), log);
 }
 
 export async function writeSubscriptions(trx: Knex, connection: string, recs: CbSubscription[]): Promise<void> {
@@ -104,7 +105,7 @@ export function chargebeeStreams(api: ChargebeeApi): StreamDef<any, CbState>[] {
     recordTime: (c) => at(c.updated_at),
     initialState: initial,
     read: (ctx, s) => readUpdatedWindow(api, ctx, s, list((p) => cb.customer.list(p)), 'customer'),
-    write: (trx, recs, ctx) => writeCustomers(trx, ctx.connection.name, recs),
+    write: (trx, recs, ctx) => writeCustomers(trx, ctx.connection.name, recs, ctx.log),
   };
   const subscriptions: StreamDef<CbSubscription, CbState> = {
     name: 'subscriptions',

@@ -287,7 +287,7 @@ export function buildStreams(deps: StreamDeps): StreamDef<any, any>[] { // eslin
     write: async (trx, recs, ctx) => {
       const conn = ctx.connection.name;
       const list = dedupeBy(recs, (c) => c.key);
-      const ids = await upsertCustomers(trx, list.map((c) => mapCustomer(c, conn)));
+      const ids = await upsertCustomers(trx, list.map((c) => mapCustomer(c, conn)), ctx.log);
       const viaPartnership = await partnerKeysForPartnerships(trx, conn, list.filter((c) => !c.partner_key && c.partnership_key).map((c) => c.partnership_key!));
       const partnerKey = (c: PsCustomer): string | undefined => c.partner_key || (c.partnership_key ? viaPartnership.get(c.partnership_key) : undefined) || undefined;
       const accounts = await ensurePartnerAccounts(trx, conn, NETWORK, list.map((c) => partnerKey(c) ?? ''));

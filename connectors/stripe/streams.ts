@@ -5,6 +5,7 @@
 // per-stream look-back; within a pass the window's upper bound is fixed so newest-first cursor
 // paging (starting_after) is stable, and the cursor is checkpointed after every page.
 import type { Knex } from 'knex';
+import type { Logger } from 'pino';
 import type Stripe from 'stripe';
 import type { Page, StreamDef, SyncContext } from '../../src/sync/types.ts';
 import { ensureCustomers, upsertBillingEvents, upsertCustomers, upsertSubscriptions } from '../../src/model/index.ts';
@@ -308,8 +309,8 @@ function chargeCustomer(c: string | StripeCharge | null | undefined): string | n
 
 // ------------------------------------------------------------------------------------------ writers
 
-export async function writeCustomers(trx: Knex, connection: string, records: StripeCustomer[]): Promise<void> {
-  await upsertCustomers(trx, records.filter((c) => !c.deleted).map((c) => mapCustomer(c, connection)));
+export async function writeCustomers(trx: Knex, connection: string, records: StripeCustomer[], log?: Logger): Promise<void> {
+  await upsertCustomers(trx, records.filter((c) => !c.deleted).map((c) => mapCustomer(c, connection)), log);
 }
 
 export async function writeSubscriptions(trx: Knex, connection: string, records: StripeSubscription[]): Promise<void> {
@@ -398,7 +399,7 @@ export function stripeStreams(api: StripeApi): StreamDef<any, WindowState>[] { /
     recordTime: (c) => new Date(c.created * 1000),
     initialState: initial,
     read: (ctx, state) => readCreatedWindow(api, ctx, state, lb.customers, list((s, p) => s.customers.list(p))),
-    write: (trx, recs, ctx) => writeCustomers(trx, ctx.connection.name, recs),
+    write: (trx, recs, ctx) => writeCustomers(trx, ctx.connection.name, recs, ctx.log),
   };
 
   const subscriptions: StreamDef<StripeSubscription, WindowState> = {
