@@ -919,3 +919,35 @@ export async function explainCommissions(db: Knex, filter: Pick<CommissionFilter
   }
   return out;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Recording a payout as paid
+
+export interface MarkPaidSummary {
+  statements: number;
+  commissions: number;
+  usdMinor: number;
+}
+
+/**
+ * Records that the payable statements of a payout date were paid out (the monthly payout review's
+ * last step): the statements become `paid` and their due lines (commissions and clawbacks) become
+ * `paid`, so later refunds are clawed back instead of editing them (R8) and rebuilding never touches
+ * them again. Statements carried forward or blocked are left as they are. Idempotent.
+ */
+export async function markPayoutsPaid(db: Knex, payoutDate: string, filter: { partner?: string | undefined; network?: string | undefined } = {}): Promise<MarkPaidSummary> {
+  assertPayoutDate(payoutDate);
+  const partnerIds = filter.partner !== undefined ? await resolvePartnerRef(db, filter.partner) : undefined;
+  return db.transaction(async (trx) => {
+    const q = trx('payouts').where({ payout_date: payoutDate, status: 'payable' });
+    if (partnerIds) q.whereIn('partner_id', partnerIds);
+    if (filter.network !== undefined) q.where('network', filter.network);
+    const statements = (await q.select('id', 'payable_usd_minor')) as Array<{ id: number; payable_usd_minor: number }>;
+    if (statements.length === 0) return { statements: 0, commissions: 0, usdMinor: 0 };
+    const ids = statements.map((s) => s.id);
+    await trx('payouts').whereIn('id', ids).update({ status: 'paid', updated_at: new Date() });
+    const keys = trx('payout_items').whereIn('payout_id', ids).select('commission_key');
+    const lines = await trx('computed_commissions').whereIn('commission_key', keys).where('status', 'due').update({ status: 'paid' }).returning('id');
+    return { statements: statements.length, commissions: lines.length, usdMinor: statements.reduce((a, s) => a + Number(s.payable_usd_minor), 0) };
+  });
+}

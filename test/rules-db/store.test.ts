@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { configSchema } from '../../src/config/schema.ts';
-import { buildPayouts, computeAndStore, listCommissions, listPayouts } from '../../src/rules/store.ts';
+import { buildPayouts, computeAndStore, listCommissions, listPayouts, markPayoutsPaid } from '../../src/rules/store.ts';
 import { findComputeAndStore } from '../../src/jobs/main-job.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { AS_OF, seedWorld, storedRows, type Ids } from './world.ts';
@@ -116,6 +116,27 @@ describe('rules DB adapter (computeAndStore, buildPayouts)', () => {
     await buildPayouts(t.db, config, '2025-04-15');
     const april = (await listPayouts(t.db, '2025-04-15')).find((p) => p.partner_key === 'a')!;
     expect([april.carried_in_usd_minor, april.new_usd_minor, april.balance_usd_minor, april.status, april.projected]).toEqual([10_000, 21_500, 31_500, 'payable', true]);
+  });
+
+  it('marks the payable statements of a date paid; paid lines stay put on recompute and do not carry into the next payout', async () => {
+    await computeAndStore(t.db, config, AS_OF);
+    await buildPayouts(t.db, config, '2025-03-15');
+    // Payable on 2025-03-15: A $100.00 and B $50.00 (R's $10.00 is carried forward, so not paid).
+    expect(await markPayoutsPaid(t.db, '2025-03-15')).toEqual({ statements: 2, commissions: 2, usdMinor: 15_000 });
+    expect(await markPayoutsPaid(t.db, '2025-03-15')).toEqual({ statements: 0, commissions: 0, usdMinor: 0 }); // idempotent
+    const statuses = (await listPayouts(t.db, '2025-03-15')).map((p) => [p.partner_key, p.status]);
+    expect(statuses).toEqual([['r', 'carried_forward'], ['a', 'paid'], ['b', 'paid']]);
+    const paidLines = (await listCommissions(t.db)).filter((r) => r.status === 'paid').map((r) => [r.partner_key, r.amount_usd_minor]);
+    expect(paidLines).toEqual([['a', 10_000], ['b', 5_000]]);
+    // Recompute and rebuild leave paid lines and statements as they are.
+    await computeAndStore(t.db, config, AS_OF);
+    await buildPayouts(t.db, config, '2025-03-15');
+    expect((await listCommissions(t.db)).filter((r) => r.status === 'paid').map((r) => [r.partner_key, r.amount_usd_minor])).toEqual(paidLines);
+    expect((await listPayouts(t.db, '2025-03-15')).map((p) => [p.partner_key, p.status])).toEqual(statuses);
+    // April: A's March $100.00 was paid, so nothing carries in any more: new = −2500 + 24000 = 21500.
+    await buildPayouts(t.db, config, '2025-04-15');
+    const april = (await listPayouts(t.db, '2025-04-15')).find((p) => p.partner_key === 'a')!;
+    expect([april.carried_in_usd_minor, april.new_usd_minor, april.balance_usd_minor]).toEqual([0, 21_500, 21_500]);
   });
 
   it('is what the main job finds and calls as compute(db, config, asOf)', async () => {

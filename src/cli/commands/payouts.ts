@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { openApp, type GlobalOptions } from '../context.ts';
 import { parseFormat, renderRows, usd } from '../output.ts';
-import { assertPayoutDate, buildPayouts, listPayouts } from '../../rules/store.ts';
+import { assertPayoutDate, buildPayouts, listPayouts, markPayoutsPaid } from '../../rules/store.ts';
 import { UserError } from '../../util/errors.ts';
 
 export const PAYOUT_COLUMNS = [
@@ -18,13 +18,21 @@ export function register(program: Command): void {
     .option('--date <yyyy-mm-dd>', 'the payout date (e.g. 2025-03-15)')
     .option('--partner <id>', 'only this partner (id, partner_key or network external id)')
     .option('--no-store', 'print the stored statements without rebuilding them')
+    .option('--mark-paid', 'record the payable statements of this date (optionally --partner / --network) as paid out')
+    .option('--network <network>', 'with --mark-paid: only this network (partnerstack, shareasale, awin)')
     .option('--format <format>', 'table | json | csv', 'table')
-    .action(async (opts: { date?: string; partner?: string; store: boolean; format?: string }, cmd: Command) => {
+    .action(async (opts: { date?: string; partner?: string; store: boolean; format?: string; markPaid?: boolean; network?: string }, cmd: Command) => {
       const format = parseFormat(opts.format);
       if (opts.date === undefined) throw new UserError('--date: required (yyyy-mm-dd)');
       assertPayoutDate(opts.date, '--date');
+      if (opts.network !== undefined && !['partnerstack', 'shareasale', 'awin'].includes(opts.network)) throw new UserError(`--network: expected partnerstack, shareasale or awin (got "${opts.network}")`);
       const app = await openApp(cmd.optsWithGlobals<GlobalOptions>());
       try {
+        if (opts.markPaid) {
+          const done = await markPayoutsPaid(app.db, opts.date, { partner: opts.partner, network: opts.network });
+          console.log(`Marked ${done.statements} statement(s) of ${opts.date} paid: ${done.commissions} commission line(s), ${usd(done.usdMinor)}.`);
+          return;
+        }
         const summary = opts.store ? await buildPayouts(app.db, app.config, opts.date) : null;
         const rows = await listPayouts(app.db, opts.date, { partner: opts.partner });
         if (format === 'json') console.log(JSON.stringify({ payout_date: opts.date, summary, statements: rows }, null, 2));
