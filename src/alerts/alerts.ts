@@ -13,12 +13,14 @@ import { SEVERITIES, type Severity } from '../reconcile/types.ts';
 import { listDiscrepancies, type DiscrepancyRecord } from '../reconcile/discrepancies.ts';
 import { createSink, type AlertMessage, type Sink } from './sinks.ts';
 
-export type AlertTrigger = 'discrepancy' | 'sync_failed' | 'sync_stale' | 'push_failed' | 'quarantine_growth' | 'digest';
+export type AlertTrigger = 'discrepancy' | 'discrepancy_summary' | 'sync_failed' | 'sync_stale' | 'push_failed' | 'quarantine_growth' | 'digest';
 
 export interface AlertCandidate extends AlertMessage {
   trigger: AlertTrigger;
   /** Stable identity of what is alerted; with the sink name it is the dedupe key. */
   ref: string;
+  /** A summary stands for these refs: once it is sent to a sink, they count as sent there too. */
+  covers?: string[];
 }
 
 export interface AlertDeps {
@@ -58,10 +60,13 @@ export async function collectAlerts(deps: AlertDeps, opts: { now?: Date } = {}):
 
   // New discrepancies above the threshold (individually, unless a daily digest is configured).
   if (!a.digest) {
+    const individual: AlertCandidate[] = [];
     for (const d of await listDiscrepancies(db, { status: ['open'] })) {
       if (!aboveThreshold(d, a)) continue;
-      out.push({ trigger: 'discrepancy', ref: `discrepancy:${d.id}`, severity: d.severity, subject: `${d.kind} ${usd(d.usdAtStakeMinor)} (${d.network ?? '?'} ${d.period ?? ''})`, text: discrepancyLine(d), payload: { discrepancyId: d.id, kind: d.kind, severity: d.severity, usdAtStakeMinor: d.usdAtStakeMinor, network: d.network, period: d.period, partnerId: d.partnerId, partnerName: d.partnerName, computedCommissionKey: d.computedCommissionKey } });
+      individual.push({ trigger: 'discrepancy', ref: `discrepancy:${d.id}`, severity: d.severity, subject: `${d.kind} ${usd(d.usdAtStakeMinor)} (${d.network ?? '?'} ${d.period ?? ''})`, text: discrepancyLine(d), payload: { discrepancyId: d.id, kind: d.kind, severity: d.severity, usdAtStakeMinor: d.usdAtStakeMinor, network: d.network, period: d.period, partnerId: d.partnerId, partnerName: d.partnerName, computedCommissionKey: d.computedCommissionKey } });
     }
+    const sinkNames = [...new Set([...(deps.sinks ?? []).map((x) => x.name), ...a.sinks.map((x) => x.name)])];
+    out.push(...(await floodGuard(db, individual, a.maxPerRun, sinkNames)));
   }
 
   // Failed or stale syncs, per enabled connection.
@@ -93,6 +98,45 @@ export async function collectAlerts(deps: AlertDeps, opts: { now?: Date } = {}):
     out.push({ trigger: 'push_failed', ref: `push_failed:${r.id}:${r.attempts}`, severity: 'high', subject: `correction ${r.action_type} on ${r.connection} failed`, text: `Correction #${r.id} (${r.action_type}, discrepancy #${r.discrepancy_id ?? '?'}) failed after ${r.attempts} attempt(s): ${scrubSecrets(String(r.error ?? ''))}`, payload: { correctionId: Number(r.id), discrepancyId: r.discrepancy_id === null ? null : Number(r.discrepancy_id), connection: r.connection, type: r.action_type, attempts: Number(r.attempts), error: scrubSecrets(String(r.error ?? '')) } });
   }
   return out;
+}
+
+/**
+ * More new discrepancy alerts than `max` (typically the first run over a backlog) become one summary
+ * that covers them all, so ops get one message pointing at the dashboard rather than hundreds.
+ */
+async function floodGuard(db: Knex, candidates: AlertCandidate[], max: number, sinkNames: string[]): Promise<AlertCandidate[]> {
+  // Already alerted (one by one or inside an earlier summary) on any sink.
+  const alerted = new Set<string>();
+  for (let i = 0; i < candidates.length; i += 200) {
+    const keys = candidates.slice(i, i + 200).flatMap((c) => sinkNames.map((n) => `${c.ref}|${n}`));
+    if (keys.length === 0) continue;
+    const rows = (await db('alerts').whereIn('dedupe_key', keys).select('dedupe_key')) as Array<{ dedupe_key: string }>;
+    for (const r of rows) alerted.add(r.dedupe_key.slice(0, r.dedupe_key.lastIndexOf('|')));
+  }
+  const fresh = candidates.filter((c) => !alerted.has(c.ref));
+  if (fresh.length <= max) return candidates;
+  const byKind = new Map<string, { n: number; usd: number }>();
+  let total = 0;
+  for (const c of fresh) {
+    const p = c.payload as { kind?: string; usdAtStakeMinor?: number };
+    const k = byKind.get(p.kind ?? '?') ?? { n: 0, usd: 0 };
+    byKind.set(p.kind ?? '?', { n: k.n + 1, usd: k.usd + (p.usdAtStakeMinor ?? 0) });
+    total += p.usdAtStakeMinor ?? 0;
+  }
+  const top = [...fresh].sort((x, y) => ((y.payload as { usdAtStakeMinor?: number }).usdAtStakeMinor ?? 0) - ((x.payload as { usdAtStakeMinor?: number }).usdAtStakeMinor ?? 0)).slice(0, 10);
+  const lines = [...byKind.entries()].sort().map(([kind, v]) => `${kind}: ${v.n} (${usd(v.usd)})`);
+  const worst = fresh.reduce<string>((w, c) => (rank(c.severity) > rank(w) ? c.severity : w), 'info');
+  const refs = fresh.map((c) => c.ref).sort();
+  const summary: AlertCandidate = {
+    trigger: 'discrepancy_summary',
+    ref: `discrepancies:${refs[0]}..${refs[refs.length - 1]}:${refs.length}`,
+    severity: worst,
+    subject: `${fresh.length} new discrepancies, ${usd(total)} at stake`,
+    text: `${fresh.length} new discrepancies above the alert threshold (more than alerts.maxPerRun = ${max}, so one summary):\n${lines.join('\n')}\nLargest:\n${top.map((c) => `- ${c.text}`).join('\n')}\nReview them in the dashboard or with \`commission-sync discrepancies list\`.`,
+    payload: { count: fresh.length, usdAtStakeMinor: total, byKind: Object.fromEntries([...byKind.entries()].map(([k, v]) => [k, { count: v.n, usdAtStakeMinor: v.usd }])) },
+    covers: fresh.map((c) => c.ref),
+  };
+  return [...candidates.filter((c) => alerted.has(c.ref)), summary];
 }
 
 /** The daily digest for `date` (yyyy-mm-dd in config.timezone): discrepancies first seen that day above the threshold. */
@@ -174,6 +218,11 @@ export async function deliverAlerts(deps: AlertDeps, candidates: AlertCandidate[
         if (lastError === undefined) {
           await db('alerts').where({ id }).update({ status: 'sent', attempts: db.raw('attempts + ?', [attempts]), error: null, sent_at: new Date() });
           summary.sent++;
+          // The discrepancies a summary stood for are not alerted one by one later.
+          for (let i = 0; i < (c.covers ?? []).length; i += 500) {
+            const part = c.covers!.slice(i, i + 500).map((ref) => ({ dedupe_key: `${ref}|${sink.name}`, trigger: 'discrepancy_summary_item', sink: sink.name, subject: `covered by ${c.ref}`, payload: JSON.stringify({ summary: c.ref }), status: 'sent', sent_at: new Date() }));
+            await db('alerts').insert(part).onConflict('dedupe_key').ignore();
+          }
         } else {
           await db('alerts').where({ id }).update({ status: 'failed', attempts: db.raw('attempts + ?', [attempts]), error: lastError });
           summary.failed++;

@@ -104,6 +104,8 @@ export const configSchema = z
         /** Delivery attempts per alert and sink within one dispatch (small, bounded; never blocks the run). */
         maxAttempts: z.number().int().positive().max(10).default(3),
         retryDelayMs: z.number().int().nonnegative().default(250),
+        /** More new discrepancy alerts than this in one run become ONE summary alert (a first run over a backlog must not flood Slack). */
+        maxPerRun: z.number().int().positive().default(25),
       })
       .prefault({}),
     reconcile: z

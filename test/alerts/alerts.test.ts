@@ -107,6 +107,24 @@ describe('alerts', () => {
     expect(mails).toHaveLength(2);
   });
 
+  it('more new discrepancies than alerts.maxPerRun become one summary; they are not alerted one by one later', async () => {
+    await standardWorld(t.db);
+    // Threshold low enough that every open discrepancy qualifies; at most 1 individual alert per run.
+    const config = configWith({ minSeverity: 'info', minUsdMinor: 0, maxPerRun: 1, sinks: [{ name: 'slack', type: 'slack', webhookUrlEnv: 'SLACK_URL' }] });
+    await runReconciliation({ db: t.db, config }, { now: new Date('2025-03-01T00:00:00Z') });
+    const open = (await t.db('discrepancies').where({ status: 'open' }).count<{ n: string | number }[]>('* as n'))[0]!.n;
+    expect(Number(open)).toBeGreaterThan(1);
+    const deps: AlertDeps = { db: t.db, config, log, env: env() };
+    const s = await runAlerts(deps, { now: new Date('2025-03-01T01:00:00Z') });
+    expect(s).toMatchObject({ candidates: 1, sent: 1, failed: 0 });
+    const slack = received.filter((r) => r.path.startsWith('/services/'));
+    expect(slack).toHaveLength(1);
+    expect(JSON.parse(slack[0]!.body).text).toContain(`${Number(open)} new discrepancies`);
+    const again = await runAlerts(deps, { now: new Date('2025-03-01T02:00:00Z') });
+    expect(again).toMatchObject({ sent: 0, failed: 0 }); // each one is recognised as covered (deduped)
+    expect(received.filter((r) => r.path.startsWith('/services/'))).toHaveLength(1);
+  });
+
   it('a failing sink is retried a bounded number of times, reported, and does not stop the others', async () => {
     await standardWorld(t.db);
     const config = configWith({ maxAttempts: 3, sinks: [{ name: 'slack', type: 'slack', webhookUrlEnv: 'SLACK_URL' }, { name: 'hook', type: 'webhook', url: `${httpBase()}/hook`, secretEnv: 'HOOK_SECRET' }] });
