@@ -8,6 +8,7 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { UserError } from '../util/errors.ts';
 import { formatZodIssues } from '../util/zod-format.ts';
+import { resolveShippedPath } from '../util/paths.ts';
 
 export const WORLD_NETWORKS = ['partnerstack', 'shareasale', 'awin'] as const;
 export type WorldNetwork = (typeof WORLD_NETWORKS)[number];
@@ -181,7 +182,8 @@ export function parseScenario(raw: unknown, source = 'scenario'): Scenario {
 export function readScenarioFile(file: string): Scenario {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    // A path in the working directory first, else a scenario shipped with the package.
+    text = readFileSync(resolveShippedPath(file), 'utf8');
   } catch (err) {
     throw new UserError(`--scenario: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
   }
