@@ -104,18 +104,27 @@ export async function upsertBillingEvents(trx: Knex, rows: BillingEventInput[]):
       .returning<{ id: number; external_id: string; kind: string }[]>(['id', 'external_id', 'kind']);
     for (const e of ins) out.set(`${e.kind}:${e.external_id}`, e.id);
   }
-  // Refunds that arrived before their payment get linked once the payment exists.
-  await linkOrphanEvents(trx, connection);
+  // Refunds that arrived before their payment (in an earlier page, or earlier in this one) get linked
+  // once the payment exists. Only payments this page touched can complete a link, so the update is
+  // scoped to them instead of rescanning every unlinked event of the connection on each page.
+  const refs = new Set<string>();
+  for (const r of rows) {
+    if (r.kind === 'payment') refs.add(r.externalId);
+    else if (r.paymentExternalId) refs.add(r.paymentExternalId);
+  }
+  await linkOrphanEvents(trx, connection, [...refs]);
   return out;
 }
 
-export async function linkOrphanEvents(trx: Knex, connection: string): Promise<void> {
-  await trx.raw(
-    `UPDATE billing_events e SET payment_event_id = p.id
-       FROM billing_events p
-      WHERE e.connection = ? AND e.payment_event_id IS NULL AND e.payment_external_id IS NOT NULL
-        AND p.connection = e.connection AND p.kind = 'payment' AND p.external_id = e.payment_external_id`,
-    [connection],
-  );
+export async function linkOrphanEvents(trx: Knex, connection: string, paymentExternalIds: string[]): Promise<void> {
+  for (const part of chunk(paymentExternalIds, 1000)) {
+    await trx.raw(
+      `UPDATE billing_events e SET payment_event_id = p.id
+         FROM billing_events p
+        WHERE e.connection = ? AND e.payment_event_id IS NULL AND e.payment_external_id IN (${part.map(() => '?').join(',')})
+          AND p.connection = e.connection AND p.kind = 'payment' AND p.external_id = e.payment_external_id`,
+      [connection, ...part],
+    );
+  }
 }
 
