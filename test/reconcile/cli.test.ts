@@ -6,6 +6,7 @@ import { openDb } from '../../src/db/connection.ts';
 import { migrateUp } from '../../src/db/migrate.ts';
 import { main } from '../../src/cli/main.ts';
 import { standardWorld } from './world.ts';
+import { captureCliOutput } from '../helpers/cli-output.ts';
 
 // The commands end to end on a PGlite directory (the CLI opens its own database).
 describe('reconcile / discrepancies / push CLI', () => {
@@ -18,11 +19,7 @@ describe('reconcile / discrepancies / push CLI', () => {
     await migrateUp(db);
     await standardWorld(db);
     await db.destroy();
-    out = [];
-    err = [];
-    vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
-    vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
-    process.exitCode = undefined;
+    ({ out, err } = captureCliOutput());
   });
   afterEach(() => {
     vi.restoreAllMocks();

@@ -6,6 +6,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import { main } from '../../src/cli/main.ts';
 import { openDb } from '../../src/db/connection.ts';
 import { migrateUp } from '../../src/db/migrate.ts';
+import { captureCliOutput } from '../helpers/cli-output.ts';
 
 let dir: string;
 let out: string[];
@@ -18,13 +19,7 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 beforeEach(() => {
-  out = [];
-  err = [];
-  vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
-  vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
-  vi.spyOn(console, 'warn').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
-  vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => (err.push(String(s)), true));
-  process.exitCode = undefined;
+  ({ out, err } = captureCliOutput());
 });
 afterEach(() => {
   vi.restoreAllMocks();

@@ -7,6 +7,7 @@ import { migrateUp } from '../../src/db/migrate.ts';
 import { main } from '../../src/cli/main.ts';
 import { COMMISSION_CSV_COLUMNS } from '../../src/cli/commands/commissions.ts';
 import { seedWorld } from './world.ts';
+import { captureCliOutput } from '../helpers/cli-output.ts';
 
 // compute / commissions / payouts / explain end to end on a PGlite directory.
 describe('rules CLI', () => {
@@ -19,12 +20,7 @@ describe('rules CLI', () => {
     await migrateUp(db);
     await seedWorld(db);
     await db.destroy();
-    out = [];
-    err = [];
-    vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
-    vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
-    vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => (err.push(String(s)), true));
-    process.exitCode = undefined;
+    ({ out, err } = captureCliOutput());
   });
   afterEach(() => {
     vi.restoreAllMocks();
