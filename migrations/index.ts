@@ -4,6 +4,7 @@ import type { Knex } from 'knex';
 import * as m001 from './001_canonical_model.ts';
 import * as m002 from './002_push_jobs.ts';
 import * as m003 from './003_rules_nullable.ts';
+import * as m004 from './004_change_tracking.ts';
 
 export interface Migration {
   name: string;
@@ -11,4 +12,4 @@ export interface Migration {
   down(knex: Knex): Promise<void>;
 }
 
-export const migrations: Migration[] = [m001, m002, m003];
+export const migrations: Migration[] = [m001, m002, m003, m004];
