@@ -381,15 +381,23 @@ export function paymentRefOf(o: { id: string; payment_intent?: string | { id: st
 
 // ------------------------------------------------------------------------------------------ streams
 
+/**
+ * The links read() looked up for a page travel with the page (Page.context) to write(). The engine
+ * writes several pages in one transaction while the next pages are already being read, so no
+ * per-stream "current page" state can be shared between read and write.
+ */
+function mergeLinks<V>(contexts: unknown[]): Map<string, V> {
+  const out = new Map<string, V>();
+  for (const c of contexts) if (c instanceof Map) for (const [k, v] of c as Map<string, V>) out.set(k, v);
+  return out;
+}
+
 function parsedList<T>(schema: { safeParse(v: unknown): { success: boolean; data?: T } }, items: unknown[]): T[] {
   return items.map((i) => schema.safeParse(i)).filter((p) => p.success).map((p) => p.data as T);
 }
 
 export function stripeStreams(api: StripeApi): StreamDef<any, WindowState>[] { // eslint-disable-line @typescript-eslint/no-explicit-any
   const lb = api.options.lookbackDays;
-  const invoiceLinks = new Map<string, InvoiceLinks | null>();
-  const refundLinks = new Map<string, ResolvedPayment>();
-  const disputeLinks = new Map<string, ResolvedPayment>();
   const list = (fn: (s: Stripe, p: Record<string, unknown>) => Promise<unknown>): ListFn => (p) => api.call((s) => fn(s, p) as Promise<{ data: Array<{ id: string }>; has_more: boolean }>);
 
   const customers: StreamDef<StripeCustomer, WindowState> = {
@@ -421,14 +429,12 @@ export function stripeStreams(api: StripeApi): StreamDef<any, WindowState>[] { /
     async *read(ctx, state) {
       // The list includes each invoice's payments, so the page's links take a few list calls (see fetchPageInvoiceLinks).
       for await (const page of readCreatedWindow(api, ctx, state, lb.invoices, list((s, p) => s.invoices.list({ ...p, expand: ['data.payments'] })))) {
-        invoiceLinks.clear();
         const included = takeIncludedPayments(page.records);
         const invs = parsedList<StripeInvoice>(invoiceSchema, page.records);
-        for (const [k, v] of await fetchPageInvoiceLinks(api, invs, included)) invoiceLinks.set(k, v);
-        yield page;
+        yield { ...page, context: await fetchPageInvoiceLinks(api, invs, included) };
       }
     },
-    write: async (trx, recs, ctx) => ({ written: await writeInvoices(trx, ctx.connection.name, recs, invoiceLinks) }),
+    write: async (trx, recs, ctx, contexts) => ({ written: await writeInvoices(trx, ctx.connection.name, recs, mergeLinks<InvoiceLinks | null>(contexts)) }),
   };
 
   const refunds: StreamDef<StripeRefund, WindowState> = {
@@ -439,13 +445,11 @@ export function stripeStreams(api: StripeApi): StreamDef<any, WindowState>[] { /
     initialState: initial,
     async *read(ctx, state) {
       for await (const page of readCreatedWindow(api, ctx, state, lb.refunds, list((s, p) => s.refunds.list({ ...p, expand: ['data.charge', 'data.balance_transaction'] })))) {
-        refundLinks.clear();
         const recs = parsedList<StripeRefund>(refundSchema, page.records);
-        for (const [k, v] of await resolvePayments(api, ctx.db, ctx.connection.name, recs.map(paymentRefOf))) refundLinks.set(k, v);
-        yield page;
+        yield { ...page, context: await resolvePayments(api, ctx.db, ctx.connection.name, recs.map(paymentRefOf)) };
       }
     },
-    write: async (trx, recs, ctx) => ({ written: await writeRefunds(trx, ctx.connection.name, recs, refundLinks) }),
+    write: async (trx, recs, ctx, contexts) => ({ written: await writeRefunds(trx, ctx.connection.name, recs, mergeLinks<ResolvedPayment>(contexts)) }),
   };
 
   const disputes: StreamDef<StripeDispute, WindowState> = {
@@ -456,13 +460,11 @@ export function stripeStreams(api: StripeApi): StreamDef<any, WindowState>[] { /
     initialState: initial,
     async *read(ctx, state) {
       for await (const page of readCreatedWindow(api, ctx, state, lb.disputes, list((s, p) => s.disputes.list({ ...p, expand: ['data.charge'] })))) {
-        disputeLinks.clear();
         const recs = parsedList<StripeDispute>(disputeSchema, page.records);
-        for (const [k, v] of await resolvePayments(api, ctx.db, ctx.connection.name, recs.map(paymentRefOf))) disputeLinks.set(k, v);
-        yield page;
+        yield { ...page, context: await resolvePayments(api, ctx.db, ctx.connection.name, recs.map(paymentRefOf)) };
       }
     },
-    write: async (trx, recs, ctx) => ({ written: await writeDisputes(trx, ctx.connection.name, recs, disputeLinks) }),
+    write: async (trx, recs, ctx, contexts) => ({ written: await writeDisputes(trx, ctx.connection.name, recs, mergeLinks<ResolvedPayment>(contexts)) }),
   };
 
   return [customers, subscriptions, invoices, refunds, disputes];

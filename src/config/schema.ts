@@ -81,6 +81,18 @@ export const configSchema = z
       })
       .prefault({}),
     connections: z.array(connectionSchema).default([]),
+    sync: z
+      .object({
+        /**
+         * Pages are committed together (one transaction: rows, raw records, keys, checkpoint) once they
+         * hold this many records, or once the first of them has waited `batchMaxMs`. Fewer, larger
+         * transactions are most of the ingest speed; the time bound keeps a slow, rate-limited API
+         * (or a credit-budgeted one) from holding much read-but-uncommitted work.
+         */
+        batchRecords: z.number().int().positive().max(50_000).default(2_000),
+        batchMaxMs: z.number().int().nonnegative().default(1_000),
+      })
+      .prefault({}),
     /** Where the FX fallback table (R3) lives: CSV currency,date,usd_per_unit. */
     fxRatesFile: z.string().optional(),
     schedules: z

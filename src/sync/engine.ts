@@ -1,7 +1,8 @@
-// The sync engine. For each page a stream yields it stores, in ONE transaction: the raw records
-// (hashed), the mapped canonical rows, quarantine entries for invalid records, the keys seen (for
-// look-back deletion) and the checkpoint state after the page. A run killed at any point therefore
-// resumes from the last committed page and never loses or doubles a row.
+// The sync engine. Pages a stream yields are committed in batches (config sync.batchRecords /
+// batchMaxMs); each batch is ONE transaction holding the raw records (hashed), the mapped canonical
+// rows, quarantine entries for invalid records, the keys seen (for look-back deletion) and the
+// checkpoint state after the batch's last page. A run killed at any point therefore resumes from the
+// last committed batch and never loses or doubles a row.
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { Config, ConnectionConfig } from '../config/schema.ts';
@@ -109,36 +110,92 @@ async function syncStream(ctx: SyncContext, stream: StreamDef<any, any>, opts: R
   const stored = await loadCheckpoint(ctx.db, ctx.connection.name, stream.name);
   const state = stored ?? stream.initialState(ctx);
   ctx.log.debug({ stream: stream.name, resumed: stored !== undefined }, 'stream start');
-  for await (const page of stream.read(ctx, state) as AsyncIterable<Page<Json>>) {
-    if (ctx.signal?.aborted) throw new Error('aborted');
-    await commitPage(ctx, stream, page, stats);
-    stats.pages++;
-    opts.onProgress?.({ connection: ctx.connection.name, stream: stream.name, pages: stats.pages, records: stats.records, quarantined: stats.quarantined });
-    await opts.afterPage?.(stream.name, stats.pages);
+  const { batchRecords, batchMaxMs } = opts.config.sync;
+
+  // Pages are read into a batch and committed together; while one batch commits, the next pages
+  // are already being fetched (one commit in flight at a time, in order). A commit failure is
+  // kept and raised at the next step instead of as an unhandled rejection mid-fetch.
+  let batch: Array<Page<Json>> = [];
+  let batchSize = 0;
+  let batchStarted = 0;
+  let inflight: Promise<void> | undefined;
+  let commitError: { err: unknown } | undefined;
+  const settle = async (): Promise<void> => {
+    if (inflight) await inflight;
+    inflight = undefined;
+    if (commitError) throw commitError.err;
+  };
+  const flush = (): void => {
+    const pages = batch;
+    batch = [];
+    batchSize = 0;
+    inflight = (async () => {
+      await commitBatch(ctx, stream, pages, stats);
+      const first = stats.pages + 1;
+      stats.pages += pages.length;
+      opts.onProgress?.({ connection: ctx.connection.name, stream: stream.name, pages: stats.pages, records: stats.records, quarantined: stats.quarantined });
+      for (let n = first; n <= stats.pages; n++) await opts.afterPage?.(stream.name, n);
+    })().catch((err: unknown) => {
+      commitError = { err };
+    });
+  };
+
+  try {
+    for await (const page of stream.read(ctx, state) as AsyncIterable<Page<Json>>) {
+      if (ctx.signal?.aborted) throw new Error('aborted');
+      if (commitError) throw commitError.err;
+      if (batch.length === 0) batchStarted = Date.now();
+      batch.push(page);
+      batchSize += page.records.length + (page.rejects?.length ?? 0);
+      if (batchSize >= batchRecords || Date.now() - batchStarted >= batchMaxMs) {
+        await settle();
+        flush();
+      }
+    }
+  } catch (err) {
+    // The read failed (or stopped): the pages already read are complete and carry their own
+    // checkpoint, so commit them before giving up — nothing fetched (or paid for in API credits)
+    // is thrown away. A failed commit is not retried here.
+    if (inflight) await inflight;
+    if (!commitError && batch.length > 0) {
+      flush();
+      await inflight;
+    }
+    if (commitError && !(err instanceof StopSync)) ctx.log.error({ stream: stream.name, err: scrubSecrets(errorMessage(commitError.err)) }, 'committing the pages read before the failure failed too');
+    throw err;
+  }
+  await settle();
+  if (batch.length > 0) {
+    flush();
+    await settle();
   }
   return stats;
 }
 
-async function commitPage(ctx: SyncContext, stream: StreamDef<any, any>, page: Page<Json>, stats: StreamStats): Promise<void> { // eslint-disable-line @typescript-eslint/no-explicit-any
+async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, pages: Array<Page<Json>>, stats: StreamStats): Promise<void> { // eslint-disable-line @typescript-eslint/no-explicit-any
   const conn = ctx.connection.name;
   const valid: unknown[] = [];
   const rawRows: Array<Record<string, unknown>> = [];
   const keyRows: Array<Record<string, unknown>> = [];
-  const bad: Array<{ payload: unknown; error: string; location?: string; key?: string }> = [...(page.rejects ?? [])];
+  const bad: Array<{ payload: unknown; error: string; location?: string; key?: string }> = [];
   const fetchedAt = new Date();
 
-  for (const raw of page.records) {
-    const parsed = stream.schema.safeParse(raw);
-    if (!parsed.success) {
-      bad.push({ payload: raw, error: formatZodIssues(parsed.error).trim(), key: guessKey(raw) });
-      continue;
+  for (const page of pages) {
+    if (page.rejects) bad.push(...page.rejects);
+    for (const raw of page.records) {
+      const parsed = stream.schema.safeParse(raw);
+      if (!parsed.success) {
+        bad.push({ payload: raw, error: formatZodIssues(parsed.error).trim(), key: guessKey(raw) });
+        continue;
+      }
+      const rec = parsed.data;
+      const key = stream.key(rec);
+      valid.push(rec);
+      rawRows.push({ connection: conn, stream: stream.name, external_id: key, hash: hashRecord(raw), payload: JSON.stringify(raw), run_id: ctx.runId, fetched_at: fetchedAt });
+      keyRows.push({ connection: conn, stream: stream.name, external_id: key, record_at: stream.recordTime?.(rec) ?? null, last_seen_at: fetchedAt, deleted_at: null });
     }
-    const rec = parsed.data;
-    const key = stream.key(rec);
-    valid.push(rec);
-    rawRows.push({ connection: conn, stream: stream.name, external_id: key, hash: hashRecord(raw), payload: JSON.stringify(raw), run_id: ctx.runId, fetched_at: fetchedAt });
-    keyRows.push({ connection: conn, stream: stream.name, external_id: key, record_at: stream.recordTime?.(rec) ?? null, last_seen_at: fetchedAt, deleted_at: null });
   }
+  const last = pages[pages.length - 1]!;
 
   await ctx.db.transaction(async (trx) => {
     for (const rows of chunk(dedupeBy(rawRows, (r) => `${String(r.external_id)}|${String(r.hash)}`), RAW_CHUNK)) {
@@ -148,7 +205,7 @@ async function commitPage(ctx: SyncContext, stream: StreamDef<any, any>, page: P
       await trx('stream_keys').insert(rows).onConflict(['connection', 'stream', 'external_id']).merge(['record_at', 'last_seen_at', 'deleted_at']);
     }
     if (valid.length > 0) {
-      await stream.write(trx, valid, ctx);
+      await stream.write(trx, valid, ctx, pages.map((p) => p.context));
     }
     for (const b of bad) {
       const payloadHash = hashRecord({ p: b.payload ?? null, l: b.location ?? null });
@@ -157,7 +214,11 @@ async function commitPage(ctx: SyncContext, stream: StreamDef<any, any>, page: P
         .onConflict(['connection', 'stream', 'payload_hash'])
         .merge({ occurrences: trx.raw('quarantine.occurrences + 1'), last_seen_at: fetchedAt, error: scrubSecrets(b.error), run_id: ctx.runId });
     }
-    if (page.completedWindow) {
+    // Look-back windows completed by pages of this batch: every key read in the batch was stamped
+    // last_seen_at = fetchedAt above, which is after any window's `since`, so checking the windows
+    // after the whole batch's keys is the same as checking each after its own page.
+    for (const page of pages) {
+      if (!page.completedWindow) continue;
       const w = page.completedWindow;
       const gone = await trx('stream_keys')
         .where({ connection: conn, stream: stream.name })
@@ -172,7 +233,7 @@ async function commitPage(ctx: SyncContext, stream: StreamDef<any, any>, page: P
       stats.deleted += keys.length;
     }
     await trx('checkpoints')
-      .insert({ connection: conn, stream: stream.name, state: JSON.stringify(page.state), run_id: ctx.runId, updated_at: fetchedAt })
+      .insert({ connection: conn, stream: stream.name, state: JSON.stringify(last.state), run_id: ctx.runId, updated_at: fetchedAt })
       .onConflict(['connection', 'stream'])
       .merge(['state', 'run_id', 'updated_at']);
   });
@@ -181,7 +242,6 @@ async function commitPage(ctx: SyncContext, stream: StreamDef<any, any>, page: P
   stats.written += valid.length;
   stats.quarantined += bad.length;
 }
-
 
 function guessKey(raw: unknown): string | undefined {
   if (raw && typeof raw === 'object') {

@@ -36,6 +36,12 @@ export interface Page<TState> {
   state: TState;
   /** Present on the page that completes a look-back pass. */
   completedWindow?: CompletedWindow | undefined;
+  /**
+   * Side data read() fetched for this page's records (e.g. Stripe's invoice → payment links), handed
+   * to write() with the page. Never stored. Pages are written in batches while later pages are being
+   * read, so this is the only safe way to pass per-page data from read to write.
+   */
+  context?: unknown;
   /** Extra raw records that failed before validation (e.g. truncated CSV rows), with the reason. */
   rejects?: Array<{ payload: unknown; error: string; location?: string }> | undefined;
 }
@@ -58,8 +64,12 @@ export interface StreamDef<TRecord = unknown, TState extends Json = Json> {
   initialState(ctx: SyncContext): TState;
   /** Reads pages starting from `state`. Throwing aborts the run; the last stored checkpoint stands. */
   read(ctx: SyncContext, state: TState): AsyncIterable<Page<TState>>;
-  /** Upserts canonical rows for the validated records, inside the page transaction. */
-  write(trx: Knex.Transaction, records: TRecord[], ctx: SyncContext): Promise<WriteStats | void>;
+  /**
+   * Upserts canonical rows for the validated records of a batch of pages (in page order; a record may
+   * repeat — the last one wins), inside the batch transaction. `contexts` are the pages' Page.context
+   * values, in page order.
+   */
+  write(trx: Knex.Transaction, records: TRecord[], ctx: SyncContext, contexts: unknown[]): Promise<WriteStats | void>;
   /** Marks canonical rows whose source records vanished from a rescanned window. */
   onDeleted?(trx: Knex.Transaction, keys: string[], ctx: SyncContext): Promise<void>;
 }

@@ -8,6 +8,8 @@ import { toyStream } from './toy-stream.ts';
 
 const BASE = 'http://toy.test.local';
 const config = configSchema.parse({});
+/** One page per transaction, to kill the run between any two pages. */
+const pageConfig = configSchema.parse({ sync: { batchRecords: 1 } });
 const connection: ConnectionConfig = { name: 'toy', type: 'partnerstack', enabled: true, credentials: {}, timeoutMs: 1000, options: {} };
 const T0 = Date.UTC(2025, 0, 1);
 
@@ -63,7 +65,8 @@ describe('sync engine', () => {
     expect(r1.streams.items!.records).toBe(95);
     nock.cleanAll();
 
-    // Failure 1: the API fails on page 4 (nothing of page 4 is written; pages 1-3 are committed).
+    // Failure 1: the API fails on page 4 (nothing of page 4 is written; pages 1-3, read into a
+    // batch that was not full yet, are committed before the run gives up).
     const broken = await newDb();
     serve(data, 10, { failOnPage: 4 });
     const r2 = await runStreams({ db: broken.db, config, connection, streams: [toyStream(BASE)], log: silentLogger });
@@ -72,13 +75,13 @@ describe('sync engine', () => {
     expect(await broken.db('network_transactions').count<{ n: number }[]>('* as n')).toEqual([{ n: 30 }]);
     // Failure 2: the process dies right after page 7 committed (simulated by throwing from afterPage).
     const r3 = await runStreams({
-      db: broken.db, config, connection, streams: [toyStream(BASE)], log: silentLogger,
+      db: broken.db, config: pageConfig, connection, streams: [toyStream(BASE)], log: silentLogger,
       afterPage: (_s, n) => {
         if (n === 4) throw new Error('killed');
       },
     });
     expect(r3.status).toBe('failed');
-    const r4 = await runStreams({ db: broken.db, config, connection, streams: [toyStream(BASE)], log: silentLogger });
+    const r4 = await runStreams({ db: broken.db, config: pageConfig, connection, streams: [toyStream(BASE)], log: silentLogger });
     expect(r4.status).toBe('succeeded');
     // The resumed run started from the checkpoint: it read only the remaining pages.
     expect(r4.streams.items!.records).toBe(25);
@@ -90,6 +93,40 @@ describe('sync engine', () => {
     expect(a.tx).toHaveLength(95);
     // Unknown fields survive into the raw store.
     expect((a.raw[0]!.payload as { extra: unknown }).extra).toEqual({ kept: true });
+  });
+
+  it('commits pages in batches: a kill between batches resumes after the last committed batch', async () => {
+    const data = items(95);
+    const batched = configSchema.parse({ sync: { batchRecords: 25 } }); // pages of 10 → batches of 3 pages
+    const clean = await newDb();
+    serve(data, 10);
+    const commits: number[] = [];
+    const r1 = await runStreams({ db: clean.db, config: batched, connection, streams: [toyStream(BASE)], log: silentLogger, onProgress: (e) => commits.push(e.pages) });
+    expect(r1.status).toBe('succeeded');
+    expect(commits).toEqual([3, 6, 9, 10]);
+    nock.cleanAll();
+
+    const broken = await newDb();
+    serve(data, 10);
+    let rowsWhenKilled = -1;
+    const r2 = await runStreams({
+      db: broken.db, config: batched, connection, streams: [toyStream(BASE)], log: silentLogger,
+      afterPage: async (_s, n) => {
+        if (n !== 5) return;
+        // Page 5 is in the second batch (pages 4-6): that whole batch is committed, nothing after it.
+        rowsWhenKilled = Number((await broken.db('network_transactions').count<{ n: number }[]>('* as n'))[0]!.n);
+        throw new Error('killed');
+      },
+    });
+    expect(r2.status).toBe('failed');
+    expect(rowsWhenKilled).toBe(60);
+    const r3 = await runStreams({ db: broken.db, config: batched, connection, streams: [toyStream(BASE)], log: silentLogger });
+    expect(r3.status).toBe('succeeded');
+    expect(r3.streams.items!.records).toBe(35);
+    const a = await snapshot(clean);
+    const b = await snapshot(broken);
+    expect(b.tx).toEqual(a.tx);
+    expect(b.raw.map((r) => [r.external_id, r.hash])).toEqual(a.raw.map((r) => [r.external_id, r.hash]));
   });
 
   it('quarantines a malformed record with the reason and carries on', async () => {
