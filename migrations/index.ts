@@ -5,6 +5,7 @@ import * as m001 from './001_canonical_model.ts';
 import * as m002 from './002_push_jobs.ts';
 import * as m003 from './003_rules_nullable.ts';
 import * as m004 from './004_change_tracking.ts';
+import * as m005 from './005_reconcile_incremental.ts';
 
 export interface Migration {
   name: string;
@@ -12,4 +13,4 @@ export interface Migration {
   down(knex: Knex): Promise<void>;
 }
 
-export const migrations: Migration[] = [m001, m002, m003, m004];
+export const migrations: Migration[] = [m001, m002, m003, m004, m005];

@@ -1,8 +1,20 @@
-// Reconciliation run: loads one (network, period) slice at a time from the canonical tables — never
-// whole tables — matches and classifies it with the pure modules, and upserts discrepancies by
-// fingerprint so identity persists across runs:
+// Reconciliation run. Matches and classifies (network, period) slices with the pure modules and
+// upserts discrepancies by fingerprint so identity persists across runs:
 //   new → open; seen again → stays open/approved/ignored (details refreshed); resolved but seen
-//   again → reopened (counted as new); open/approved in a scanned slice but not seen → resolved.
+//   again → reopened (counted as new); open/approved in the evaluated scope but not seen → resolved.
+//
+// Three modes, one procedure:
+// - full: every network and period (`full: true`, no cursor yet, or the matching config changed);
+// - scoped: `period` and/or `network` given — those slices only, fresh from the data; cursor and
+//   reconcile_items untouched (they describe the last whole evaluation);
+// - incremental (default once a full run stored a cursor): only the units whose inputs changed since
+//   the cursor (see incremental.ts for the unit and dependency analysis), evaluated with the same
+//   slice procedure restricted to their rows, so the discrepancies equal a full run's.
+// All discrepancy writes of a run, the reconcile_items rewrite and the cursor commit together.
+//
+// "Found" means: the latest evaluation of a row's scope saw it. After every successful run R those
+// rows carry last_run_id = R (rows of scopes a run did not re-evaluate are carried over from the
+// previous run), so counts and totals cover everything whatever was re-evaluated.
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { DateTime } from 'luxon';
@@ -10,9 +22,17 @@ import type { Config } from '../config/schema.ts';
 import { chunk } from '../util/chunk.ts';
 import { sha256 } from '../util/hash.ts';
 import { errorMessage, UserError } from '../util/errors.ts';
+import { loadChangeCursor, readChangeWatermark, saveChangeCursor } from '../db/changes.ts';
 import { defaultMatchRules, matchCommissions, type MatchRule } from './match.ts';
 import { classify, networkUsd } from './classify.ts';
+import { loadAccounts, loadExpectedRows, loadNetworkRows, num, type Account } from './load.ts';
+import {
+  assignUnits, ccItem, changedSeeds, configHash, expandSeeds, expectedRowKeys, expectedRowSig, ncItem, networkRowKeys, networkRowSig, rulesSupportUnits,
+  STATE_VERSION, type ReconcileState,
+} from './incremental.ts';
 import type { BillingFacts, ExpectedRow, Finding, NetworkRow } from './types.ts';
+
+export { toNetworkRow } from './load.ts';
 
 export interface ReconcileOptions {
   /** yyyy-mm; default every period with data. */
@@ -21,6 +41,8 @@ export interface ReconcileOptions {
   now?: Date | undefined;
   /** Matching rules (data); default from config (`defaultMatchRules`). */
   rules?: MatchRule[] | undefined;
+  /** Re-evaluate everything even when an incremental run is possible. */
+  full?: boolean | undefined;
 }
 
 export interface TotalsRow {
@@ -37,8 +59,14 @@ export interface TotalsRow {
 export interface ReconcileSummary {
   runId: number;
   status: 'succeeded' | 'failed';
+  mode: 'full' | 'incremental' | 'scoped';
+  /** Why a run that could have been incremental was full. */
+  fullReason?: string | undefined;
   period: string | null;
   network: string | null;
+  /** Units (connected groups of rows, see incremental.ts) and items (network rows + computed commissions) evaluated. */
+  units: number;
+  items: number;
   slices: Array<{ network: string; period: string; networkRows: number; computedRows: number; findings: number }>;
   found: number;
   new: number;
@@ -57,8 +85,9 @@ export interface ReconcileDeps {
 }
 
 const PERIOD_RE = /^\d{4}-(0[1-9]|1[0-2])$/;
-const TAKE_BACK_KINDS = ['refund', 'chargeback', 'reversal', 'dispute_lost'];
-const IN_CHUNK = 1000;
+const CONSUMER = 'reconcile';
+/** Serialises the write phase of concurrent runs (per schema, like the change lock). */
+const RECONCILE_LOCK_KEY = 740_211_905;
 
 export function parsePeriod(period: string, zone: string): { from: Date; to: Date } {
   if (!PERIOD_RE.test(period)) throw new UserError(`--period: expected yyyy-mm (got "${period}")`);
@@ -69,35 +98,6 @@ export function parsePeriod(period: string, zone: string): { from: Date; to: Dat
 
 export function periodOf(at: Date, zone: string): string {
   return DateTime.fromJSDate(at, { zone }).toFormat('yyyy-MM');
-}
-
-const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
-const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
-const dateOrNull = (v: unknown): Date | null => (v === null || v === undefined ? null : new Date(v as string));
-
-function toNetworkRow(r: Record<string, unknown>): NetworkRow {
-  return {
-    id: num(r.id),
-    connection: String(r.connection),
-    network: String(r.network),
-    externalId: String(r.external_id),
-    partnerAccountId: numOrNull(r.partner_account_id),
-    partnerExternalId: (r.partner_external_id as string | null) ?? null,
-    customerId: numOrNull(r.customer_id),
-    customerExternalKey: (r.customer_external_key as string | null) ?? null,
-    transactionKey: (r.transaction_key as string | null) ?? null,
-    orderRef: (r.order_ref as string | null) ?? null,
-    kindHint: (r.kind_hint as NetworkRow['kindHint']) ?? null,
-    amountMinor: num(r.amount_minor),
-    currency: String(r.currency).trim(),
-    amountUsdMinor: numOrNull(r.amount_usd_minor),
-    saleAmountMinor: numOrNull(r.sale_amount_minor),
-    saleCurrency: r.sale_currency ? String(r.sale_currency).trim() : null,
-    status: r.status as NetworkRow['status'],
-    occurredAt: new Date(r.occurred_at as string),
-    clickAt: dateOrNull(r.click_at),
-    description: (r.description as string | null) ?? null,
-  };
 }
 
 /** The slices to scan: every network and period that has data or still-open discrepancies. */
@@ -129,99 +129,6 @@ async function scopes(db: Knex, config: Config, opts: ReconcileOptions): Promise
   return { networks, periods };
 }
 
-interface Slice {
-  networkRows: NetworkRow[];
-  expected: ExpectedRow[];
-  accounts: Map<number, { partnerId: number; connection: string }>;
-}
-
-async function loadSlice(db: Knex, network: string, from: Date, to: Date): Promise<Slice> {
-  const ncRows = await db('network_commissions').where({ network }).where('occurred_at', '>=', from).where('occurred_at', '<', to).orderBy('id');
-  const networkRows = ncRows.map(toNetworkRow);
-
-  const ccRows = await db('computed_commissions as cc')
-    .join('billing_events as be', 'be.id', 'cc.payment_event_id')
-    .leftJoin('subscriptions as s', 's.id', 'be.subscription_id')
-    .where('cc.network', network)
-    .whereIn('cc.kind', ['direct', 'second_tier'])
-    .whereNull('be.deleted_at')
-    .where('be.occurred_at', '>=', from)
-    .where('be.occurred_at', '<', to)
-    .orderBy('cc.commission_key')
-    .select(
-      'cc.commission_key', 'cc.kind', 'cc.partner_id', 'cc.partner_account_id', 'cc.network', 'cc.amount_minor', 'cc.base_currency', 'cc.amount_usd_minor',
-      'cc.status', 'cc.exclusion_reason', 'cc.explanation',
-      'be.id as be_id', 'be.connection as be_connection', 'be.external_id as be_external_id', 'be.document_id', 'be.payment_external_id', 'be.customer_id',
-      'be.subscription_id', 'be.occurred_at', 'be.amount_minor as be_amount_minor', 'be.currency as be_currency', 'be.amount_usd_minor as be_amount_usd_minor',
-      'be.classification', 'be.billing_reason', 's.started_at as sub_started_at', 's.trial_end as sub_trial_end',
-    );
-
-  const paymentIds = [...new Set(ccRows.map((r) => num(r.be_id)))];
-  const takenBack = new Map<number, { minor: number; usd: number; kinds: string[] }>();
-  const clawbacks = new Map<string, number>();
-  for (const ids of chunk(paymentIds, IN_CHUNK)) {
-    const tb = await db('billing_events').whereIn('payment_event_id', ids).whereIn('kind', TAKE_BACK_KINDS).whereNull('deleted_at').orderBy('occurred_at').select('payment_event_id', 'kind', 'amount_minor', 'amount_usd_minor');
-    for (const r of tb) {
-      const t = takenBack.get(num(r.payment_event_id)) ?? { minor: 0, usd: 0, kinds: [] };
-      t.minor += num(r.amount_minor);
-      t.usd += num(r.amount_usd_minor);
-      t.kinds.push(String(r.kind));
-      takenBack.set(num(r.payment_event_id), t);
-    }
-    const cb = await db('computed_commissions').whereIn('payment_event_id', ids).where('kind', 'clawback').select('payment_event_id', 'partner_id', 'clawback_of', 'amount_usd_minor');
-    for (const r of cb) {
-      const k = `${r.payment_event_id}|${r.partner_id}|${r.clawback_of}`;
-      clawbacks.set(k, (clawbacks.get(k) ?? 0) + num(r.amount_usd_minor));
-    }
-  }
-
-  const expected: ExpectedRow[] = ccRows.map((r) => {
-    const beId = num(r.be_id);
-    const tb = takenBack.get(beId);
-    const billing: BillingFacts = {
-      id: beId,
-      connection: String(r.be_connection),
-      externalId: String(r.be_external_id),
-      documentId: String(r.document_id),
-      paymentExternalId: (r.payment_external_id as string | null) ?? null,
-      customerId: numOrNull(r.customer_id),
-      subscriptionId: numOrNull(r.subscription_id),
-      occurredAt: new Date(r.occurred_at),
-      amountMinor: num(r.be_amount_minor),
-      currency: String(r.be_currency).trim(),
-      amountUsdMinor: numOrNull(r.be_amount_usd_minor),
-      takenBackMinor: tb?.minor ?? 0,
-      takenBackUsdMinor: tb?.usd ?? 0,
-      takenBackKinds: tb?.kinds ?? [],
-      classification: (r.classification as string | null) ?? null,
-      billingReason: (r.billing_reason as string | null) ?? null,
-      signupAt: dateOrNull(r.sub_started_at),
-    };
-    return {
-      key: String(r.commission_key),
-      kind: r.kind as ExpectedRow['kind'],
-      partnerId: num(r.partner_id),
-      partnerAccountId: numOrNull(r.partner_account_id),
-      network: (r.network as string | null) ?? null,
-      amountMinor: num(r.amount_minor),
-      currency: String(r.base_currency).trim(),
-      amountUsdMinor: numOrNull(r.amount_usd_minor),
-      status: r.status as ExpectedRow['status'],
-      exclusionReason: (r.exclusion_reason as string | null) ?? null,
-      clawbackUsdMinor: clawbacks.get(`${beId}|${r.partner_id}|${r.kind}`) ?? 0,
-      explanation: typeof r.explanation === 'string' ? JSON.parse(r.explanation) : r.explanation,
-      billing,
-    };
-  });
-
-  const accountIds = [...new Set([...networkRows.map((n) => n.partnerAccountId), ...expected.map((e) => e.partnerAccountId)].filter((x): x is number => x !== null))];
-  const accounts = new Map<number, { partnerId: number; connection: string }>();
-  for (const ids of chunk(accountIds, IN_CHUNK)) {
-    for (const a of await db('partner_accounts').whereIn('id', ids).select('id', 'partner_id', 'connection')) accounts.set(num(a.id), { partnerId: num(a.partner_id), connection: String(a.connection) });
-  }
-  return { networkRows, expected, accounts };
-}
-
 /**
  * Reward markers of our own sent corrections → the commission they corrected. The PartnerStack
  * connector tags a created reward's description with [cs:<first 16 hex of sha256(idempotency key)>].
@@ -236,7 +143,106 @@ export async function adjustmentMarkers(db: Knex): Promise<Map<string, string>> 
   return new Map(rows.map((r) => [`cs:${sha256(String(r.idempotency_key)).slice(0, 16)}`, String(r.computed_commission_key)]));
 }
 
-/** Upserts one slice's findings; returns ids of new (or reopened) and still-open discrepancies. */
+interface EvalContext {
+  config: Config;
+  rules: MatchRule[];
+  now: Date;
+  markers: Map<string, string>;
+  accounts: Map<number, Account>;
+}
+
+/** What the last evaluation knows of one item (a reconcile_items row). */
+interface ItemOut {
+  item: string;
+  network: string;
+  paymentId: number | null;
+  sig: string;
+  keys: string[];
+  counted: boolean;
+  partnerId: number | null;
+  reported: number;
+  owed: number;
+  collected: number;
+}
+
+/**
+ * Findings of one run by fingerprint, in slice order. A fingerprint seen in several slices (an
+ * attribution finding recurs with each payment of the customer) is written once, as the former
+ * per-slice upserts left it: period and commission key of the first sighting (insert-only
+ * columns), everything else of the last.
+ */
+class FindingSet {
+  readonly byFp = new Map<string, Finding>();
+  add(fs: Finding[]): void {
+    for (const f of fs) {
+      const first = this.byFp.get(f.fingerprint);
+      this.byFp.set(f.fingerprint, first ? { ...f, period: first.period, computedCommissionKey: first.computedCommissionKey } : f);
+    }
+  }
+}
+
+/** One (network, period) slice: the full run's unit of work, also applied to an incremental run's rows. */
+function evaluateSlice(ctx: EvalContext, network: string, period: string, networkRows: NetworkRow[], expected: ExpectedRow[]): { findings: Finding[]; items: ItemOut[] } {
+  const { config, now, markers, accounts } = ctx;
+  const tz = config.timezone;
+  const rc = config.reconcile;
+  const { from, to } = parsePeriod(period, tz);
+  const match = matchCommissions(networkRows, expected, ctx.rules, { adjustmentOf: (m) => markers.get(m) });
+  const all = classify(match, {
+    network,
+    tolerance: rc.tolerance[network] ?? rc.defaultTolerance,
+    severity: rc.severity,
+    now,
+    graceHours: rc.graceHours,
+    attributionWindowDays: rc.attributionWindowDays,
+    periodOf: (d) => periodOf(d, tz),
+    partnerOfAccount: (id) => (id === null ? null : (accounts.get(id)?.partnerId ?? null)),
+  });
+  const findings = all
+    .filter((f) => f.period === period)
+    .map((f) => (f.connection === null && f.partnerAccountId !== null ? { ...f, connection: accounts.get(f.partnerAccountId)?.connection ?? null } : f));
+
+  // Each item's share of the totals, from the slice of its own period: reported (network), owed
+  // (rules), collected (billing).
+  const inPeriod = (d: Date): boolean => d.getTime() >= from.getTime() && d.getTime() < to.getTime();
+  const billingOf = new Map<number, BillingFacts>();
+  for (const p of match.pairs) billingOf.set(p.network.id, p.expected.billing);
+  const items: ItemOut[] = [];
+  for (const n of networkRows) {
+    if (!inPeriod(n.occurredAt)) continue;
+    const counted = n.status !== 'declined' && n.status !== 'deleted';
+    items.push({
+      item: ncItem(n.id),
+      network,
+      paymentId: null,
+      sig: networkRowSig(n),
+      keys: networkRowKeys(n, markers),
+      counted,
+      partnerId: n.partnerAccountId === null ? null : (accounts.get(n.partnerAccountId)?.partnerId ?? null),
+      reported: counted ? (networkUsd(n, billingOf.get(n.id)) ?? 0) : 0,
+      owed: 0,
+      collected: 0,
+    });
+  }
+  for (const e of expected) {
+    if (!inPeriod(e.billing.occurredAt)) continue;
+    items.push({
+      item: ccItem(e.key),
+      network,
+      paymentId: e.billing.id,
+      sig: expectedRowSig(e),
+      keys: expectedRowKeys(e),
+      counted: true,
+      partnerId: e.partnerId,
+      reported: 0,
+      owed: e.exclusionReason !== null || e.status === 'void' ? 0 : (e.amountUsdMinor ?? 0) - Math.abs(e.clawbackUsdMinor),
+      collected: e.kind === 'direct' ? (e.billing.amountUsdMinor ?? 0) - e.billing.takenBackUsdMinor : 0,
+    });
+  }
+  return { findings, items };
+}
+
+/** Upserts the run's findings; returns ids of new (or reopened) and still-open discrepancies. */
 async function persist(db: Knex, runId: number, findings: Finding[], now: Date): Promise<{ newIds: number[]; stillOpen: number }> {
   const newIds: number[] = [];
   let stillOpen = 0;
@@ -297,104 +303,234 @@ async function persist(db: Knex, runId: number, findings: Finding[], now: Date):
   return { newIds, stillOpen };
 }
 
-function addTotal(map: Map<string, TotalsRow>, key: string, init: () => TotalsRow, f: (t: TotalsRow) => void): void {
-  let t = map.get(key);
-  if (!t) {
-    t = init();
-    map.set(key, t);
+async function writeItems(trx: Knex, items: ItemOut[], units: Map<string, string>): Promise<void> {
+  for (const part of chunk(items, 1000)) {
+    await trx('reconcile_items').insert(
+      part.map((i) => ({
+        item: i.item,
+        network: i.network,
+        unit: units.get(i.item) ?? i.item,
+        payment_event_id: i.paymentId,
+        sig: i.sig,
+        counted: i.counted,
+        partner_id: i.partnerId,
+        reported_usd_minor: i.reported,
+        owed_usd_minor: i.owed,
+        collected_usd_minor: i.collected,
+      })),
+    );
   }
-  f(t);
+}
+
+interface Contribution {
+  network: string;
+  partnerId: number | null;
+  reported: number;
+  owed: number;
+  collected: number;
+}
+
+async function buildTotals(db: Knex, rows: Contribution[]): Promise<ReconcileSummary['totals']> {
+  const blank = (key: string, network: string | null, partnerId: number | null): TotalsRow => ({ key, network, partnerId, partnerName: null, reportedUsdMinor: 0, owedUsdMinor: 0, collectedUsdMinor: 0, deltaUsdMinor: 0 });
+  const byNetwork = new Map<string, TotalsRow>();
+  const byPartner = new Map<string, TotalsRow>();
+  for (const c of rows) {
+    const pk = `${c.partnerId}|${c.network}`;
+    const n = byNetwork.get(c.network) ?? blank(c.network, c.network, null);
+    const p = byPartner.get(pk) ?? blank(pk, c.network, c.partnerId);
+    for (const t of [n, p]) {
+      t.reportedUsdMinor += c.reported;
+      t.owedUsdMinor += c.owed;
+      t.collectedUsdMinor += c.collected;
+    }
+    byNetwork.set(c.network, n);
+    byPartner.set(pk, p);
+  }
+  const partnerIds = [...new Set([...byPartner.values()].map((t) => t.partnerId).filter((x): x is number => x !== null))];
+  const names = new Map<number, string | null>();
+  for (const ids of chunk(partnerIds, 1000)) for (const p of await db('partners').whereIn('id', ids).select('id', 'name', 'partner_key')) names.set(num(p.id), p.name ?? p.partner_key);
+  const finish = (t: TotalsRow): TotalsRow => ({ ...t, partnerName: t.partnerId === null ? null : (names.get(t.partnerId) ?? null), deltaUsdMinor: t.reportedUsdMinor - t.owedUsdMinor });
+  return {
+    byNetwork: [...byNetwork.values()].map(finish).sort((a, b) => a.key.localeCompare(b.key)),
+    byPartner: [...byPartner.values()].map(finish).sort((a, b) => (a.partnerName ?? '').localeCompare(b.partnerName ?? '') || a.key.localeCompare(b.key)),
+  };
+}
+
+/** Totals over everything, from the item shares of each item's latest evaluation (SQL aggregate). */
+async function totalsFromItems(db: Knex): Promise<ReconcileSummary['totals']> {
+  const rows = await db('reconcile_items')
+    .where('counted', true)
+    .groupBy('network', 'partner_id')
+    .select('network', 'partner_id', db.raw('sum(reported_usd_minor) AS r, sum(owed_usd_minor) AS o, sum(collected_usd_minor) AS c'));
+  return buildTotals(
+    db,
+    rows.map((r) => ({ network: String(r.network), partnerId: r.partner_id === null ? null : num(r.partner_id), reported: num(r.r), owed: num(r.o), collected: num(r.c) })),
+  );
+}
+
+const accountsState = (accounts: Map<number, Account>): ReconcileState['accounts'] => Object.fromEntries([...accounts].map(([id, a]) => [String(id), [a.partnerId, a.connection]]));
+
+interface Plan {
+  findings: FindingSet;
+  slices: ReconcileSummary['slices'];
+  units: number;
+  items: ItemOut[];
+  /** full/scoped: the (network, period) scope that was evaluated. */
+  scope?: { networks: string[]; periods: string[] };
+  /** incremental: items whose discrepancies are re-judged (evaluated or gone), and the items to rewrite. */
+  touchedNc?: number[];
+  touchedCc?: string[];
+}
+
+async function planFull(db: Knex, ctx: EvalContext, opts: ReconcileOptions, keepItems: boolean): Promise<Plan> {
+  const { networks, periods } = await scopes(db, ctx.config, opts);
+  const marginMs = ctx.config.reconcile.matchWindowHours * 3_600_000;
+  const plan: Plan = { findings: new FindingSet(), slices: [], units: 0, items: [], scope: { networks, periods } };
+  for (const network of networks) {
+    for (const period of periods) {
+      const { from, to } = parsePeriod(period, ctx.config.timezone);
+      // Load a margin either side so a sale near the month boundary still meets its commission.
+      const lo = new Date(from.getTime() - marginMs);
+      const hi = new Date(to.getTime() + marginMs);
+      const networkRows = await loadNetworkRows(db, (q) => q.where({ network }).where('occurred_at', '>=', lo).where('occurred_at', '<', hi));
+      const expected = await loadExpectedRows(db, (q) => q.where('cc.network', network).where('be.occurred_at', '>=', lo).where('be.occurred_at', '<', hi));
+      const out = evaluateSlice(ctx, network, period, networkRows, expected);
+      plan.findings.add(out.findings);
+      plan.items.push(...out.items);
+      plan.slices.push({ network, period, networkRows: networkRows.length, computedRows: expected.length, findings: out.findings.length });
+    }
+  }
+  if (!keepItems) return plan;
+  plan.units = new Set(assignUnits(plan.items).values()).size;
+  return plan;
+}
+
+async function planIncremental(db: Knex, ctx: EvalContext, from: number, to: number, prev: ReconcileState): Promise<Plan> {
+  const seeds = await changedSeeds(db, from, to, { prev, now: ctx.now, graceHours: ctx.config.reconcile.graceHours, accounts: ctx.accounts, markers: ctx.markers });
+  const x = await expandSeeds(db, seeds, ctx.markers);
+  const plan: Plan = { findings: new FindingSet(), slices: [], units: 0, items: [], touchedNc: [], touchedCc: [] };
+  const tz = ctx.config.timezone;
+  const marginMs = ctx.config.reconcile.matchWindowHours * 3_600_000;
+  const networks = [...new Set([...[...x.nc.values()].map((n) => n.network), ...[...x.e.values()].map((e) => e.network as string)])].sort();
+  for (const network of networks) {
+    const ncs = [...x.nc.values()].filter((n) => n.network === network).sort((a, b) => a.id - b.id);
+    const es = [...x.e.values()].filter((e) => e.network === network).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    const periods = [...new Set([...ncs.map((n) => periodOf(n.occurredAt, tz)), ...es.map((e) => periodOf(e.billing.occurredAt, tz))])].sort();
+    for (const period of periods) {
+      const { from: f, to: t } = parsePeriod(period, tz);
+      const lo = f.getTime() - marginMs;
+      const hi = t.getTime() + marginMs;
+      const networkRows = ncs.filter((n) => n.occurredAt.getTime() >= lo && n.occurredAt.getTime() < hi);
+      const expected = es.filter((e) => e.billing.occurredAt.getTime() >= lo && e.billing.occurredAt.getTime() < hi);
+      const out = evaluateSlice(ctx, network, period, networkRows, expected);
+      plan.findings.add(out.findings);
+      plan.items.push(...out.items);
+      plan.slices.push({ network, period, networkRows: networkRows.length, computedRows: expected.length, findings: out.findings.length });
+    }
+  }
+  plan.units = new Set(assignUnits(plan.items).values()).size;
+  for (const item of [...plan.items.map((i) => i.item), ...x.removed]) {
+    if (item.startsWith('nc:')) plan.touchedNc!.push(Number(item.slice(3)));
+    else plan.touchedCc!.push(item.slice(3));
+  }
+  return plan;
 }
 
 export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOptions = {}): Promise<ReconcileSummary> {
   const { db, config, log } = deps;
   const now = opts.now ?? new Date();
-  const tz = config.timezone;
   const rc = config.reconcile;
   const rules = opts.rules ?? defaultMatchRules({ windowHours: rc.matchWindowHours });
   const [run] = await db('reconciliation_runs').insert({ period: opts.period ?? null, network: opts.network ?? null, status: 'running', started_at: now }).returning('id');
   const runId = num((run as { id: number }).id);
-  const summary: ReconcileSummary = { runId, status: 'succeeded', period: opts.period ?? null, network: opts.network ?? null, slices: [], found: 0, new: 0, stillOpen: 0, resolved: 0, byKind: {}, newIds: [], totals: { byNetwork: [], byPartner: [] } };
-  const byNetwork = new Map<string, TotalsRow>();
-  const byPartner = new Map<string, TotalsRow>();
-  const blank = (key: string, network: string | null, partnerId: number | null) => (): TotalsRow => ({ key, network, partnerId, partnerName: null, reportedUsdMinor: 0, owedUsdMinor: 0, collectedUsdMinor: 0, deltaUsdMinor: 0 });
+  const summary: ReconcileSummary = { runId, status: 'succeeded', mode: 'full', period: opts.period ?? null, network: opts.network ?? null, units: 0, items: 0, slices: [], found: 0, new: 0, stillOpen: 0, resolved: 0, byKind: {}, newIds: [], totals: { byNetwork: [], byPartner: [] } };
   try {
-    const { networks, periods } = await scopes(db, config, opts);
-    const marginMs = rc.matchWindowHours * 3_600_000;
-    const markers = await adjustmentMarkers(db);
-    for (const network of networks) {
-      const tolerance = rc.tolerance[network] ?? rc.defaultTolerance;
-      for (const period of periods) {
-        const { from, to } = parsePeriod(period, tz);
-        // Load a margin either side so a sale near the month boundary still meets its commission.
-        const slice = await loadSlice(db, network, new Date(from.getTime() - marginMs), new Date(to.getTime() + marginMs));
-        const match = matchCommissions(slice.networkRows, slice.expected, rules, { adjustmentOf: (m) => markers.get(m) });
-        const all = classify(match, {
-          network,
-          tolerance,
-          severity: rc.severity,
-          now,
-          graceHours: rc.graceHours,
-          attributionWindowDays: rc.attributionWindowDays,
-          periodOf: (d) => periodOf(d, tz),
-          partnerOfAccount: (id) => (id === null ? null : (slice.accounts.get(id)?.partnerId ?? null)),
-        });
-        const findings = all
-          .filter((f) => f.period === period)
-          .map((f) => (f.connection === null && f.partnerAccountId !== null ? { ...f, connection: slice.accounts.get(f.partnerAccountId)?.connection ?? null } : f));
-        const res = await db.transaction(async (trx) => {
-          const p = await persist(trx, runId, findings, now);
-          const resolved = await trx('discrepancies')
-            .where({ period, network })
-            .whereIn('status', ['open', 'approved'])
-            .where((q) => q.whereNull('last_run_id').orWhereNot('last_run_id', runId))
-            .update({ status: 'resolved', resolved_at: now });
-          return { ...p, resolved: num(resolved) };
-        });
-        summary.newIds.push(...res.newIds);
-        summary.new += res.newIds.length;
-        summary.stillOpen += res.stillOpen;
-        summary.resolved += res.resolved;
-        summary.found += findings.length;
-        for (const f of findings) summary.byKind[f.kind] = (summary.byKind[f.kind] ?? 0) + 1;
-        summary.slices.push({ network, period, networkRows: slice.networkRows.length, computedRows: slice.expected.length, findings: findings.length });
-
-        // Totals for the slice's own period: reported (network), owed (rules), collected (billing).
-        const inPeriod = (d: Date): boolean => d.getTime() >= from.getTime() && d.getTime() < to.getTime();
-        const billingOf = new Map<number, BillingFacts>();
-        for (const p of match.pairs) billingOf.set(p.network.id, p.expected.billing);
-        for (const n of slice.networkRows) {
-          if (!inPeriod(n.occurredAt) || n.status === 'declined' || n.status === 'deleted') continue;
-          const usd = networkUsd(n, billingOf.get(n.id)) ?? 0;
-          const partnerId = n.partnerAccountId === null ? null : (slice.accounts.get(n.partnerAccountId)?.partnerId ?? null);
-          addTotal(byNetwork, network, blank(network, network, null), (t) => (t.reportedUsdMinor += usd));
-          addTotal(byPartner, `${partnerId}|${network}`, blank(`${partnerId}|${network}`, network, partnerId), (t) => (t.reportedUsdMinor += usd));
-        }
-        for (const e of slice.expected) {
-          if (!inPeriod(e.billing.occurredAt)) continue;
-          const owedUsd = e.exclusionReason !== null || e.status === 'void' ? 0 : (e.amountUsdMinor ?? 0) - Math.abs(e.clawbackUsdMinor);
-          const collected = e.kind === 'direct' ? (e.billing.amountUsdMinor ?? 0) - e.billing.takenBackUsdMinor : 0;
-          addTotal(byNetwork, network, blank(network, network, null), (t) => {
-            t.owedUsdMinor += owedUsd;
-            t.collectedUsdMinor += collected;
-          });
-          addTotal(byPartner, `${e.partnerId}|${network}`, blank(`${e.partnerId}|${network}`, network, e.partnerId), (t) => {
-            t.owedUsdMinor += owedUsd;
-            t.collectedUsdMinor += collected;
-          });
-        }
-      }
+    const scoped = !!(opts.period || opts.network);
+    // The watermark first: every change at or below it is committed, so reading the data after it
+    // and storing it as the cursor never skips one (changes above it are simply seen again).
+    const watermark = scoped ? 0 : await readChangeWatermark(db);
+    const cursor = scoped ? undefined : await loadChangeCursor(db, CONSUMER);
+    const hash = configHash({ rules, reconcile: rc, timezone: config.timezone });
+    const ctx: EvalContext = { config, rules, now, markers: await adjustmentMarkers(db), accounts: await loadAccounts(db) };
+    const prevState = cursor?.state as Partial<ReconcileState> | undefined;
+    let fullReason: string | undefined;
+    if (!scoped) {
+      if (opts.full) fullReason = 'requested';
+      else if (!cursor) fullReason = 'no cursor yet';
+      else if (prevState?.v !== STATE_VERSION || prevState.configHash !== hash) fullReason = 'matching configuration changed';
+      else if (!rulesSupportUnits(rules)) fullReason = 'a matching rule blocks on neither reference nor customer';
     }
-    const partnerIds = [...new Set([...byPartner.values()].map((t) => t.partnerId).filter((x): x is number => x !== null))];
-    const names = new Map<number, string | null>();
-    for (const ids of chunk(partnerIds, IN_CHUNK)) for (const p of await db('partners').whereIn('id', ids).select('id', 'name', 'partner_key')) names.set(num(p.id), p.name ?? p.partner_key);
-    const finish = (t: TotalsRow): TotalsRow => ({ ...t, partnerName: t.partnerId === null ? null : (names.get(t.partnerId) ?? null), deltaUsdMinor: t.reportedUsdMinor - t.owedUsdMinor });
-    summary.totals = {
-      byNetwork: [...byNetwork.values()].map(finish).sort((a, b) => a.key.localeCompare(b.key)),
-      byPartner: [...byPartner.values()].map(finish).sort((a, b) => (a.partnerName ?? '').localeCompare(b.partnerName ?? '') || a.key.localeCompare(b.key)),
-    };
-    await db('reconciliation_runs').where({ id: runId }).update({ status: 'succeeded', finished_at: new Date(), stats: JSON.stringify({ ...summary, newIds: summary.newIds.slice(0, 1000) }) });
-    log?.info({ runId, found: summary.found, new: summary.new, resolved: summary.resolved }, 'reconciliation finished');
+    summary.mode = scoped ? 'scoped' : fullReason ? 'full' : 'incremental';
+    summary.fullReason = fullReason;
+    const plan = summary.mode === 'incremental' ? await planIncremental(db, ctx, cursor!.changeSeq, watermark, prevState as ReconcileState) : await planFull(db, ctx, opts, summary.mode === 'full');
+    const findings = [...plan.findings.byFp.values()];
+    summary.slices = plan.slices;
+    summary.units = plan.units;
+    summary.items = plan.items.length;
+
+    await db.transaction(async (trx) => {
+      await trx.raw('SELECT pg_advisory_xact_lock(?, hashtext(current_schema()))', [RECONCILE_LOCK_KEY]);
+      const prevRow = await trx('reconciliation_runs').where('status', 'succeeded').where('id', '<', runId).max<{ id: string | number | null }>('id as id').first();
+      const prevRun = prevRow?.id === null || prevRow?.id === undefined ? null : num(prevRow.id);
+
+      // The discrepancies this run re-judges; the rest found last time are carried over (found again).
+      let candidates: number[] = [];
+      if (summary.mode === 'incremental') {
+        const ncIds = plan.touchedNc!;
+        const ccKeys = plan.touchedCc!;
+        const ids = new Set<number>();
+        for (const part of chunk(ncIds, 5000)) for (const r of await trx('discrepancies').whereRaw('network_commission_id = ANY(?::bigint[])', [part]).select('id')) ids.add(num(r.id));
+        for (const part of chunk(ccKeys, 5000)) for (const r of await trx('discrepancies').whereNull('network_commission_id').whereRaw('computed_commission_key = ANY(?::text[])', [part]).select('id')) ids.add(num(r.id));
+        candidates = [...ids];
+      }
+      if (prevRun !== null && summary.mode !== 'full') {
+        const q = trx('discrepancies').where('last_run_id', prevRun).whereNot('status', 'resolved');
+        if (summary.mode === 'incremental') q.whereRaw('NOT (id = ANY(?::bigint[]))', [candidates]);
+        else q.whereRaw('NOT (network = ANY(?::text[]) AND period = ANY(?::text[]))', [plan.scope!.networks, plan.scope!.periods]);
+        await q.update({ last_run_id: runId, last_seen_at: now });
+      }
+
+      const p = await persist(trx, runId, findings, now);
+      const rq = trx('discrepancies').whereIn('status', ['open', 'approved']).where((w) => w.whereNull('last_run_id').orWhereNot('last_run_id', runId));
+      if (summary.mode === 'incremental') rq.whereRaw('id = ANY(?::bigint[])', [candidates]);
+      else rq.whereRaw('network = ANY(?::text[]) AND period = ANY(?::text[])', [plan.scope!.networks, plan.scope!.periods]);
+      const resolved = num(await rq.update({ status: 'resolved', resolved_at: now }));
+      summary.newIds = p.newIds;
+      summary.new = p.newIds.length;
+      summary.resolved = resolved;
+
+      if (summary.mode === 'scoped') {
+        summary.found = findings.length;
+        summary.stillOpen = p.stillOpen;
+        for (const f of findings) summary.byKind[f.kind] = (summary.byKind[f.kind] ?? 0) + 1;
+        return;
+      }
+      // Everything found, whether re-evaluated now or carried over.
+      for (const r of await trx('discrepancies').where('last_run_id', runId).groupBy('kind').select('kind', trx.raw('count(*) AS n'), trx.raw(`count(*) FILTER (WHERE status IN ('open','approved')) AS live`))) {
+        summary.byKind[String(r.kind)] = num(r.n);
+        summary.found += num(r.n);
+        summary.stillOpen += num(r.live);
+      }
+      summary.stillOpen -= summary.new;
+
+      const units = assignUnits(plan.items);
+      if (summary.mode === 'full') await trx('reconcile_items').delete();
+      else {
+        const drop = [...plan.touchedNc!.map(ncItem), ...plan.touchedCc!.map(ccItem)];
+        for (const part of chunk(drop, 5000)) await trx('reconcile_items').whereRaw('item = ANY(?::text[])', [part]).delete();
+      }
+      await writeItems(trx, plan.items, units);
+      const state: ReconcileState = { v: STATE_VERSION, configHash: hash, now: now.toISOString(), accounts: accountsState(ctx.accounts), markers: Object.fromEntries(ctx.markers) };
+      await saveChangeCursor(trx, CONSUMER, watermark, state as unknown as Record<string, unknown>);
+    });
+
+    if (summary.mode === 'scoped') {
+      const inScope = plan.items.filter((i) => i.counted);
+      summary.totals = await buildTotals(db, inScope.map((i) => ({ network: i.network, partnerId: i.partnerId, reported: i.reported, owed: i.owed, collected: i.collected })));
+    } else summary.totals = await totalsFromItems(db);
+
+    await db('reconciliation_runs').where({ id: runId }).update({ status: 'succeeded', finished_at: new Date(), stats: JSON.stringify({ ...summary, newIds: summary.newIds.slice(0, 1000), slices: summary.slices.slice(0, 1000) }) });
+    log?.info({ runId, mode: summary.mode, units: summary.units, found: summary.found, new: summary.new, resolved: summary.resolved }, 'reconciliation finished');
     return summary;
   } catch (err) {
     await db('reconciliation_runs').where({ id: runId }).update({ status: 'failed', finished_at: new Date(), error: errorMessage(err) });

@@ -15,6 +15,7 @@ const optsSchema = z.object({
   network: z.enum(['partnerstack', 'shareasale', 'awin']).optional(),
   format: z.string().optional(),
   failOn: z.enum(SEVERITIES).optional(),
+  full: z.boolean().optional(),
 });
 
 export function register(program: Command): void {
@@ -23,6 +24,7 @@ export function register(program: Command): void {
     .description('compare network-reported, rule-computed and billing-collected commissions; record discrepancies')
     .option('--period <yyyy-mm>', 'only this month (default: every month with data)')
     .option('--network <network>', 'partnerstack | shareasale | awin')
+    .option('--full', 're-evaluate everything (default: only what changed since the last run, or everything on the first run)')
     .option('--format <format>', 'table | json | csv', 'table')
     .option('--fail-on <severity>', `exit 1 when open discrepancies at or above this severity exist (${SEVERITIES.join('|')})`)
     .action(async (raw: unknown, cmd: Command) => {
@@ -32,7 +34,7 @@ export function register(program: Command): void {
       const format = parseFormat(opts.format);
       const app = await openApp(cmd.optsWithGlobals<GlobalOptions>());
       try {
-        const s = await runReconciliation({ db: app.db, config: app.config, log: app.log }, { period: opts.period, network: opts.network });
+        const s = await runReconciliation({ db: app.db, config: app.config, log: app.log }, { period: opts.period, network: opts.network, full: opts.full });
         const list = await listDiscrepancies(app.db, { status: ['open', 'approved'], period: opts.period, network: opts.network });
         const rows = list.map((d) => ({
           id: d.id,
@@ -53,7 +55,7 @@ export function register(program: Command): void {
           new: s.newIds.includes(d.id),
         }));
         if (format === 'json') {
-          console.log(JSON.stringify({ run: { id: s.runId, found: s.found, new: s.new, stillOpen: s.stillOpen, resolved: s.resolved, byKind: s.byKind, slices: s.slices }, totals: s.totals, discrepancies: rows }, null, 2));
+          console.log(JSON.stringify({ run: { id: s.runId, mode: s.mode, units: s.units, found: s.found, new: s.new, stillOpen: s.stillOpen, resolved: s.resolved, byKind: s.byKind, slices: s.slices }, totals: s.totals, discrepancies: rows }, null, 2));
         } else if (format === 'csv') {
           console.log(renderRows(rows, 'csv'));
         } else {
@@ -62,7 +64,7 @@ export function register(program: Command): void {
           console.log(renderRows(s.totals.byNetwork.map((t) => ({ network: t.network, ...money(t) })), 'table'));
           console.log('\nPer partner (USD)');
           console.log(renderRows(s.totals.byPartner.map((t) => ({ partner: t.partnerName ?? t.partnerId ?? '(unknown)', network: t.network, ...money(t) })), 'table'));
-          console.log(`\nDiscrepancies: ${s.found} found, ${s.new} new, ${s.stillOpen} still open, ${s.resolved} resolved (run ${s.runId})`);
+          console.log(`\nDiscrepancies: ${s.found} found, ${s.new} new, ${s.stillOpen} still open, ${s.resolved} resolved (run ${s.runId}, ${s.mode}${s.mode === 'scoped' ? '' : `, ${s.units} units evaluated`})`);
           console.log(renderRows(rows.map((r) => ({ id: r.id, new: r.new ? '*' : '', kind: r.kind, severity: r.severity, status: r.status, network: r.network, period: r.period, partner: r.partner, expected: r.expected_minor, reported: r.reported_minor, currency: r.currency, at_stake: usd(r.usd_at_stake_minor), reason: r.reason })), 'table'));
         }
         if (opts.failOn) {
