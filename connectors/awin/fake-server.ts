@@ -11,7 +11,7 @@ import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { DateTime } from 'luxon';
 import { Decimal } from 'decimal.js';
-import { listenOnLoopback } from '../fake-http.ts';
+import { listenOnLoopback, lowerBound } from '../fake-http.ts';
 
 export const FAKE_AWIN_TIMEZONES = ['Europe/Berlin', 'Europe/Paris', 'Europe/London', 'Europe/Dublin', 'Canada/Eastern', 'Canada/Central', 'Canada/Mountain', 'Canada/Pacific', 'US/Eastern', 'US/Central', 'US/Mountain', 'US/Pacific', 'UTC'];
 
@@ -249,7 +249,58 @@ function publicJob(j: FakeAwinJob): Omit<FakeAwinJob, 'pollsLeft' | 'items'> {
 
 function toZone(utcWall: string | null | undefined, zone: string): string | null {
   if (!utcWall) return utcWall ?? null;
+  // UTC → UTC is the text itself when it is a valid date (luxon would print it back unchanged).
+  if (zone === 'UTC' && utcWallMs(utcWall) !== undefined) return utcWall;
   return DateTime.fromFormat(utcWall, FMT, { zone: 'UTC' }).setZone(zone).toFormat(FMT);
+}
+
+const WALL = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})$/;
+/** Epoch ms of a `yyyy-MM-ddTHH:mm:ss` UTC wall-clock text, undefined when luxon would call it invalid. */
+function utcWallMs(v: string): number | undefined {
+  const m = WALL.exec(v);
+  if (m && Number(m[1]) >= 1000) {
+    const [y, mo, d, h, mi, sec] = m.slice(1).map(Number) as [number, number, number, number, number, number];
+    const t = Date.UTC(y, mo - 1, d, h, mi, sec);
+    const back = new Date(t);
+    // Out-of-range parts (month 13, 30 February, hour 24 …) roll over in Date.UTC; luxon rejects them.
+    return back.getUTCFullYear() === y && back.getUTCMonth() === mo - 1 && back.getUTCDate() === d && back.getUTCHours() === h && back.getUTCMinutes() === mi && back.getUTCSeconds() === sec ? t : undefined;
+  }
+  const dt = DateTime.fromFormat(v, FMT, { zone: 'UTC' });
+  return dt.isValid ? dt.toMillis() : undefined;
+}
+
+/**
+ * Transactions by transaction or validation date (sorted once), rebuilt whenever the list or that
+ * date of a transaction differs from what was indexed (checked on every request: one pass of
+ * identity comparisons, no parsing — tests and the batch endpoint edit transactions in place).
+ */
+interface AwinDateIndex {
+  rows: FakeAwinTransaction[];
+  dates: Array<string | null | undefined>;
+  /** Positions of the transactions with a valid date, by time then position. */
+  byTime: number[];
+  times: number[];
+}
+const awinIndexes = new WeakMap<FakeAwinStore, Map<'transactionDate' | 'validationDate', AwinDateIndex>>();
+
+function awinDateIndex(store: FakeAwinStore, field: 'transactionDate' | 'validationDate'): AwinDateIndex {
+  const all = store.transactions;
+  let perStore = awinIndexes.get(store);
+  if (!perStore) awinIndexes.set(store, (perStore = new Map()));
+  const hit = perStore.get(field);
+  if (hit && hit.rows.length === all.length) {
+    let same = true;
+    for (let i = 0; i < all.length && same; i++) same = all[i] === hit.rows[i] && all[i]![field] === hit.dates[i];
+    if (same) return hit;
+  }
+  const rows = [...all];
+  const dates = rows.map((t) => t[field]);
+  const ms = dates.map((v) => (v ? utcWallMs(v) : undefined));
+  const byTime = rows.map((_, i) => i).filter((i) => ms[i] !== undefined);
+  byTime.sort((a, b) => ms[a]! - ms[b]! || a - b);
+  const idx: AwinDateIndex = { rows, dates, byTime, times: byTime.map((i) => ms[i]!) };
+  perStore.set(field, idx);
+  return idx;
 }
 
 function listTransactions(store: FakeAwinStore, q: URLSearchParams, send: (s: number, b: unknown) => void): void {
@@ -276,10 +327,22 @@ function listTransactions(store: FakeAwinStore, q: URLSearchParams, send: (s: nu
     const v = dateType === 'transaction' ? t.transactionDate : dateType === 'validation' ? t.validationDate : store.amendedAt[String(t.id)] ? DateTime.fromISO(store.amendedAt[String(t.id)]!, { zone: 'UTC' }).toFormat(FMT) : null;
     return v ? DateTime.fromFormat(v, FMT, { zone: 'UTC' }) : null;
   };
-  const out = store.transactions.filter((t) => {
-    const d = dateOf(t);
-    return !!d && d >= start && d <= end && (!status || t.commissionStatus === status);
-  });
+  if (dateType === 'amendment') {
+    const out = store.transactions.filter((t) => {
+      const d = dateOf(t);
+      return !!d && d >= start && d <= end && (!status || t.commissionStatus === status);
+    });
+    return send(200, out.map(render));
+  }
+  // Same transactions and order (the list's) as testing every transaction's date, by binary search.
+  const idx = awinDateIndex(store, dateType === 'transaction' ? 'transactionDate' : 'validationDate');
+  const lo = lowerBound(idx.times, (t) => t >= start.toMillis());
+  const hi = lowerBound(idx.times, (t) => t > end.toMillis(), lo);
+  const out = idx.byTime
+    .slice(lo, hi)
+    .sort((a, b) => a - b)
+    .map((i) => idx.rows[i]!)
+    .filter((t) => !status || t.commissionStatus === status);
   send(200, out.map(render));
 }
 

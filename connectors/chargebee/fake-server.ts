@@ -6,7 +6,7 @@
 // created_at ascending), `include_deleted`; Basic auth (API key as user); Chargebee error bodies;
 // fault injection (5xx, 429 with Retry-After, latency).
 import http from 'node:http';
-import { listenOnLoopback } from '../fake-http.ts';
+import { listenOnLoopback, lowerBound, VersionedMap, ViewCache } from '../fake-http.ts';
 
 export type CbObject = { id: string; created_at?: number; updated_at?: number; deleted?: boolean; [k: string]: unknown };
 
@@ -19,8 +19,12 @@ export interface ChargebeeFakeStore {
   invoices: Map<string, CbObject>;
   credit_notes: Map<string, CbObject>;
   transactions: Map<string, CbObject>;
-  /** Adds or replaces objects of one resource. */
+  /** Adds or replaces objects of one resource (stored as copies). */
   add(resource: Resource, ...objs: CbObject[]): void;
+  /** Like `add` without the copy: the store takes the objects over (bulk loads of freshly built objects). */
+  adopt(resource: Resource, objs: CbObject[]): void;
+  /** Tells the list indexes that objects of a resource were edited in place (else replace them with `add`). */
+  touch(resource: Resource): void;
   clear(): void;
 }
 
@@ -54,16 +58,22 @@ export interface ChargebeeFake {
 
 function createStore(): ChargebeeFakeStore {
   const s = {
-    customers: new Map<string, CbObject>(),
-    subscriptions: new Map<string, CbObject>(),
-    invoices: new Map<string, CbObject>(),
-    credit_notes: new Map<string, CbObject>(),
-    transactions: new Map<string, CbObject>(),
+    customers: new VersionedMap<string, CbObject>(),
+    subscriptions: new VersionedMap<string, CbObject>(),
+    invoices: new VersionedMap<string, CbObject>(),
+    credit_notes: new VersionedMap<string, CbObject>(),
+    transactions: new VersionedMap<string, CbObject>(),
   };
   return {
     ...s,
     add(resource, ...objs) {
       for (const o of objs) s[resource].set(o.id, structuredClone(o));
+    },
+    adopt(resource, objs) {
+      for (const o of objs) s[resource].set(o.id, o);
+    },
+    touch(resource) {
+      s[resource].touch();
     },
     clear() {
       for (const m of Object.values(s)) m.clear();
@@ -131,6 +141,21 @@ export async function startChargebeeFake(opts: { apiKey?: string; port?: number 
     return { [key]: o };
   };
 
+  const indexes = new Map<string, { version: number; sorted: CbObject[]; keys: number[] | null; views: ViewCache<CbObject[]> }>();
+  /** A resource sorted ascending by (field, id), per store change; keys null when a value is not a finite number. */
+  const sortedIndex = (resource: Resource, field: string): { version: number; sorted: CbObject[]; keys: number[] | null; views: ViewCache<CbObject[]> } => {
+    const map = store[resource] as VersionedMap<string, CbObject>;
+    const id = `${resource}|${field}`;
+    const hit = indexes.get(id);
+    if (hit && hit.version === map.version) return hit;
+    const val = (o: CbObject): number => Number(o[field] ?? 0);
+    const finite = [...map.values()].every((o) => typeof o[field] === 'number' && Number.isFinite(o[field]));
+    const sorted = [...map.values()].sort((a, b) => val(a) - val(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const idx = { version: map.version, sorted, keys: finite ? sorted.map(val) : null, views: new ViewCache<CbObject[]>() };
+    indexes.set(id, idx);
+    return idx;
+  };
+
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse, q: Record<string, string>): Promise<number> => {
     const u = new URL(req.url ?? '/', 'http://127.0.0.1');
     const f = faults;
@@ -178,19 +203,74 @@ export async function startChargebeeFake(opts: { apiKey?: string; port?: number 
       .filter((x): x is { field: string; op: string; value: string } => x !== null);
     const includeDeleted = q.include_deleted === 'true';
     const sortVal = (o: CbObject): number => Number(o[sortField] ?? 0);
-    let all = [...coll.values()]
-      .filter((o) => includeDeleted || !o.deleted)
-      .filter((o) => filters.every((fl) => matches(o, fl.field, fl.op, fl.value)))
-      .sort((a, b) => dir * (sortVal(a) - sortVal(b)) || (a.id < b.id ? -dir : a.id > b.id ? dir : 0));
-    if (q.offset) {
-      let cursor: [number, string];
-      try {
-        cursor = JSON.parse(q.offset) as [number, string];
-      } catch {
-        return cbError(res, 400, 'invalid_request', 'param_wrong_value', 'offset : invalid value');
+    const idx = sortedIndex(resource, sortField);
+    let all: CbObject[];
+    if (!idx.keys) {
+      // Some sort value is not a finite number: the plain way, filtering and sorting everything.
+      all = [...coll.values()]
+        .filter((o) => includeDeleted || !o.deleted)
+        .filter((o) => filters.every((fl) => matches(o, fl.field, fl.op, fl.value)))
+        .sort((a, b) => dir * (sortVal(a) - sortVal(b)) || (a.id < b.id ? -dir : a.id > b.id ? dir : 0));
+      if (q.offset) {
+        let cursor: [number, string];
+        try {
+          cursor = JSON.parse(q.offset) as [number, string];
+        } catch {
+          return cbError(res, 400, 'invalid_request', 'param_wrong_value', 'offset : invalid value');
+        }
+        const [cv, cid] = cursor;
+        all = all.filter((o) => dir * (sortVal(o) - cv) > 0 || (sortVal(o) === cv && dir * (o.id < cid ? -1 : o.id > cid ? 1 : 0) > 0));
       }
-      const [cv, cid] = cursor;
-      all = all.filter((o) => dir * (sortVal(o) - cv) > 0 || (sortVal(o) === cv && dir * (o.id < cid ? -1 : o.id > cid ? 1 : 0) > 0));
+    } else {
+      // Ascending (value, id) index, sorted once per change: a range filter on the sort field is a
+      // binary search, other filters are applied once per distinct query (cached until the resource
+      // changes), the keyset offset is a binary search; descending reads the same list backwards.
+      const keys = idx.keys;
+      let lo = 0;
+      let hi = keys.length;
+      const rest: typeof filters = [];
+      for (const fl of filters) {
+        if (fl.field !== sortField) rest.push(fl);
+        else if (fl.op === 'after') lo = Math.max(lo, lowerBound(keys, (v) => v > Number(fl.value)));
+        else if (fl.op === 'before') hi = Math.min(hi, lowerBound(keys, (v) => !(v < Number(fl.value))));
+        else if (fl.op === 'between') {
+          const [a, b] = parseJsonArray(fl.value).map(Number);
+          lo = Math.max(lo, lowerBound(keys, (v) => v >= a!));
+          hi = Math.min(hi, lowerBound(keys, (v) => !(v <= b!)));
+        } else rest.push(fl);
+      }
+      // NaN bounds match nothing (every comparison is false).
+      if (hi < lo) hi = lo;
+      let view = idx.sorted;
+      if (rest.length > 0 || !includeDeleted) {
+        const { offset: _o, limit: _l, ...key } = q;
+        const range = [lo, hi];
+        view = idx.views.get(idx.version, JSON.stringify(key), () => idx.sorted.slice(range[0], range[1]).filter((o) => (includeDeleted || !o.deleted) && rest.every((fl) => matches(o, fl.field, fl.op, fl.value))));
+        lo = 0;
+        hi = view.length;
+      }
+      if (q.offset) {
+        let cursor: [number, string];
+        try {
+          cursor = JSON.parse(q.offset) as [number, string];
+        } catch {
+          return cbError(res, 400, 'invalid_request', 'param_wrong_value', 'offset : invalid value');
+        }
+        const [cv, cid] = cursor;
+        const after = (o: CbObject): boolean => dir * (sortVal(o) - cv) > 0 || (sortVal(o) === cv && dir * (o.id < cid ? -1 : o.id > cid ? 1 : 0) > 0);
+        if (typeof cv === 'number' && typeof cid === 'string') {
+          // Ascending: "after" is false…true; descending (read backwards): true…false.
+          if (dir === 1) lo = lowerBound(view, after, lo, hi);
+          else hi = lowerBound(view, (o) => !after(o), lo, hi);
+        } else {
+          const kept = view.slice(lo, hi).filter(after);
+          view = kept;
+          lo = 0;
+          hi = kept.length;
+        }
+      }
+      // The first limit + 1 items in list order (one more tells whether there is a next page).
+      all = dir === 1 ? view.slice(lo, Math.min(hi, lo + limit + 1)) : view.slice(Math.max(lo, hi - limit - 1), hi).reverse();
     }
     const page = all.slice(0, limit);
     const last = page[page.length - 1];

@@ -12,7 +12,7 @@
 // Where the reference is unsure, the fake makes a stated choice (marked ASSUMPTION below).
 // Fault injection per test: scripted steps, random 5xx / 429 (Retry-After) / truncated bodies, latency.
 import http from 'node:http';
-import { listenOnLoopback } from '../fake-http.ts';
+import { listenOnLoopback, lowerBound, VersionedMap, ViewCache } from '../fake-http.ts';
 import { mulberry32 } from '../../src/util/random.ts';
 
 export type Resource = 'groups' | 'partnerships' | 'customers' | 'transactions' | 'rewards';
@@ -47,6 +47,7 @@ export interface FakeRequest {
   fault?: string;
 }
 
+/** Maps of API objects by key. Replace objects (put/set) rather than editing them in place, or call `touch`. */
 export interface FakeStore {
   groups: Map<string, ApiObject>;
   partnerships: Map<string, ApiObject>;
@@ -56,6 +57,8 @@ export interface FakeStore {
   /** Adds or replaces objects (API-shaped, as the vendor would return them). */
   put(resource: Resource, objects: ApiObject | ApiObject[]): void;
   remove(resource: Resource, key: string): boolean;
+  /** Tells the list indexes that objects of a resource were edited in place. */
+  touch(resource: Resource): void;
   clear(): void;
 }
 
@@ -93,12 +96,12 @@ class ApiError extends Error {
 }
 
 function createStore(): FakeStore {
-  const maps: Record<Resource, Map<string, ApiObject>> = {
-    groups: new Map(),
-    partnerships: new Map(),
-    customers: new Map(),
-    transactions: new Map(),
-    rewards: new Map(),
+  const maps: Record<Resource, VersionedMap<string, ApiObject>> = {
+    groups: new VersionedMap(),
+    partnerships: new VersionedMap(),
+    customers: new VersionedMap(),
+    transactions: new VersionedMap(),
+    rewards: new VersionedMap(),
   };
   return {
     ...maps,
@@ -107,6 +110,9 @@ function createStore(): FakeStore {
     },
     remove(resource, key) {
       return maps[resource].delete(key);
+    },
+    touch(resource) {
+      maps[resource].touch();
     },
     clear() {
       for (const m of Object.values(maps)) m.clear();
@@ -179,23 +185,6 @@ export async function createPartnerStackFake(opts: PartnerStackFakeOptions = {})
     const maxU = intParam(q, 'max_updated');
     const created = ['customers', 'transactions', 'rewards'].includes(resource);
     const updated = ['customers', 'partnerships', 'groups'].includes(resource);
-    let items = [...store[resource].values()].filter((o) => (!created || inRange(o.created_at, minC, maxC)) && (!updated || inRange(o.updated_at, minU, maxU)));
-    if (resource === 'partnerships' && q.include_archived !== 'true') items = items.filter((p) => p.archived !== true);
-    if (resource === 'customers') {
-      if (q.partner_key) items = items.filter((c) => c.partner_key === q.partner_key);
-      if (q.group) items = items.filter((c) => groupKeyOf(partnershipByPartnerKey(s(c.partner_key) ?? '')?.group) === q.group);
-    }
-    if (resource === 'rewards') {
-      if (q.status) items = items.filter((r) => r.reward_status === q.status);
-      else if (opts.rewardsDefaultOmitsScheduled) items = items.filter((r) => r.reward_status !== 'scheduled');
-      if (q.customer_key) items = items.filter((r) => obj(r.customer)?.key === q.customer_key || obj(r.customer)?.external_key === q.customer_key);
-      if (q.group_key) items = items.filter((r) => groupKeyOf(obj(r.partnership)?.group) === q.group_key);
-      if (q.invoice_key) items = items.filter((r) => obj(r.invoice)?.key === q.invoice_key);
-      if (q.keywords) {
-        const kw = q.keywords.toLowerCase();
-        items = items.filter((r) => (s(r.description) ?? '').toLowerCase().includes(kw));
-      }
-    }
     const orderBy = q.order_by ?? '-created_at';
     const allowed = resource === 'partnerships' ? ['created_at', '-created_at', 'updated_at', '-updated_at'] : ['created_at', '-created_at'];
     if (!allowed.includes(orderBy)) throw new ApiError(400, `'order_by' must be one of ${allowed.join(', ')}`);
@@ -206,7 +195,63 @@ export async function createPartnerStackFake(opts: PartnerStackFakeOptions = {})
       const d = (num(a[field]) ?? 0) - (num(b[field]) ?? 0);
       return (desc ? -d : d) || (a.key < b.key ? 1 : a.key > b.key ? -1 : 0);
     };
-    items.sort(cmp);
+    let partnershipOf: Map<string, ApiObject> | undefined;
+    const byPartnerKey = (pk: string): ApiObject | undefined => {
+      if (!partnershipOf) {
+        partnershipOf = new Map();
+        for (const p of store.partnerships.values()) if (typeof p.partner_key === 'string' && !partnershipOf.has(p.partner_key)) partnershipOf.set(p.partner_key, p);
+      }
+      return partnershipOf.get(pk);
+    };
+    const matches = (o: ApiObject): boolean => {
+      if (!((!created || inRange(o.created_at, minC, maxC)) && (!updated || inRange(o.updated_at, minU, maxU)))) return false;
+      if (resource === 'partnerships' && q.include_archived !== 'true' && o.archived === true) return false;
+      if (resource === 'customers') {
+        if (q.partner_key && o.partner_key !== q.partner_key) return false;
+        if (q.group && groupKeyOf(byPartnerKey(s(o.partner_key) ?? '')?.group) !== q.group) return false;
+      }
+      if (resource === 'rewards') {
+        if (q.status) {
+          if (o.reward_status !== q.status) return false;
+        } else if (opts.rewardsDefaultOmitsScheduled && o.reward_status === 'scheduled') return false;
+        if (q.customer_key && obj(o.customer)?.key !== q.customer_key && obj(o.customer)?.external_key !== q.customer_key) return false;
+        if (q.group_key && groupKeyOf(obj(o.partnership)?.group) !== q.group_key) return false;
+        if (q.invoice_key && obj(o.invoice)?.key !== q.invoice_key) return false;
+        if (q.keywords && !(s(o.description) ?? '').toLowerCase().includes(q.keywords.toLowerCase())) return false;
+      }
+      return true;
+    };
+    // The resource sorted once per change and order; the created range by binary search over it;
+    // other filters applied once per distinct query (cached until the resource changes); cursors by
+    // binary search. Same items, order and has_more as filtering and sorting the whole map.
+    const idx = sortedIndex(resource, orderBy, cmp, field === 'created_at');
+    let lo = 0;
+    let hi = idx.sorted.length;
+    const createdRange = created && (minC !== undefined || maxC !== undefined);
+    if (createdRange && idx.keys) {
+      const keys = idx.keys;
+      if (desc) {
+        if (maxC !== undefined) lo = lowerBound(keys, (v) => v <= maxC);
+        if (minC !== undefined) hi = lowerBound(keys, (v) => v < minC, lo);
+      } else {
+        if (minC !== undefined) lo = lowerBound(keys, (v) => v >= minC);
+        if (maxC !== undefined) hi = lowerBound(keys, (v) => v > maxC, lo);
+      }
+    }
+    const residual =
+      (createdRange && !idx.keys) ||
+      (updated && (minU !== undefined || maxU !== undefined)) ||
+      resource === 'partnerships' ||
+      (resource === 'customers' && !!(q.partner_key || q.group)) ||
+      (resource === 'rewards' && !!(q.status || opts.rewardsDefaultOmitsScheduled || q.customer_key || q.group_key || q.invoice_key || q.keywords));
+    let items = idx.sorted;
+    if (residual) {
+      const { starting_after: _a, ending_before: _b, limit: _l, ...rest } = q;
+      const range = [lo, hi];
+      items = idx.views.get(idx.version, JSON.stringify(rest), () => idx.sorted.slice(range[0], range[1]).filter(matches));
+      lo = 0;
+      hi = items.length;
+    }
     const anchorOf = (name: string, key: string): ApiObject => {
       const a = store[resource].get(key);
       if (!a) throw new ApiError(400, `'${name}': no ${resource.replace(/s$/, '')} with key '${key}'`);
@@ -214,18 +259,30 @@ export async function createPartnerStackFake(opts: PartnerStackFakeOptions = {})
     };
     if (q.starting_after) {
       const anchor = anchorOf('starting_after', q.starting_after);
-      let i = items.findIndex((o) => cmp(o, anchor) > 0);
-      if (i < 0) i = items.length;
-      return { has_more: i + limit < items.length, items: items.slice(i, i + limit) };
+      const i = lowerBound(items, (o) => cmp(o, anchor) > 0, lo, hi);
+      return { has_more: i + limit < hi, items: items.slice(i, Math.min(hi, i + limit)) };
     }
     if (q.ending_before) {
       const anchor = anchorOf('ending_before', q.ending_before);
-      let end = items.findIndex((o) => cmp(o, anchor) >= 0);
-      if (end < 0) end = items.length;
-      const start = Math.max(0, end - limit);
-      return { has_more: start > 0, items: items.slice(start, end) };
+      const end = lowerBound(items, (o) => cmp(o, anchor) >= 0, lo, hi);
+      const start = Math.max(lo, end - limit);
+      return { has_more: start > lo, items: items.slice(start, end) };
     }
-    return { has_more: items.length > limit, items: items.slice(0, limit) };
+    return { has_more: hi - lo > limit, items: items.slice(lo, Math.min(hi, lo + limit)) };
+  }
+
+  const indexes = new Map<string, { version: number; sorted: ApiObject[]; keys: number[] | null; views: ViewCache<ApiObject[]> }>();
+  /** A resource sorted by one order (and its created_at keys when every object has a numeric one), per store change. */
+  function sortedIndex(resource: Resource, orderBy: string, cmp: (a: ApiObject, b: ApiObject) => number, createdOrder: boolean): { version: number; sorted: ApiObject[]; keys: number[] | null; views: ViewCache<ApiObject[]> } {
+    const version = (store[resource] as VersionedMap<string, ApiObject>).version;
+    const id = `${resource}|${orderBy}`;
+    const hit = indexes.get(id);
+    if (hit && hit.version === version) return hit;
+    const sorted = [...store[resource].values()].sort(cmp);
+    const keys = createdOrder && sorted.every((o) => num(o.created_at) !== undefined) ? sorted.map((o) => o.created_at as number) : null;
+    const idx = { version, sorted, keys, views: new ViewCache<ApiObject[]>() };
+    indexes.set(id, idx);
+    return idx;
   }
 
   function createTransaction(body: Record<string, unknown>): ApiObject {
@@ -352,6 +409,7 @@ export async function createPartnerStackFake(opts: PartnerStackFakeOptions = {})
       c.meta = {};
     }
     c.updated_at = now();
+    store.touch('customers');
     return c;
   }
 

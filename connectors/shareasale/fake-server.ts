@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { stringify } from 'csv-stringify/sync';
 import { DateTime } from 'luxon';
 import { Decimal } from 'decimal.js';
-import { listenOnLoopback } from '../fake-http.ts';
+import { listenOnLoopback, lowerBound } from '../fake-http.ts';
 
 export const DEFAULT_SAS_COLUMNS = [
   'Trans ID', 'User ID', 'Merchant ID', 'Trans Date', 'Trans Amount', 'Commission', 'Comment', 'Voided', 'Lock Date',
@@ -230,17 +230,73 @@ function parseRowTime(row: Record<string, string>, zone: string): DateTime | und
   return undefined;
 }
 
+/**
+ * Rows by time (sorted once) and by order number, rebuilt whenever the row list or a row's date or
+ * order number differs from what was indexed (checked on every request: one pass of identity
+ * comparisons, no parsing), or the store's zone changes. Windows already sorted by Trans ID are kept
+ * for the following pages.
+ */
+interface SasIndex {
+  zone: string;
+  rows: Array<Record<string, string>>;
+  dates: string[];
+  orders: string[];
+  /** Positions of the rows with a readable date, by time then position. */
+  byTime: number[];
+  times: number[];
+  byOrder: Map<string, number[]>;
+  windows: Map<string, Array<Record<string, string>>>;
+}
+const sasIndexes = new WeakMap<FakeSasStore, SasIndex>();
+
+function sasIndex(store: FakeSasStore): SasIndex {
+  const all = store.transactions;
+  const zone = store.timezone;
+  const hit = sasIndexes.get(store);
+  if (hit && hit.zone === zone && hit.rows.length === all.length) {
+    let same = true;
+    for (let i = 0; i < all.length && same; i++) {
+      const r = all[i]!;
+      same = r === hit.rows[i] && r['Trans Date'] === hit.dates[i] && r['Order Number'] === hit.orders[i];
+    }
+    if (same) return hit;
+  }
+  const rows = [...all];
+  const ms = rows.map((r) => rowTime(r, zone)?.toMillis());
+  const byTime = rows.map((_, i) => i).filter((i) => ms[i] !== undefined);
+  byTime.sort((a, b) => ms[a]! - ms[b]! || a - b);
+  const byOrder = new Map<string, number[]>();
+  rows.forEach((r, i) => {
+    const k = r['Order Number'] ?? '';
+    const l = byOrder.get(k);
+    if (l) l.push(i);
+    else byOrder.set(k, [i]);
+  });
+  const idx: SasIndex = { zone, rows, dates: rows.map((r) => r['Trans Date']!), orders: rows.map((r) => r['Order Number']!), byTime, times: byTime.map((i) => ms[i]!), byOrder, windows: new Map() };
+  sasIndexes.set(store, idx);
+  return idx;
+}
+
+const byTransId = (a: Record<string, string>, b: Record<string, string>): number => Number(a['Trans ID']) - Number(b['Trans ID']) || String(a['Trans ID']).localeCompare(String(b['Trans ID']));
+
 function transactionDetail(store: FakeSasStore, q: Record<string, string>, badRow: boolean): string {
   const zone = store.timezone;
   const end = parseUsDate(q.dateend, zone)?.endOf('day') ?? DateTime.now().setZone(zone).endOf('day');
   const start = parseUsDate(q.datestart, zone)?.startOf('day') ?? end.minus({ days: 30 }).startOf('day');
   const page = Math.max(1, Number(q.page ?? '1') || 1);
-  const rows = store.transactions
-    .filter((r) => {
-      const t = rowTime(r, zone);
-      return !!t && t >= start && t <= end;
-    })
-    .sort((a, b) => Number(a['Trans ID']) - Number(b['Trans ID']) || String(a['Trans ID']).localeCompare(String(b['Trans ID'])));
+  const idx = sasIndex(store);
+  const from = start.toMillis();
+  const to = end.toMillis();
+  const wkey = `${from}|${to}`;
+  let rows = idx.windows.get(wkey);
+  if (!rows) {
+    // The window's rows in the list's order, then sorted by Trans ID (a stable sort, as before).
+    const lo = lowerBound(idx.times, (t) => t >= from);
+    const hi = lowerBound(idx.times, (t) => t > to, lo);
+    rows = idx.byTime.slice(lo, hi).sort((a, b) => a - b).map((i) => idx.rows[i]!).sort(byTransId);
+    if (idx.windows.size >= 16) idx.windows.clear();
+    idx.windows.set(wkey, rows);
+  }
   const slice = rows.slice((page - 1) * store.pageSize, page * store.pageSize);
   const cells = slice.map((r) => store.columns.map((c) => r[c] ?? ''));
   if (q.format === 'csv') {
@@ -258,7 +314,8 @@ function voidOrEdit(store: FakeSasStore, action: 'void' | 'edit', q: Record<stri
   const date = parseUsDate(q.date, zone);
   const order = q.ordernumber ?? '';
   if (!date || !order) return 'Error: Invalid Request - Error Code 4000';
-  const matches = store.transactions.filter((r) => (r['Order Number'] ?? '') === order && rowTime(r, zone)?.hasSame(date, 'day'));
+  const idx = sasIndex(store);
+  const matches = (idx.byOrder.get(order) ?? []).map((i) => idx.rows[i]!).filter((r) => rowTime(r, zone)?.hasSame(date, 'day'));
   if (matches.length === 0) return 'Transaction Not Found';
   if (matches.length > 1) return 'Multiple Transactions Found (ambiguous order number)';
   const row = matches[0]!;

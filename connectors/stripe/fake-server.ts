@@ -6,7 +6,7 @@
 // includable `payments` of an invoice: its first 10 invoice payments, newest first, with has_more),
 // Bearer auth, Stripe error bodies, and fault injection (5xx, 429, latency).
 import http from 'node:http';
-import { listenOnLoopback } from '../fake-http.ts';
+import { listenOnLoopback, lowerBound, VersionedMap, ViewCache } from '../fake-http.ts';
 
 export type StripeObject = { id: string; object: string; created?: number; [k: string]: unknown };
 
@@ -25,9 +25,16 @@ const BY_OBJECT: Record<string, Collection> = {
 };
 
 export interface StripeFakeStore {
+  /** Replace objects through `add` (or Map#set); edit a stored object in place only with `touch(collection)` after. */
   collections: Record<Collection, Map<string, StripeObject>>;
-  /** Adds or replaces objects; the collection is chosen by `object`. */
+  /** Adds or replaces objects (stored as copies); the collection is chosen by `object`. */
   add(...objs: StripeObject[]): void;
+  /** Like `add` without the copy: the store takes the objects over (bulk loads of freshly built objects). */
+  adopt(objs: StripeObject[]): void;
+  /** Tells the list indexes that objects of a collection were edited in place. */
+  touch(collection: Collection): void;
+  /** Newest-first list view of a collection (sorted once per change; used by the list endpoint). */
+  index(collection: Collection): CollectionIndex;
   get(id: string): StripeObject | undefined;
   /** Invoice payments of an invoice (index kept by `add`). */
   paymentsOf(invoiceId: string): StripeObject[];
@@ -64,25 +71,91 @@ export interface StripeFake {
   close(): Promise<void>;
 }
 
+/**
+ * A collection sorted newest first (created desc, id desc), rebuilt when the collection changes, with
+ * the `created` keys alongside for binary search and lazily built equality indexes (field → value →
+ * objects, newest first) for the list filters that name one object (customer, invoice, charge …).
+ */
+export interface CollectionIndex {
+  version: number;
+  sorted: StripeObject[];
+  created: number[];
+  /** Every object has a finite numeric `created` (else list falls back to filtering the whole collection). */
+  numericCreated: boolean;
+  by(field: EqField): Map<string, StripeObject[]>;
+  views: ViewCache<StripeObject[]>;
+}
+
+type EqField = 'customer' | 'invoice' | 'payment.payment_intent' | 'charge' | 'payment_intent' | 'subscription';
+const eqValue = (o: StripeObject, f: EqField): string | undefined => {
+  switch (f) {
+    case 'payment.payment_intent':
+      return idOf((o.payment as Record<string, unknown> | undefined)?.payment_intent);
+    case 'subscription':
+      return (o.parent as { subscription_details?: { subscription?: string } } | undefined)?.subscription_details?.subscription;
+    default:
+      return idOf(o[f]);
+  }
+};
+
 function createStore(): StripeFakeStore {
-  const collections = Object.fromEntries(COLLECTIONS.map((c) => [c, new Map<string, StripeObject>()])) as Record<Collection, Map<string, StripeObject>>;
+  const collections = Object.fromEntries(COLLECTIONS.map((c) => [c, new VersionedMap<string, StripeObject>()])) as Record<Collection, VersionedMap<string, StripeObject>>;
   const byInvoice = new Map<string, Set<string>>();
+  const indexes = new Map<Collection, CollectionIndex>();
+  const put = (o: StripeObject, copy: boolean): void => {
+    const c = BY_OBJECT[o.object];
+    if (!c) throw new Error(`fake stripe: unknown object type "${o.object}"`);
+    if (c === 'invoice_payments') {
+      const prev = collections.invoice_payments.get(o.id);
+      if (prev) byInvoice.get(idOf(prev.invoice) ?? '')?.delete(o.id);
+      const inv = idOf(o.invoice) ?? '';
+      let set = byInvoice.get(inv);
+      if (!set) byInvoice.set(inv, (set = new Set()));
+      set.add(o.id);
+    }
+    collections[c].set(o.id, copy ? structuredClone(o) : o);
+  };
   return {
     collections,
     add(...objs) {
-      for (const o of objs) {
-        const c = BY_OBJECT[o.object];
-        if (!c) throw new Error(`fake stripe: unknown object type "${o.object}"`);
-        if (c === 'invoice_payments') {
-          const prev = collections.invoice_payments.get(o.id);
-          if (prev) byInvoice.get(idOf(prev.invoice) ?? '')?.delete(o.id);
-          const inv = idOf(o.invoice) ?? '';
-          let set = byInvoice.get(inv);
-          if (!set) byInvoice.set(inv, (set = new Set()));
-          set.add(o.id);
-        }
-        collections[c].set(o.id, structuredClone(o));
-      }
+      for (const o of objs) put(o, true);
+    },
+    adopt(objs) {
+      for (const o of objs) put(o, false);
+    },
+    touch(c) {
+      collections[c].touch();
+    },
+    index(c) {
+      const map = collections[c];
+      const hit = indexes.get(c);
+      if (hit && hit.version === map.version) return hit;
+      const sorted = [...map.values()].sort(newestFirst);
+      const eq = new Map<EqField, Map<string, StripeObject[]>>();
+      const idx: CollectionIndex = {
+        version: map.version,
+        sorted,
+        created: sorted.map((o) => o.created ?? 0),
+        numericCreated: sorted.every((o) => typeof o.created === 'number' && Number.isFinite(o.created)),
+        by(f) {
+          let m = eq.get(f);
+          if (!m) {
+            m = new Map();
+            for (const o of sorted) {
+              const v = eqValue(o, f);
+              if (v === undefined) continue;
+              const l = m.get(v);
+              if (l) l.push(o);
+              else m.set(v, [o]);
+            }
+            eq.set(f, m);
+          }
+          return m;
+        },
+        views: new ViewCache(),
+      };
+      indexes.set(c, idx);
+      return idx;
     },
     paymentsOf(invoiceId) {
       return [...(byInvoice.get(invoiceId) ?? [])].map((id) => collections.invoice_payments.get(id)).filter((o): o is StripeObject => !!o);
@@ -97,6 +170,7 @@ function createStore(): StripeFakeStore {
     clear() {
       for (const c of COLLECTIONS) collections[c].clear();
       byInvoice.clear();
+      indexes.clear();
     },
   };
 }
@@ -139,11 +213,13 @@ function expandPath(store: StripeFakeStore, value: unknown, path: string[]): unk
   const [head, ...rest] = path;
   const obj = { ...(value as Record<string, unknown>) };
   let child = obj[head!];
-  if (typeof child === 'string') child = store.get(child) ? structuredClone(store.get(child)) : child;
+  // Stored objects are never modified here: the path down to an expanded field is copied shallowly
+  // (`{ ...value }` above, `map` for arrays) and the reply is serialized right away.
+  if (typeof child === 'string') child = store.get(child) ?? child;
   else if (child === undefined && head === 'payments' && obj.object === 'invoice' && typeof obj.id === 'string') {
     // Includable list: the invoice's first 10 invoice payments, newest first (as the list endpoint orders them).
     const all = store.paymentsOf(obj.id).sort(newestFirst);
-    child = { object: 'list', url: `/v1/invoice_payments?invoice=${obj.id}`, has_more: all.length > 10, data: all.slice(0, 10).map((o) => structuredClone(o)) };
+    child = { object: 'list', url: `/v1/invoice_payments?invoice=${obj.id}`, has_more: all.length > 10, data: all.slice(0, 10) };
   }
   obj[head!] = expandPath(store, child, rest);
   return obj;
@@ -195,6 +271,69 @@ function filterFor(coll: Collection, q: Record<string, unknown>): (o: StripeObje
   };
 }
 
+/** A list's matching objects, newest first: arr[lo, hi). */
+interface ListView {
+  arr: StripeObject[];
+  lo: number;
+  hi: number;
+}
+
+/**
+ * The objects a list request matches, in list order, without scanning the collection: the `created`
+ * range is a binary search over the sorted index, a filter naming one object (customer, invoice,
+ * charge, payment intent, subscription) starts from that value's entries, and other filters (status …)
+ * are applied once per distinct query and cached until the collection changes.
+ */
+function listView(store: StripeFakeStore, coll: Collection, q: Record<string, unknown>): ListView {
+  const idx = store.index(coll);
+  const f = filterFor(coll, q);
+  const whole = (arr: StripeObject[]): ListView => ({ arr, lo: 0, hi: arr.length });
+  if (!idx.numericCreated) return whole(idx.sorted.filter(f));
+  const p = q.payment as Record<string, unknown> | undefined;
+  let eq: [EqField, string] | undefined;
+  if (typeof q.customer === 'string') eq = ['customer', q.customer];
+  else if (coll === 'invoice_payments' && typeof q.invoice === 'string') eq = ['invoice', q.invoice];
+  else if (coll === 'invoice_payments' && typeof p?.payment_intent === 'string') eq = ['payment.payment_intent', p.payment_intent];
+  else if (coll === 'invoices' && typeof q.subscription === 'string') eq = ['subscription', q.subscription];
+  else if ((coll === 'refunds' || coll === 'disputes') && typeof q.charge === 'string') eq = ['charge', q.charge];
+  else if ((coll === 'refunds' || coll === 'disputes') && typeof q.payment_intent === 'string') eq = ['payment_intent', q.payment_intent];
+  if (eq) return whole((idx.by(eq[0]).get(eq[1]) ?? []).filter(f));
+  let lo = 0;
+  let hi = idx.sorted.length;
+  const c = q.created;
+  if (c !== undefined) {
+    // matchesCreated split in its upper and lower bound; over created-descending keys the first is
+    // false…true and the second true…false.
+    const r = (typeof c === 'string' ? {} : c) as Record<string, string>;
+    const upperOk = (v: number): boolean => (typeof c === 'string' ? v <= Number(c) : (r.lt === undefined || v < Number(r.lt)) && (r.lte === undefined || v <= Number(r.lte)));
+    const lowerOk = (v: number): boolean => (typeof c === 'string' ? v >= Number(c) : (r.gt === undefined || v > Number(r.gt)) && (r.gte === undefined || v >= Number(r.gte)));
+    lo = lowerBound(idx.created, upperOk);
+    hi = lowerBound(idx.created, (v) => !lowerOk(v), lo);
+  }
+  const residual =
+    (coll === 'subscriptions' && q.status !== 'all') ||
+    (coll === 'invoices' && q.status !== undefined) ||
+    (coll === 'invoice_payments' && (q.invoice !== undefined || q.payment !== undefined || q.status !== undefined)) ||
+    ((coll === 'refunds' || coll === 'disputes') && (q.charge !== undefined || q.payment_intent !== undefined)) ||
+    (coll === 'invoices' && q.subscription !== undefined) ||
+    q.customer !== undefined;
+  if (!residual) return { arr: idx.sorted, lo, hi };
+  const { starting_after: _a, ending_before: _b, limit: _l, expand: _e, ...rest } = q;
+  return whole(idx.views.get(idx.version, JSON.stringify(rest), () => idx.sorted.slice(lo, hi).filter(f)));
+}
+
+/** Position of object `id` within the view (−1 when it is not in it). */
+function positionOf(store: StripeFakeStore, coll: Collection, v: ListView, id: string): number {
+  const anchor = store.collections[coll].get(id);
+  if (!anchor) return -1;
+  if (!store.index(coll).numericCreated) {
+    for (let i = v.lo; i < v.hi; i++) if (v.arr[i]!.id === id) return i - v.lo;
+    return -1;
+  }
+  const i = lowerBound(v.arr, (o) => newestFirst(o, anchor) >= 0, v.lo, v.hi);
+  return i < v.hi && v.arr[i] === anchor ? i - v.lo : -1;
+}
+
 function stripeError(res: http.ServerResponse, status: number, type: string, message: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): number {
   res.writeHead(status, { 'content-type': 'application/json', 'request-id': `req_fake_${Date.now()}`, ...headers });
   res.end(JSON.stringify({ error: { type, message, ...extra } }));
@@ -240,7 +379,7 @@ export async function startStripeFake(opts: { apiKey?: string; port?: number } =
     if (m[2]) {
       const obj = store.collections[coll].get(decodeURIComponent(m[2]));
       if (!obj) return stripeError(res, 404, 'invalid_request_error', `No such ${coll.replace(/s$/, '')}: '${m[2]}'`, { code: 'resource_missing', param: 'id' });
-      let out: unknown = structuredClone(obj);
+      let out: unknown = obj;
       for (const p of expand) out = expandPath(store, out, p.split('.'));
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify(out));
@@ -249,21 +388,26 @@ export async function startStripeFake(opts: { apiKey?: string; port?: number } =
     const limit = q.limit === undefined ? 10 : Number(q.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > 100) return stripeError(res, 400, 'invalid_request_error', 'Invalid integer: limit must be between 1 and 100', { param: 'limit' });
     if (q.starting_after && q.ending_before) return stripeError(res, 400, 'invalid_request_error', 'You may only specify one of these parameters: ending_before, starting_after.');
-    const all = [...store.collections[coll].values()].filter(filterFor(coll, q)).sort(newestFirst);
+    const all = listView(store, coll, q);
+    const n = all.hi - all.lo;
     let startIdx = 0;
-    let endIdx = all.length;
+    let endIdx = n;
     if (typeof q.starting_after === 'string') {
-      const i = all.findIndex((o) => o.id === q.starting_after);
+      const i = positionOf(store, coll, all, q.starting_after);
       if (i < 0 && !store.get(q.starting_after)) return stripeError(res, 400, 'invalid_request_error', `No such object: '${q.starting_after}'`, { param: 'starting_after' });
       startIdx = i + 1;
     }
     let page: StripeObject[];
     if (typeof q.ending_before === 'string') {
-      endIdx = all.findIndex((o) => o.id === q.ending_before);
-      page = all.slice(Math.max(0, endIdx - limit), endIdx);
-    } else page = all.slice(startIdx, startIdx + limit);
-    const hasMore = typeof q.ending_before === 'string' ? endIdx - limit > 0 : startIdx + limit < all.length;
-    let data: unknown[] = page.map((o) => structuredClone(o));
+      endIdx = positionOf(store, coll, all, q.ending_before);
+      // As Array#slice(max(0, end − limit), end) on the whole list (end −1 when not found: all but the last).
+      const from = Math.max(0, endIdx - limit);
+      const to = endIdx < 0 ? n + endIdx : endIdx;
+      page = all.arr.slice(all.lo + from, all.lo + Math.max(from, to));
+    } else page = all.arr.slice(all.lo + Math.min(n, startIdx), all.lo + Math.min(n, startIdx + limit));
+    const hasMore = typeof q.ending_before === 'string' ? endIdx - limit > 0 : startIdx + limit < n;
+    // Stored objects are serialized as they are (never modified; expansion copies the path it changes).
+    let data: unknown[] = page;
     for (const p of expand) {
       const path = p.split('.');
       if (path[0] !== 'data') return stripeError(res, 400, 'invalid_request_error', `This property cannot be expanded (${p}). Did you mean data.${p}?`);

@@ -10,7 +10,6 @@ import { startFakeAwin, fakeAwinTransaction, type FakeAwin } from '../../connect
 import { startStripeFake, type StripeFake, type StripeObject } from '../../connectors/stripe/fake-server.ts';
 import { startChargebeeFake, type CbObject, type ChargebeeFake } from '../../connectors/chargebee/fake-server.ts';
 import { configSchema, type Config } from '../config/schema.ts';
-import { chunk } from '../util/chunk.ts';
 import { convertToUsdMinor } from '../rules/money.ts';
 import { minorToDecimal, numericId, type NetworkReport, type World, type WorldPayment } from './build.ts';
 
@@ -351,12 +350,12 @@ export function loadWorld(fakes: Fakes, w: World): void {
   const ps = partnerstackObjects(w);
   fakes.partnerstack.store.clear();
   for (const res of ['groups', 'partnerships', 'customers', 'transactions', 'rewards'] as const) fakes.partnerstack.store.put(res, ps[res]);
-  // Added in chunks: spreading 100k+ objects into one call overflows the stack.
+  // The objects are built here and nowhere else referenced: the stores take them over (no copies).
   fakes.stripe.store.clear();
-  for (const part of chunk(stripeObjects(w), 10_000)) fakes.stripe.store.add(...part);
+  fakes.stripe.store.adopt(stripeObjects(w));
   const cb = chargebeeObjects(w);
   fakes.chargebee.store.clear();
-  for (const res of ['customers', 'subscriptions', 'invoices', 'credit_notes'] as const) for (const part of chunk(cb[res], 10_000)) fakes.chargebee.store.add(res, ...part);
+  for (const res of ['customers', 'subscriptions', 'invoices', 'credit_notes'] as const) fakes.chargebee.store.adopt(res, cb[res]);
   fakes.shareasale.store.transactions = shareasaleRows(w, fakes.shareasale.store.timezone);
   fakes.awin.store.transactions = awinTransactions(w, fakes.awin.store.advertiserId);
 }
@@ -378,8 +377,40 @@ export interface DemoConfigOptions {
   fastRetries?: boolean;
 }
 
+/**
+ * Where the fakes listen and their credentials: all a pipeline needs to reach them, plain data (the
+ * benchmark passes it from the process serving the fakes to the process running the pipeline).
+ */
+export interface FakeEndpoints {
+  stripe: { url: string; apiKey: string };
+  chargebee: { baseUrl: string; apiKey: string };
+  partnerstack: { url: string; publicKey: string; secretKey: string };
+  shareasale: { url: string; merchantId: string; token: string; secret: string };
+  awin: { url: string; advertiserId: number; token: string };
+}
+
+export function fakeEndpoints(fakes: Fakes): FakeEndpoints {
+  return {
+    stripe: { url: fakes.stripe.url, apiKey: fakes.stripe.apiKey },
+    chargebee: { baseUrl: fakes.chargebee.baseUrl, apiKey: fakes.chargebee.apiKey },
+    partnerstack: { url: fakes.partnerstack.url, publicKey: fakes.partnerstack.publicKey, secretKey: fakes.partnerstack.secretKey },
+    shareasale: { url: fakes.shareasale.url, merchantId: fakes.shareasale.store.merchantId, token: fakes.shareasale.store.token, secret: fakes.shareasale.store.secret },
+    awin: { url: fakes.awin.url, advertiserId: fakes.awin.store.advertiserId, token: fakes.awin.store.token },
+  };
+}
+
+/** The first invoice date of a world (the connections' startDate is two days before it). */
+export function worldFirstIssuedAt(w: World): Date {
+  return w.payments.reduce((m, p) => (p.issuedAt < m ? p.issuedAt : m), w.asOf);
+}
+
 export function demoConfig(fakes: Fakes, w: World, opts: DemoConfigOptions = {}): DemoSetup {
-  const first = w.payments.reduce((m, p) => (p.issuedAt < m ? p.issuedAt : m), w.asOf);
+  return demoConfigFor(fakeEndpoints(fakes), worldFirstIssuedAt(w), opts);
+}
+
+/** demoConfig from the fakes' endpoints and the world's first invoice date (no World object needed). */
+export function demoConfigFor(fakes: FakeEndpoints, firstIssuedAt: Date, opts: DemoConfigOptions = {}): DemoSetup {
+  const first = firstIssuedAt;
   const startDate = DateTime.fromJSDate(first, { zone: 'UTC' }).minus({ days: 2 }).toISODate()!;
   const fast = opts.fastRetries !== false;
   const url = (k: keyof NonNullable<DemoConfigOptions['urls']>, own: string): string => opts.urls?.[k] ?? own;
@@ -389,8 +420,8 @@ export function demoConfig(fakes: Fakes, w: World, opts: DemoConfigOptions = {})
       { name: 'stripe', type: 'stripe', baseUrl: url('stripe', fakes.stripe.url), credentials: { apiKey: 'DEMO_STRIPE_API_KEY' }, options: { startDate, concurrency: 8, ...(fast ? { backoffBaseMs: 20, backoffMaxMs: 300, maxNetworkRetries: 4, rateLimitRetries: 8 } : {}) } },
       { name: 'chargebee', type: 'chargebee', baseUrl: url('chargebee', fakes.chargebee.baseUrl), credentials: { apiKey: 'DEMO_CHARGEBEE_API_KEY' }, options: { startDate, ...(fast ? { backoffBaseMs: 20, backoffMaxMs: 300, retries: 8 } : {}) } },
       { name: 'partnerstack', type: 'partnerstack', baseUrl: url('partnerstack', fakes.partnerstack.url), credentials: { publicKey: 'DEMO_PS_PUBLIC_KEY', secretKey: 'DEMO_PS_SECRET_KEY' }, options: { secondTier: { offerKeys: [SECOND_TIER_OFFER] }, lookbackDays: 3650, ...(fast ? { retry: { retries: 8, minBackoffMs: 20, maxBackoffMs: 300, maxRetryAfterMs: 2000 } } : {}) } },
-      { name: 'shareasale', type: 'shareasale', baseUrl: url('shareasale', fakes.shareasale.url), credentials: { token: 'DEMO_SAS_TOKEN', secret: 'DEMO_SAS_SECRET' }, options: { merchantId: fakes.shareasale.store.merchantId, startDate, credits: { monthlyQuota: 1_000_000, reserve: 0, checkTokenCount: false }, ...(fast ? { retries: 8, minBackoffMs: 20 } : {}) } },
-      { name: 'awin', type: 'awin', baseUrl: url('awin', fakes.awin.url), credentials: { token: 'DEMO_AWIN_TOKEN' }, options: { advertiserId: fakes.awin.store.advertiserId, startDate, requestsPerMinute: 1000, ...(fast ? { retries: 8, minBackoffMs: 20, limitWaitMs: 200, push: { pollIntervalMs: 20, pollTimeoutMs: 20_000 } } : {}) } },
+      { name: 'shareasale', type: 'shareasale', baseUrl: url('shareasale', fakes.shareasale.url), credentials: { token: 'DEMO_SAS_TOKEN', secret: 'DEMO_SAS_SECRET' }, options: { merchantId: fakes.shareasale.merchantId, startDate, credits: { monthlyQuota: 1_000_000, reserve: 0, checkTokenCount: false }, ...(fast ? { retries: 8, minBackoffMs: 20 } : {}) } },
+      { name: 'awin', type: 'awin', baseUrl: url('awin', fakes.awin.url), credentials: { token: 'DEMO_AWIN_TOKEN' }, options: { advertiserId: fakes.awin.advertiserId, startDate, requestsPerMinute: 1000, ...(fast ? { retries: 8, minBackoffMs: 20, limitWaitMs: 200, push: { pollIntervalMs: 20, pollTimeoutMs: 20_000 } } : {}) } },
     ],
   };
   const config = configSchema.parse(raw);
@@ -399,9 +430,9 @@ export function demoConfig(fakes: Fakes, w: World, opts: DemoConfigOptions = {})
     DEMO_CHARGEBEE_API_KEY: fakes.chargebee.apiKey,
     DEMO_PS_PUBLIC_KEY: fakes.partnerstack.publicKey,
     DEMO_PS_SECRET_KEY: fakes.partnerstack.secretKey,
-    DEMO_SAS_TOKEN: fakes.shareasale.store.token,
-    DEMO_SAS_SECRET: fakes.shareasale.store.secret,
-    DEMO_AWIN_TOKEN: fakes.awin.store.token,
+    DEMO_SAS_TOKEN: fakes.shareasale.token,
+    DEMO_SAS_SECRET: fakes.shareasale.secret,
+    DEMO_AWIN_TOKEN: fakes.awin.token,
   };
   return { config, env };
 }
