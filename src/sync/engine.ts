@@ -7,8 +7,8 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { Config, ConnectionConfig } from '../config/schema.ts';
 import type { Json, Page, StreamDef, SyncContext } from './types.ts';
-import { hashRecord } from '../util/hash.ts';
-import { chunk } from '../util/chunk.ts';
+import { hashRecord, sha256 } from '../util/hash.ts';
+import { bulkInsert, JsonText } from '../db/bulk.ts';
 import { dedupeBy } from '../util/dedupe.ts';
 import { scrubSecrets } from '../util/secrets.ts';
 import { errorMessage } from '../util/errors.ts';
@@ -61,8 +61,6 @@ export interface RunStreamsOptions {
   afterPage?: (stream: string, pageNo: number) => void | Promise<void>;
   runKind?: string;
 }
-
-const RAW_CHUNK = 500;
 
 export async function loadCheckpoint(db: Knex, connection: string, stream: string): Promise<Json | undefined> {
   const row = await db('checkpoints').where({ connection, stream }).first<{ state: Json } | undefined>('state');
@@ -191,19 +189,21 @@ async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, pages:
       const rec = parsed.data;
       const key = stream.key(rec);
       valid.push(rec);
-      rawRows.push({ connection: conn, stream: stream.name, external_id: key, hash: hashRecord(raw), payload: JSON.stringify(raw), run_id: ctx.runId, fetched_at: fetchedAt });
+      // The hash is of the payload as received (not key-sorted): a record the API re-sends with its
+      // keys in another order is stored as one more raw version, which is harmless, and hashing the
+      // text already built for storage saves a second serialization of every record.
+      const payload = JSON.stringify(raw);
+      rawRows.push({ connection: conn, stream: stream.name, external_id: key, hash: sha256(payload), payload: new JsonText(payload), run_id: ctx.runId, fetched_at: fetchedAt });
       keyRows.push({ connection: conn, stream: stream.name, external_id: key, record_at: stream.recordTime?.(rec) ?? null, last_seen_at: fetchedAt, deleted_at: null });
     }
   }
   const last = pages[pages.length - 1]!;
 
   await ctx.db.transaction(async (trx) => {
-    for (const rows of chunk(dedupeBy(rawRows, (r) => `${String(r.external_id)}|${String(r.hash)}`), RAW_CHUNK)) {
-      await trx('raw_records').insert(rows).onConflict(['connection', 'stream', 'external_id', 'hash']).ignore();
-    }
-    for (const rows of chunk(dedupeBy(keyRows, (r) => String(r.external_id)), RAW_CHUNK)) {
-      await trx('stream_keys').insert(rows).onConflict(['connection', 'stream', 'external_id']).merge(['record_at', 'last_seen_at', 'deleted_at']);
-    }
+    await bulkInsert(trx, 'raw_records', dedupeBy(rawRows, (r) => `${String(r.external_id)}|${String(r.hash)}`), { onConflict: '(connection, stream, external_id, hash) DO NOTHING' });
+    await bulkInsert(trx, 'stream_keys', dedupeBy(keyRows, (r) => String(r.external_id)), {
+      onConflict: '(connection, stream, external_id) DO UPDATE SET record_at = excluded.record_at, last_seen_at = excluded.last_seen_at, deleted_at = excluded.deleted_at',
+    });
     if (valid.length > 0) {
       await stream.write(trx, valid, ctx, pages.map((p) => p.context));
     }
