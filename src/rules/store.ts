@@ -7,14 +7,19 @@
 // the pure engine per partner, and upserts computed_commissions on commission_key. Memory is bounded
 // by one batch, never by the tables.
 //
-// Idempotent: rows are upserted on their deterministic key (same inputs → same rows, same ids);
-// every row written by a run carries the run's stamp in computed_at, and after the last batch the rows
-// no run produced any more (key gone: attribution moved, event deleted…) are deleted — except paid
-// rows, which are never edited nor deleted (R8). Ids are bigints in the database and strings in the
-// engine; keys therefore read like `direct:<billing_events.id>:<partners.id>`.
+// Idempotent: rows are upserted on their deterministic key (same inputs → same rows, same ids), and
+// only when their content changed (as_of / computed_at are the stamps of the run that last changed
+// a row). In the same transaction as a batch's upserts, the stored rows that batch's partners
+// produced before and no longer produce (key gone: attribution moved, event deleted…) are deleted —
+// except paid rows, which are never edited nor deleted (R8). Ids are bigints in the database and
+// strings in the engine; keys therefore read like `direct:<billing_events.id>:<partners.id>`.
+//
+// Incremental by default: only the partners whose rows the changes since the last run can affect
+// are recomputed (src/rules/incremental.ts has the dependency analysis); `full` recomputes all.
 import { resolveShippedPath } from '../util/paths.ts';
 import path from 'node:path';
 import { readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { parse as parseCsv } from 'csv-parse/sync';
@@ -22,8 +27,10 @@ import { z } from 'zod';
 import type { Config } from '../config/schema.ts';
 import { chunk } from '../util/chunk.ts';
 import { UserError } from '../util/errors.ts';
+import { loadChangeCursor, readChangeWatermark, saveChangeCursor } from '../db/changes.ts';
 import { computePartnerCommissions, resolveAttributions, type UnmatchedEvent } from './engine.ts';
 import { createFxTable, DECIMAL_RATE_PATTERN, type FxTable } from './money.ts';
+import { advanceClearedRows, agencyOwnerState, findAffectedPartners, fxCurrencyState, PRODUCER_SQL, type FxCurrencyState } from './incremental.ts';
 import { buildPayoutStatements } from './payouts.ts';
 import { loadProgramsFromDir } from './program-loader.ts';
 import type { ProgramVersion } from './program.ts';
@@ -116,7 +123,13 @@ export async function loadFxRatesFile(db: Knex, file: string): Promise<number> {
     rows.push({ currency: parsed.data.currency, rate_date: parsed.data.date, usd_per_unit: parsed.data.usd_per_unit, source: 'config' });
   });
   for (const part of chunk(rows, WRITE_CHUNK)) {
-    await db('fx_rates').insert(part).onConflict(['currency', 'rate_date']).merge(['usd_per_unit', 'source']);
+    // Unchanged rows are not rewritten: a rewrite would stamp a new change_seq and make the next
+    // incremental compute reprice every payment of the currency for nothing.
+    await db('fx_rates')
+      .insert(part)
+      .onConflict(['currency', 'rate_date'])
+      .merge(['usd_per_unit', 'source'])
+      .whereRaw('(fx_rates.usd_per_unit, fx_rates.source) IS DISTINCT FROM (excluded.usd_per_unit, excluded.source)');
   }
   return rows.length;
 }
@@ -451,19 +464,61 @@ const MERGE_COLS = [
   'base_usd_minor', 'amount_minor', 'amount_usd_minor', 'status', 'paid_at', 'cleared_at', 'payout_date', 'rule_version', 'exclusion_reason', 'flags',
   'explanation', 'as_of', 'computed_at',
 ];
+/** The columns a row's content is: everything but the run stamps (as_of, computed_at). */
+const CONTENT_COLS = MERGE_COLS.filter((c) => c !== 'as_of' && c !== 'computed_at');
+const DISTINCT_SQL = `(${CONTENT_COLS.map((c) => `computed_commissions.${c}`).join(', ')}) IS DISTINCT FROM (${CONTENT_COLS.map((c) => `excluded.${c}`).join(', ')})`;
 
-/** Upserts on commission_key; a row already paid is never edited (R8). Returns rows written. */
+/**
+ * Upserts on commission_key; a row already paid is never edited (R8), and a row whose content is
+ * unchanged is not rewritten either (so it keeps its change_seq: the reconciliation's incremental
+ * run, which reads computed_commissions changes, sees only real changes; as_of / computed_at say
+ * when the row's content was last computed). Returns rows inserted or changed.
+ */
 async function upsertCommissions(trx: Knex | Knex.Transaction, rows: Row[]): Promise<number> {
   let written = 0;
   for (const part of chunk(rows, WRITE_CHUNK)) {
-    const r = await trx('computed_commissions').insert(part).onConflict('commission_key').merge(MERGE_COLS).where('computed_commissions.status', '<>', 'paid').returning('id');
+    const r = await trx('computed_commissions')
+      .insert(part)
+      .onConflict('commission_key')
+      .merge(MERGE_COLS)
+      .where('computed_commissions.status', '<>', 'paid')
+      .andWhereRaw(DISTINCT_SQL)
+      .returning('id');
     written += (r as unknown[]).length;
   }
   return written;
 }
 
+/**
+ * Stored rows (never paid ones) whose producer is one of `producers` (see src/rules/incremental.ts:
+ * the partner whose computation writes them) and whose key that computation no longer produces.
+ */
+async function deleteStale(trx: Knex | Knex.Transaction, producers: readonly number[], produced: ReadonlySet<string>): Promise<number> {
+  let deleted = 0;
+  for (const part of chunk([...producers], IN_CHUNK)) {
+    const marks = part.map(() => '?').join(',');
+    const existing = (
+      await trx.raw(
+        `SELECT cc.commission_key FROM computed_commissions cc
+          WHERE cc.status <> 'paid' AND cc.partner_id IN (${marks}) AND (cc.kind = 'direct' OR cc.clawback_of = 'direct')
+         UNION ALL
+         SELECT cc.commission_key FROM computed_commissions cc
+          WHERE cc.status <> 'paid' AND (cc.kind = 'second_tier' OR cc.clawback_of = 'second_tier')
+            AND cc.payment_event_id IN (SELECT d.payment_event_id FROM computed_commissions d WHERE d.kind = 'direct' AND d.partner_id IN (${marks}))
+            AND (cc.explanation->>'recruitPartnerId') IN (${marks})`,
+        [...part, ...part, ...part.map(String)],
+      )
+    ).rows as Array<{ commission_key: string }>;
+    const stale = existing.map((r) => r.commission_key).filter((k) => !produced.has(k));
+    for (const keys of chunk(stale, IN_CHUNK)) {
+      deleted += await countDeleted(trx, `DELETE FROM computed_commissions WHERE status <> 'paid' AND commission_key IN (${keys.map(() => '?').join(',')}) RETURNING 1`, keys);
+    }
+  }
+  return deleted;
+}
+
 /** Runs a DELETE … RETURNING 1 and counts the rows (the PGlite knex client reports no row count). */
-async function countDeleted(db: Knex, sql: string, bindings: Knex.RawBinding[]): Promise<number> {
+async function countDeleted(db: Knex | Knex.Transaction, sql: string, bindings: Knex.RawBinding[]): Promise<number> {
   const r = await db.raw(`WITH d AS (${sql}) SELECT count(*)::int AS n FROM d`, bindings);
   return num((r.rows as Array<{ n: number }>)[0]?.n ?? 0);
 }
@@ -471,12 +526,27 @@ async function countDeleted(db: Knex, sql: string, bindings: Knex.RawBinding[]):
 // ---------------------------------------------------------------------------------------------
 // computeAndStore
 
+/** change_cursors consumer name of the compute (src/db/changes.ts). */
+export const COMPUTE_CONSUMER = 'compute';
+/** Bumped when the cursor state's meaning changes: an old state then forces one full run. */
+const CURSOR_STATE_VERSION = 1;
+
+interface ComputeCursorState {
+  v: number;
+  asOf: string;
+  programHash: string;
+  agency: Record<string, string | null>;
+  fx: Record<string, FxCurrencyState>;
+}
+
 export interface ComputeOptions {
   /** Partners per batch (default 500). */
   batchSize?: number | undefined;
   log?: Logger | undefined;
   /** Override the program files (tests). */
   programVersions?: readonly ProgramVersion[] | undefined;
+  /** Recompute every partner even when the change cursor allows an incremental run. */
+  full?: boolean | undefined;
 }
 
 export interface KindStatusTotal {
@@ -491,42 +561,94 @@ export interface ComputeSummary {
   program: string;
   versions: string[];
   fxRatesLoaded: number;
+  /** full: every partner recomputed; incremental: only the partners the changes since the last run can affect. */
+  mode: 'full' | 'incremental';
+  /** Why the run was full (null when incremental). */
+  fullReason: string | null;
+  /** The change_seq watermark this run covered (the cursor saved at its end). */
+  changeSeq: number;
+  /** Partners recomputed in this run (every partner when full). */
   partners: number;
   partnersWithCustomers: number;
   batches: number;
+  /** Payments of the recomputed partners' customers. */
   payments: number;
-  /** Rows the engine produced in this run. */
+  /** Rows the engine produced in this run (for the recomputed partners). */
   computed: number;
-  /** Rows inserted or updated (paid rows are kept as they are). */
+  /** Rows inserted or changed (unchanged and paid rows are not rewritten). */
   written: number;
   /** Stored rows whose key the engine no longer produces (never paid rows). */
   deleted: number;
+  /** Incremental runs: reserve rows that became due because asOf passed their cleared_at. */
+  advanced: number;
+  /** Incremental runs: what was found changed (customers, events, partners … per source). */
+  changes: Record<string, number>;
+  /** Refunds/disputes of the recomputed partners' customers that point at no known payment. */
   unmatchedEvents: UnmatchedEvent[];
   /** Every stored row after the run, by kind and status. */
   byKindStatus: KindStatusTotal[];
   totals: { rows: number; amountUsdMinor: number; dueUsdMinor: number; reserveUsdMinor: number; paidUsdMinor: number };
 }
 
+/** Content hash of the program definition the rows are priced with (a change → full recompute). */
+export function programHash(name: string, versions: readonly ProgramVersion[]): string {
+  return createHash('sha256').update(JSON.stringify({ name, versions })).digest('hex');
+}
+
+function parseState(raw: Record<string, unknown> | undefined): ComputeCursorState | null {
+  if (!raw || raw.v !== CURSOR_STATE_VERSION || typeof raw.asOf !== 'string' || typeof raw.programHash !== 'string') return null;
+  if (typeof raw.agency !== 'object' || raw.agency === null || typeof raw.fx !== 'object' || raw.fx === null) return null;
+  return raw as unknown as ComputeCursorState;
+}
+
 /**
- * Computes every commission as of `asOf` and stores it (the main job calls `computeAndStore(db,
+ * Computes commissions as of `asOf` and stores them (the main job calls `computeAndStore(db,
  * config, asOf)`). Loads config.fxRatesFile into fx_rates first when it is set.
+ *
+ * Incremental by default (src/rules/incremental.ts): reads the change watermark W first, recomputes
+ * only the partners whose rows the changes in (cursor, W] and the move of asOf can affect, flips
+ * reserve rows whose cleared_at passed to due, and saves the cursor (W, asOf, program hash, agency
+ * resolution, FX counts) only after every affected partner is stored — a run that dies half-way is
+ * redone by the next one (every step is idempotent). Full recompute when asked (`full`), when
+ * there is no cursor (or an older state format), when asOf moved backwards, or when the program
+ * definition changed. Either way the stored rows equal a full recompute's (only as_of /
+ * computed_at, the run stamps of a row's last change, differ).
  */
 export async function computeAndStore(db: Knex, config: Config, asOf: Date = new Date(), opts: ComputeOptions = {}): Promise<ComputeSummary> {
   if (Number.isNaN(asOf.getTime())) throw new UserError('--as-of: not a valid instant');
   const batchSize = opts.batchSize ?? DEFAULT_PARTNER_BATCH_SIZE;
   if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new Error(`batchSize must be a positive integer (got ${batchSize})`);
   const versions = opts.programVersions ?? (await loadProgramVersions(config));
+  const hash = programHash(config.program.name, versions);
   const fxRatesLoaded = config.fxRatesFile ? await loadFxRatesFile(db, config.fxRatesFile) : 0;
+  // The watermark before reading anything: every change at or below it is committed and visible to
+  // the reads below; later ones are the next run's (a row read here that changes again after W is
+  // simply recomputed again next time).
+  const watermark = await readChangeWatermark(db);
+  const cursor = await loadChangeCursor(db, COMPUTE_CONSUMER);
+  const state = parseState(cursor?.state);
+  const fullReason = opts.full
+    ? 'requested'
+    : !cursor
+      ? 'no cursor (first run)'
+      : !state
+        ? 'cursor state from another version'
+        : state.programHash !== hash
+          ? 'program definition changed'
+          : new Date(state.asOf).getTime() > asOf.getTime()
+            ? 'asOf moved backwards'
+            : null;
   const fx = createFxTable(await loadFxRates(db));
-  // One stamp per run, taken from the database clock so the final sweep compares like with like.
-  const stampRow = (await db.raw(`SELECT now() AS now`)).rows[0] as { now: unknown };
-  const stamp = dateOf(stampRow.now);
+  const stamp = dateOf(((await db.raw(`SELECT now() AS now`)).rows[0] as { now: unknown }).now);
 
   const s: ComputeSummary = {
     asOf: asOf.toISOString(),
     program: config.program.name,
     versions: versions.map((v) => v.version),
     fxRatesLoaded,
+    mode: fullReason === null ? 'incremental' : 'full',
+    fullReason,
+    changeSeq: watermark,
     partners: 0,
     partnersWithCustomers: 0,
     batches: 0,
@@ -534,16 +656,14 @@ export async function computeAndStore(db: Knex, config: Config, asOf: Date = new
     computed: 0,
     written: 0,
     deleted: 0,
+    advanced: 0,
+    changes: {},
     unmatchedEvents: [],
     byKindStatus: [],
     totals: { rows: 0, amountUsdMinor: 0, dueUsdMinor: 0, reserveUsdMinor: 0, paidUsdMinor: 0 },
   };
 
-  let lastId = 0;
-  for (;;) {
-    const batch = (await db('partners').where('id', '>', lastId).orderBy('id').limit(batchSize).select(PARTNER_COLS)) as Row[];
-    if (batch.length === 0) break;
-    lastId = num(batch[batch.length - 1]!.id);
+  const runBatch = async (batch: Row[], producers: readonly number[]): Promise<void> => {
     s.batches++;
     s.partners += batch.length;
     const r = await computeBatch(db, batch, { versions, asOf, fx });
@@ -552,11 +672,53 @@ export async function computeAndStore(db: Knex, config: Config, asOf: Date = new
     s.computed += r.commissions.length;
     s.unmatchedEvents.push(...r.unmatchedEvents);
     const rows = r.commissions.map((c) => toDbRow(c, asOf, stamp));
-    s.written += await db.transaction((trx) => upsertCommissions(trx, rows));
+    const produced = new Set(r.commissions.map((c) => c.key));
+    // One transaction per batch: its partners' rows are replaced as a whole.
+    await db.transaction(async (trx) => {
+      s.written += await upsertCommissions(trx, rows);
+      s.deleted += await deleteStale(trx, producers, produced);
+    });
     opts.log?.debug({ batch: s.batches, partners: batch.length, rows: rows.length }, 'rules batch stored');
-  }
+  };
 
-  s.deleted = await countDeleted(db, `DELETE FROM computed_commissions WHERE computed_at < ? AND status <> 'paid' RETURNING 1`, [stamp]);
+  let agency: Record<string, string | null>;
+  if (fullReason !== null) {
+    let lastId = 0;
+    for (;;) {
+      const batch = (await db('partners').where('id', '>', lastId).orderBy('id').limit(batchSize).select(PARTNER_COLS)) as Row[];
+      if (batch.length === 0) break;
+      lastId = num(batch[batch.length - 1]!.id);
+      await runBatch(batch, batch.map((r) => num(r.id)));
+    }
+    // Second-tier rows whose producer no longer prices that payment at all (no direct row of it
+    // there, e.g. legacy rows): nothing above reaches them.
+    s.deleted += await countDeleted(
+      db,
+      `DELETE FROM computed_commissions cc WHERE cc.status <> 'paid' AND (cc.kind = 'second_tier' OR cc.clawback_of = 'second_tier')
+          AND NOT EXISTS (SELECT 1 FROM computed_commissions d WHERE d.kind = 'direct' AND d.payment_event_id = cc.payment_event_id
+                           AND d.partner_id = ${PRODUCER_SQL})
+        RETURNING 1`,
+      [],
+    );
+    agency = await agencyOwnerState(db, (refs) => resolveAgencyOwners(db, refs));
+  } else {
+    const prev = state!;
+    const found = await findAffectedPartners(db, {
+      window: { from: cursor!.changeSeq, to: watermark, prevAsOf: new Date(prev.asOf), asOf },
+      fx: prev.fx,
+      agency: prev.agency,
+      resolveAgency: (refs) => resolveAgencyOwners(db, refs),
+    });
+    s.changes = found.counts;
+    agency = found.agency ?? prev.agency;
+    s.advanced = await advanceClearedRows(db, asOf);
+    for (const part of chunk(found.partners, batchSize)) {
+      const batch = (await inChunks(part, (p) => db('partners').whereIn('id', p).orderBy('id').select(PARTNER_COLS))) as Row[];
+      await runBatch(batch, part);
+    }
+  }
+  const newState: ComputeCursorState = { v: CURSOR_STATE_VERSION, asOf: asOf.toISOString(), programHash: hash, agency, fx: await fxCurrencyState(db, watermark) };
+  await saveChangeCursor(db, COMPUTE_CONSUMER, watermark, newState as unknown as Record<string, unknown>);
   s.unmatchedEvents.sort((a, b) => (a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0));
 
   const agg = await db('computed_commissions').groupBy('kind', 'status').orderBy(['kind', 'status']).select('kind', 'status').count({ n: '*' }).sum({ usd: 'amount_usd_minor' });
@@ -568,7 +730,10 @@ export async function computeAndStore(db: Knex, config: Config, asOf: Date = new
     if (k.status === 'reserve') s.totals.reserveUsdMinor += k.amountUsdMinor;
     if (k.status === 'paid') s.totals.paidUsdMinor += k.amountUsdMinor;
   }
-  opts.log?.info({ asOf: s.asOf, partners: s.partners, computed: s.computed, deleted: s.deleted, unmatched: s.unmatchedEvents.length }, 'commissions computed');
+  opts.log?.info(
+    { asOf: s.asOf, mode: s.mode, fullReason: s.fullReason, partners: s.partners, computed: s.computed, written: s.written, deleted: s.deleted, advanced: s.advanced, unmatched: s.unmatchedEvents.length },
+    'commissions computed',
+  );
   return s;
 }
 

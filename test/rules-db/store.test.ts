@@ -86,7 +86,8 @@ describe('rules DB adapter (computeAndStore, buildPayouts)', () => {
   it('batch size does not change the rows (1 partner per batch vs 500)', async () => {
     const s500 = await computeAndStore(t.db, config, AS_OF, { batchSize: 500 });
     const big = await storedRows(t.db);
-    const s1 = await computeAndStore(t.db, config, AS_OF, { batchSize: 1 });
+    // full: the second run would otherwise be incremental (nothing changed → no batch at all)
+    const s1 = await computeAndStore(t.db, config, AS_OF, { batchSize: 1, full: true });
     expect(s500.batches).toBe(1);
     expect(s1.batches).toBe(3);
     expect(await storedRows(t.db)).toEqual(big);

@@ -1,5 +1,7 @@
-// commission-sync compute [--as-of <instant>]: runs the program rules over the canonical tables and
-// stores computed_commissions (idempotent), then prints counts and USD totals by kind and status.
+// commission-sync compute [--as-of <instant>] [--full]: runs the program rules over the canonical
+// tables and stores computed_commissions (idempotent), then prints counts and USD totals by kind and
+// status. Incremental by default (only the partners the changes since the last run can affect, see
+// src/rules/incremental.ts); --full recomputes every partner.
 import type { Command } from 'commander';
 import { openApp, type GlobalOptions } from '../context.ts';
 import { parseFormat, renderRows, usd } from '../output.ts';
@@ -27,15 +29,16 @@ export function register(program: Command): void {
     .description('apply the program rules: compute direct, second-tier and clawback commissions and store them')
     .option('--as-of <instant>', 'compute as of this instant (ISO with zone, or yyyy-mm-dd = UTC midnight); default now')
     .option('--batch-size <n>', 'partners per batch', '500')
+    .option('--full', 'recompute every partner (default: only the partners affected by changes since the last run)')
     .option('--format <format>', 'table | json | csv', 'table')
-    .action(async (opts: { asOf?: string; batchSize: string; format?: string }, cmd: Command) => {
+    .action(async (opts: { asOf?: string; batchSize: string; format?: string; full?: boolean }, cmd: Command) => {
       const format = parseFormat(opts.format);
       const asOf = opts.asOf !== undefined ? parseInstant(opts.asOf) : new Date();
       const batchSize = Number(opts.batchSize);
       if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new UserError(`--batch-size: expected a positive integer (got "${opts.batchSize}")`);
       const app = await openApp(cmd.optsWithGlobals<GlobalOptions>());
       try {
-        const s = await computeAndStore(app.db, app.config, asOf, { batchSize, log: app.log });
+        const s = await computeAndStore(app.db, app.config, asOf, { batchSize, log: app.log, full: opts.full === true });
         if (format === 'json') {
           console.log(JSON.stringify(s, null, 2));
           return;
@@ -46,7 +49,8 @@ export function register(program: Command): void {
           return;
         }
         console.log(`Computed as of ${s.asOf} (program ${s.program}: ${s.versions.join(', ')})`);
-        console.log(`${s.partners} partners in ${s.batches} batches (${s.partnersWithCustomers} with attributed customers), ${s.payments} payments; ${s.computed} rows computed, ${s.written} written, ${s.deleted} stale rows deleted`);
+        console.log(s.mode === 'full' ? `Full recompute (${s.fullReason ?? ''}): every partner` : `Incremental: partners affected by changes up to change ${s.changeSeq}; ${s.advanced} reserve rows became due`);
+        console.log(`${s.partners} partners recomputed in ${s.batches} batches (${s.partnersWithCustomers} with attributed customers), ${s.payments} payments; ${s.computed} rows computed, ${s.written} written, ${s.deleted} stale rows deleted`);
         if (s.fxRatesLoaded) console.log(`${s.fxRatesLoaded} FX rates loaded from ${app.config.fxRatesFile ?? ''}`);
         console.log(renderRows(rows.map((r) => ({ kind: r.kind, status: r.status, rows: r.rows, amount: usd(r.amount_usd_minor) })), 'table'));
         console.log(`Total ${s.totals.rows} rows, ${usd(s.totals.amountUsdMinor)} (due ${usd(s.totals.dueUsdMinor)}, reserve ${usd(s.totals.reserveUsdMinor)}, paid ${usd(s.totals.paidUsdMinor)})`);

@@ -1,0 +1,260 @@
+// Incremental compute (src/rules/incremental.ts): after every kind of change, an incremental run
+// leaves exactly the rows a full recompute gives. Two databases get the same canonical writes in the
+// same order (so the same ids): `inc` is computed incrementally, `ref` fully, and their
+// computed_commissions are compared on every column but the run stamps (id, as_of, computed_at,
+// change_seq). Each incremental run must also recompute fewer partners than exist, where the change
+// allows it, so the property cannot hold by always running in full.
+import { fileURLToPath } from 'node:url';
+import type { Knex } from 'knex';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { configSchema } from '../../src/config/schema.ts';
+import { computeAndStore, loadProgramVersions, type ComputeOptions, type ComputeSummary } from '../../src/rules/store.ts';
+import type { ProgramVersion } from '../../src/rules/program.ts';
+import { ensureCustomers, upsertBillingEvents, upsertCustomers } from '../../src/model/index.ts';
+import { mulberry32 } from '../../src/util/random.ts';
+import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { AS_OF, seedWorld, type Ids } from './world.ts';
+
+const config = configSchema.parse({ program: { dir: fileURLToPath(new URL('../../config/programs', import.meta.url)), name: 'kartra' } });
+
+type Change = (db: Knex) => Promise<unknown>;
+
+async function content(db: Knex): Promise<Array<Record<string, unknown>>> {
+  const rows = await db('computed_commissions').orderBy('commission_key').select('*');
+  return rows.map((r: Record<string, unknown>) => {
+    const { id: _i, as_of: _a, computed_at: _c, change_seq: _s, ...rest } = r;
+    return rest;
+  });
+}
+
+const one = async (q: PromiseLike<unknown>): Promise<number> => Number(((await q) as Array<{ id: number }>)[0]!.id);
+const at = (iso: string): Date => new Date(iso);
+
+describe('incremental compute equals a full recompute', () => {
+  let inc: TestDb;
+  let ref: TestDb;
+  let ids: Ids;
+  let partnersTotal: number;
+
+  beforeEach(async () => {
+    [inc, ref] = await Promise.all([createTestDb(), createTestDb()]);
+    ids = await seedWorld(inc.db);
+    const idsRef = await seedWorld(ref.db);
+    expect(idsRef).toEqual(ids); // same writes, same ids
+    partnersTotal = 3;
+  });
+  afterEach(async () => {
+    await Promise.all([inc.destroy(), ref.destroy()]);
+  });
+
+  /** Applies `change` to both databases, computes `inc` incrementally and `ref` fully, compares. */
+  async function step(change: Change | null, asOf: Date, opts: ComputeOptions = {}): Promise<ComputeSummary> {
+    if (change) {
+      await change(inc.db);
+      await change(ref.db);
+    }
+    const s = await computeAndStore(inc.db, config, asOf, opts);
+    const full = await computeAndStore(ref.db, config, asOf, { ...opts, full: true });
+    expect(full.mode).toBe('full');
+    expect(await content(inc.db)).toEqual(await content(ref.db));
+    return s;
+  }
+
+  const eventRow = (e: { ext: string; kind?: string; customerId: number | null; subId?: number | null; paymentId?: number | null; at: string; amount: number; currency?: string; usd?: number | null }) => ({
+    connection: 'stripe',
+    billing_system: 'stripe',
+    kind: e.kind ?? 'payment',
+    external_id: e.ext,
+    document_id: e.ext,
+    customer_id: e.customerId,
+    subscription_id: e.subId ?? null,
+    payment_event_id: e.paymentId ?? null,
+    occurred_at: e.at,
+    amount_minor: e.amount,
+    currency: e.currency ?? 'USD',
+    amount_usd_minor: e.usd === undefined ? e.amount : e.usd,
+    classification: (e.kind ?? 'payment') === 'payment' ? 'qualified' : null,
+  });
+  const subOf = async (db: Knex, ext: string): Promise<number> => Number((await db('subscriptions').where('external_id', ext).first('id')).id);
+
+  it('follows new payments, refunds, moved attributions, merges, recruits, FX, time and program changes', async () => {
+    // 0. First run: no cursor → full.
+    let s = await step(null, AS_OF);
+    expect([s.mode, s.fullReason, s.partners]).toEqual(['full', 'no cursor (first run)', 3]);
+
+    // 1. Nothing changed: nothing recomputed, nothing written.
+    s = await step(null, AS_OF);
+    expect([s.mode, s.partners, s.written, s.deleted]).toEqual(['incremental', 0, 0, 0]);
+
+    // 2. A new payment of C1 (A's customer): only A is recomputed (R's second tier on it comes from A).
+    s = await step(async (db) => db('billing_events').insert(eventRow({ ext: 'ch_p4', customerId: ids.c1, subId: await subOf(db, 'sub_1'), at: '2025-02-03T12:00:00Z', amount: 10_000 })), AS_OF);
+    expect([s.mode, s.partners]).toEqual(['incremental', 1]);
+    expect(s.written).toBeGreaterThan(0);
+
+    // 3. A full refund of p3 (B, before clearing? p3 cleared 02-24; refund 03-05 → clawback) filed without a customer.
+    s = await step((db) => db('billing_events').insert(eventRow({ ext: 're_p3', kind: 'refund', customerId: null, paymentId: ids.p3, at: '2025-03-05T00:00:00Z', amount: 5_000 })), AS_OF);
+    expect([s.mode, s.partners]).toEqual(['incremental', 1]);
+
+    // 4. A moved attribution: B claims C1 later than A → B wins C1; A's rows on C1 go, B's appear.
+    s = await step((db) => db('attributions').insert({ customer_id: ids.c1, partner_account_id: ids.accB, connection: 'partnerstack', network: 'partnerstack', source_ref: 'att-c1-b', attributed_at: '2025-01-01T00:00:00Z' }), AS_OF);
+    expect([s.mode, s.partners]).toEqual(['incremental', 2]);
+    expect(s.deleted).toBeGreaterThan(0);
+
+    // 5. ... and back: the claim is hard-deleted (tombstone) → A wins C1 again.
+    s = await step((db) => db('attributions').where('source_ref', 'att-c1-b').delete(), AS_OF);
+    expect([s.mode, s.partners]).toEqual(['incremental', 2]);
+
+    // 6. A placeholder customer (payment first seen in billing, claimed by B through the network)
+    //    is merged into C2 (A's): its payment and B's claim move to C2; B's later claim wins C2.
+    s = await step(async (db) => {
+      await db.transaction(async (trx) => {
+        const x = (await ensureCustomers(trx, 'stripe', 'stripe', ['cus_9'])).get('cus_9')!;
+        await trx('customer_identities').where({ system: 'stripe', external_id: 'cus_9' }).first();
+        await trx('billing_events').insert(eventRow({ ext: 'ch_x1', customerId: x, subId: await subOf(trx, 'sub_2'), at: '2025-02-20T12:00:00Z', amount: 30_000 }));
+        await trx('attributions').insert({ customer_id: x, partner_account_id: ids.accB, connection: 'partnerstack', network: 'partnerstack', source_ref: 'att-x', attributed_at: '2025-02-10T00:00:00Z' });
+      });
+    }, AS_OF);
+    expect([s.mode, s.partners]).toEqual(['incremental', 1]); // B (the placeholder's winner)
+    s = await step((db) => db.transaction((trx) => upsertCustomers(trx, [{ identity: { system: 'stripe', connection: 'stripe', externalId: 'cus_9' }, customerKey: 'c2' }])), AS_OF);
+    expect(await inc.db('customers').where('customer_key', '~stripe:cus_9').first()).toBeUndefined();
+    expect([s.mode, s.partners]).toEqual(['incremental', 2]); // A (lost C2) and B (won it)
+
+    // 7. A new recruit: D joins through R's JV link with a customer and a payment; later B is found to be R's recruit too.
+    s = await step(async (db) => {
+      const d = await one(db('partners').insert({ partner_key: 'd', name: 'D', email: 'd@partners.example', email_normalized: 'd@partners.example', recruiter_partner_id: ids.r }).returning('id'));
+      const accD = await one(db('partner_accounts').insert({ partner_id: d, connection: 'partnerstack', network: 'partnerstack', external_id: 'ps-d' }).returning('id'));
+      const c5 = await one(db('customers').insert({ customer_key: 'c5', email: 'c5@cust.example', email_normalized: 'c5@cust.example' }).returning('id'));
+      await db('attributions').insert({ customer_id: c5, partner_account_id: accD, connection: 'partnerstack', network: 'partnerstack', source_ref: 'att-c5', attributed_at: '2025-01-02T00:00:00Z' });
+      const s5 = await one(db('subscriptions').insert({ connection: 'stripe', billing_system: 'stripe', external_id: 'sub_5', customer_id: c5, plan_interval: 'month', status: 'active', currency: 'USD' }).returning('id'));
+      await db('billing_events').insert(eventRow({ ext: 'ch_p5', customerId: c5, subId: s5, at: '2025-01-06T12:00:00Z', amount: 20_000 }));
+    }, AS_OF);
+    partnersTotal = 4;
+    expect([s.mode, s.partners]).toEqual(['incremental', 1]);
+    s = await step((db) => db('partners').where('id', ids.b).update({ recruiter_partner_id: ids.r }), AS_OF);
+    expect([s.mode, s.partners]).toEqual(['incremental', 1]);
+
+    // 8. Personal use: R's account reports C2's address → R's second tier on C2's payments is excluded
+    //    (R changed → its recruits A, B, D are recomputed; R itself too).
+    s = await step((db) => db('partner_accounts').where('id', ids.accR).update({ email: 'C2@cust.example' }), AS_OF);
+    expect(s.mode).toBe('incremental');
+
+    // 9. Agency owner ref resolved through ANOTHER partner's change: C3 (B's) names "shared", which is
+    //    B's email → agency_sub_account; then A takes partner_key "shared" (partner_key wins) → C3 counts again.
+    await step(async (db) => {
+      await db('partners').where('id', ids.b).update({ email_normalized: 'shared' });
+      await db('customers').where('id', ids.c3).update({ agency_owner_ref: 'shared' });
+    }, AS_OF);
+    s = await step((db) => db('partners').where('id', ids.a).update({ partner_key: 'shared' }), AS_OF);
+    expect(s.mode).toBe('incremental');
+    expect(s.changes.customersAgencyRef).toBe(1);
+    expect(s.partners).toBeLessThan(partnersTotal);
+
+    // 10. FX: a EUR payment of C3 without settlement USD, then its rate, then a revised rate, then a delete.
+    await step(async (db) => db('billing_events').insert(eventRow({ ext: 'ch_eur', customerId: ids.c3, subId: await subOf(db, 'sub_3'), at: '2025-01-25T00:00:00Z', amount: 4_999, currency: 'EUR', usd: null })), AS_OF);
+    s = await step((db) => db('fx_rates').insert({ currency: 'EUR', rate_date: '2025-01-01', usd_per_unit: '1.0825' }), AS_OF);
+    expect([s.mode, s.partners]).toEqual(['incremental', 1]);
+    s = await step((db) => db('fx_rates').where({ currency: 'EUR', rate_date: '2025-01-01' }).update({ usd_per_unit: '1.1' }), AS_OF);
+    expect([s.mode, s.partners]).toEqual(['incremental', 1]);
+    s = await step((db) => db('fx_rates').where({ currency: 'EUR' }).delete(), AS_OF);
+    expect([s.mode, s.partners]).toEqual(['incremental', 1]);
+
+    // 11. A customer's email and a billing event soft-deleted.
+    s = await step((db) => db('customer_emails').insert({ customer_id: ids.c3, email_normalized: 'b@partners.example' }), AS_OF);
+    expect([s.mode, s.partners]).toEqual(['incremental', 1]);
+    s = await step((db) => db('billing_events').where('id', ids.re1).update({ deleted_at: '2025-03-09T00:00:00Z' }), AS_OF);
+    expect([s.mode, s.partners]).toEqual(['incremental', 1]);
+
+    // 12. Time: a payment dated after asOf is stored now (not known yet); asOf then moves past it and
+    //     past p2's clearing (03-18): p2's rows flip reserve → due without recomputing A.
+    await step(async (db) => db('billing_events').insert(eventRow({ ext: 'ch_future', customerId: ids.c3, subId: await subOf(db, 'sub_3'), at: '2025-03-15T12:00:00Z', amount: 5_000 })), AS_OF);
+    s = await step(null, at('2025-03-20T00:00:00Z'));
+    expect([s.mode, s.partners]).toEqual(['incremental', 1]); // B (the future payment became known)
+    expect(s.advanced).toBeGreaterThanOrEqual(1); // p2's direct row (cleared 03-18)
+    s = await step(null, at('2025-06-01T00:00:00Z'));
+    expect(s.mode).toBe('incremental');
+
+    // 13. asOf backwards → full; program definition changed → full (and back → full again).
+    s = await step(null, at('2025-04-01T00:00:00Z'));
+    expect([s.mode, s.fullReason]).toEqual(['full', 'asOf moved backwards']);
+    const versions = await loadProgramVersions(config);
+    const changed = structuredClone(versions) as ProgramVersion[];
+    for (const v of changed) if (v.secondTier) (v.secondTier as { rate: string }).rate = '0.15';
+    s = await step(null, at('2025-04-01T00:00:00Z'), { programVersions: changed });
+    expect([s.mode, s.fullReason]).toEqual(['full', 'program definition changed']);
+    s = await step(null, at('2025-04-01T00:00:00Z'));
+    expect([s.mode, s.fullReason]).toEqual(['full', 'program definition changed']);
+
+    // A full run on the incrementally maintained database finds nothing to change.
+    const f = await computeAndStore(inc.db, config, at('2025-04-01T00:00:00Z'), { full: true });
+    expect([f.written, f.deleted]).toEqual([0, 0]);
+  });
+
+  it('random sequences of changes (seeded) keep incremental == full', async () => {
+    const rnd = mulberry32(20250310);
+    const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+    await step(null, AS_OF);
+    let asOf = AS_OF;
+    let n = 0;
+    const touched: number[] = [];
+    for (let i = 0; i < 24; i++) {
+      const op = Math.floor(rnd() * 8);
+      const k = `r${i}`;
+      const customer = pick([ids.c1, ids.c2, ids.c3]);
+      const account = pick([ids.accA, ids.accB, ids.accR]);
+      const day = 1 + Math.floor(rnd() * 27);
+      const month = 1 + Math.floor(rnd() * 4);
+      const when = `2025-0${month}-${String(day).padStart(2, '0')}T10:00:00Z`;
+      const amount = 1_000 * (1 + Math.floor(rnd() * 20));
+      // Every random draw happens here, never inside `change` (it runs once per database).
+      const takeBack = pick(['refund', 'chargeback']);
+      const partner = pick([ids.a, ids.b]);
+      const recruiter = pick([ids.r, null]);
+      const change: Change = async (db) => {
+        const sub = Number((await db('subscriptions').where('customer_id', customer).first('id'))?.id ?? 0) || null;
+        const payments = await db('billing_events').where({ customer_id: customer, kind: 'payment' }).orderBy('id').pluck('id');
+        switch (op) {
+          case 0:
+          case 1:
+            return db('billing_events').insert(eventRow({ ext: `ch_${k}`, customerId: customer, subId: sub, at: when, amount }));
+          case 2:
+            if (payments.length === 0) return;
+            return db('billing_events').insert(eventRow({ ext: `re_${k}`, kind: takeBack, customerId: null, paymentId: Number(payments[payments.length - 1]), at: when, amount: Math.floor(amount / 3) }));
+          case 3:
+            return db('attributions').insert({ customer_id: customer, partner_account_id: account, connection: 'partnerstack', network: 'partnerstack', source_ref: `att-${k}`, attributed_at: when });
+          case 4:
+            return db('attributions').where('customer_id', customer).orderBy('id', 'desc').limit(1).update({ deleted_at: when });
+          case 5:
+            return db('partners').where('id', partner).update({ recruiter_partner_id: recruiter });
+          case 6:
+            return db('billing_events').insert(eventRow({ ext: `ch_${k}`, customerId: customer, subId: sub, at: when, amount, currency: 'EUR', usd: null })).then(() =>
+              db('fx_rates').insert({ currency: 'EUR', rate_date: `2025-0${month}-01`, usd_per_unit: `1.0${day}` }).onConflict(['currency', 'rate_date']).merge(),
+            );
+          default:
+            return db('billing_events').where({ customer_id: customer, kind: 'payment' }).orderBy('id').limit(1).update({ deleted_at: when });
+        }
+      };
+      if (rnd() < 0.3) asOf = new Date(asOf.getTime() + Math.floor(rnd() * 20) * 86_400_000);
+      const s = await step(change, asOf);
+      expect(s.mode).toBe('incremental');
+      touched.push(s.partners);
+      n++;
+    }
+    expect(n).toBe(24);
+    expect(touched.some((p) => p < partnersTotal)).toBe(true);
+    const f = await computeAndStore(inc.db, config, asOf, { full: true });
+    expect([f.written, f.deleted]).toEqual([0, 0]);
+  });
+
+  it('upserts from a re-sync that change nothing do not rewrite rows (written 0)', async () => {
+    await step(null, AS_OF);
+    // The same refund re-upserted by a look-back rescan: a new change_seq, same content.
+    const s = await step(
+      (db) =>
+        db.transaction((trx) =>
+          upsertBillingEvents(trx, [{ connection: 'stripe', billingSystem: 'stripe', kind: 'refund', externalId: 're_1', documentId: 're_1', customerId: null, paymentExternalId: 'ch_p1', occurredAt: new Date('2025-03-01T12:00:00Z'), amountMinor: 2_500, currency: 'USD', amountUsdMinor: 2_500 }]),
+        ),
+      AS_OF,
+    );
+    expect([s.mode, s.partners, s.written, s.deleted]).toEqual(['incremental', 1, 0, 0]);
+  });
+});
