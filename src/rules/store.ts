@@ -639,6 +639,10 @@ export async function computeAndStore(db: Knex, config: Config, asOf: Date = new
             ? 'asOf moved backwards'
             : null;
   const fx = createFxTable(await loadFxRates(db));
+  // State snapshots for the next run are taken now, before any partner is computed: a partner or
+  // FX change landing during the run then shows up as a difference next time (extra work at
+  // worst), never as a difference already absorbed into the saved state but missed by the batches.
+  const fxState = await fxCurrencyState(db, watermark);
   const stamp = dateOf(((await db.raw(`SELECT now() AS now`)).rows[0] as { now: unknown }).now);
 
   const s: ComputeSummary = {
@@ -683,6 +687,7 @@ export async function computeAndStore(db: Knex, config: Config, asOf: Date = new
 
   let agency: Record<string, string | null>;
   if (fullReason !== null) {
+    agency = await agencyOwnerState(db, (refs) => resolveAgencyOwners(db, refs));
     let lastId = 0;
     for (;;) {
       const batch = (await db('partners').where('id', '>', lastId).orderBy('id').limit(batchSize).select(PARTNER_COLS)) as Row[];
@@ -700,7 +705,6 @@ export async function computeAndStore(db: Knex, config: Config, asOf: Date = new
         RETURNING 1`,
       [],
     );
-    agency = await agencyOwnerState(db, (refs) => resolveAgencyOwners(db, refs));
   } else {
     const prev = state!;
     const found = await findAffectedPartners(db, {
@@ -717,7 +721,7 @@ export async function computeAndStore(db: Knex, config: Config, asOf: Date = new
       await runBatch(batch, part);
     }
   }
-  const newState: ComputeCursorState = { v: CURSOR_STATE_VERSION, asOf: asOf.toISOString(), programHash: hash, agency, fx: await fxCurrencyState(db, watermark) };
+  const newState: ComputeCursorState = { v: CURSOR_STATE_VERSION, asOf: asOf.toISOString(), programHash: hash, agency, fx: fxState };
   await saveChangeCursor(db, COMPUTE_CONSUMER, watermark, newState as unknown as Record<string, unknown>);
   s.unmatchedEvents.sort((a, b) => (a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0));
 
