@@ -37,6 +37,8 @@ export interface ReconcileState {
   now: string;
   accounts: Record<string, [number, string]>;
   markers: Record<string, string>;
+  /** Ignored discrepancies their unit's latest evaluation no longer found (kept ignored, not counted). */
+  staleIgnored: number[];
 }
 export const STATE_VERSION = 1;
 

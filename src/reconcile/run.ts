@@ -12,9 +12,10 @@
 //   slice procedure restricted to their rows, so the discrepancies equal a full run's.
 // All discrepancy writes of a run, the reconcile_items rewrite and the cursor commit together.
 //
-// "Found" means: the latest evaluation of a row's scope saw it. After every successful run R those
-// rows carry last_run_id = R (rows of scopes a run did not re-evaluate are carried over from the
-// previous run), so counts and totals cover everything whatever was re-evaluated.
+// "Found" means: the latest evaluation of a row's unit saw it — every open or approved row (one not
+// seen is resolved then) and the ignored rows not listed as stale (cursor state). Counts come from
+// the table and totals from reconcile_items, so they cover everything whatever was re-evaluated.
+// last_run_id / last_seen_at tell when a row was last re-evaluated and seen (a full run: all).
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { DateTime } from 'luxon';
@@ -449,7 +450,7 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
     // The watermark first: every change at or below it is committed, so reading the data after it
     // and storing it as the cursor never skips one (changes above it are simply seen again).
     const watermark = scoped ? 0 : await readChangeWatermark(db);
-    const cursor = scoped ? undefined : await loadChangeCursor(db, CONSUMER);
+    const cursor = await loadChangeCursor(db, CONSUMER);
     const hash = configHash({ rules, reconcile: rc, timezone: config.timezone });
     const ctx: EvalContext = { config, rules, now, markers: await adjustmentMarkers(db), accounts: await loadAccounts(db) };
     const prevState = cursor?.state as Partial<ReconcileState> | undefined;
@@ -470,45 +471,54 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
 
     await db.transaction(async (trx) => {
       await trx.raw('SELECT pg_advisory_xact_lock(?, hashtext(current_schema()))', [RECONCILE_LOCK_KEY]);
-      const prevRow = await trx('reconciliation_runs').where('status', 'succeeded').where('id', '<', runId).max<{ id: string | number | null }>('id as id').first();
-      const prevRun = prevRow?.id === null || prevRow?.id === undefined ? null : num(prevRow.id);
+      const prevStale = Array.isArray(prevState?.staleIgnored) ? prevState.staleIgnored : [];
 
-      // The discrepancies this run re-judges; the rest found last time are carried over (found again).
+      // The discrepancies this run re-judges: those owned by an evaluated (or vanished) item — the
+      // network row it names, else its computed commission — and the stale ones (a user may have
+      // reopened one; a full run would resolve it). The rest were found by their unit's latest
+      // evaluation and a full run would find them again unchanged.
       let candidates: number[] = [];
       if (summary.mode === 'incremental') {
-        const ncIds = plan.touchedNc!;
-        const ccKeys = plan.touchedCc!;
-        const ids = new Set<number>();
-        for (const part of chunk(ncIds, 5000)) for (const r of await trx('discrepancies').whereRaw('network_commission_id = ANY(?::bigint[])', [part]).select('id')) ids.add(num(r.id));
-        for (const part of chunk(ccKeys, 5000)) for (const r of await trx('discrepancies').whereNull('network_commission_id').whereRaw('computed_commission_key = ANY(?::text[])', [part]).select('id')) ids.add(num(r.id));
+        const ids = new Set<number>(prevStale);
+        for (const part of chunk(plan.touchedNc!, 5000)) for (const r of await trx('discrepancies').whereRaw('network_commission_id = ANY(?::bigint[])', [part]).select('id')) ids.add(num(r.id));
+        for (const part of chunk(plan.touchedCc!, 5000)) for (const r of await trx('discrepancies').whereNull('network_commission_id').whereRaw('computed_commission_key = ANY(?::text[])', [part]).select('id')) ids.add(num(r.id));
         candidates = [...ids];
-      }
-      if (prevRun !== null && summary.mode !== 'full') {
-        const q = trx('discrepancies').where('last_run_id', prevRun).whereNot('status', 'resolved');
-        if (summary.mode === 'incremental') q.whereRaw('NOT (id = ANY(?::bigint[]))', [candidates]);
-        else q.whereRaw('NOT (network = ANY(?::text[]) AND period = ANY(?::text[]))', [plan.scope!.networks, plan.scope!.periods]);
-        await q.update({ last_run_id: runId, last_seen_at: now });
       }
 
       const p = await persist(trx, runId, findings, now);
-      const rq = trx('discrepancies').whereIn('status', ['open', 'approved']).where((w) => w.whereNull('last_run_id').orWhereNot('last_run_id', runId));
-      if (summary.mode === 'incremental') rq.whereRaw('id = ANY(?::bigint[])', [candidates]);
-      else rq.whereRaw('network = ANY(?::text[]) AND period = ANY(?::text[])', [plan.scope!.networks, plan.scope!.periods]);
-      const resolved = num(await rq.update({ status: 'resolved', resolved_at: now }));
+      const inScope = (q: Knex.QueryBuilder): Knex.QueryBuilder =>
+        summary.mode === 'incremental' ? q.whereRaw('id = ANY(?::bigint[])', [candidates]) : summary.mode === 'scoped' ? q.whereRaw('network = ANY(?::text[]) AND period = ANY(?::text[])', [plan.scope!.networks, plan.scope!.periods]) : q;
+      const notFound = (q: Knex.QueryBuilder): Knex.QueryBuilder => q.where((w) => w.whereNull('last_run_id').orWhereNot('last_run_id', runId));
+      const resolved = num(await notFound(inScope(trx('discrepancies').whereIn('status', ['open', 'approved']))).update({ status: 'resolved', resolved_at: now }));
       summary.newIds = p.newIds;
       summary.new = p.newIds.length;
       summary.resolved = resolved;
+
+      // Open and approved rows are always current (not found → resolved); an ignored one keeps its
+      // decision when its problem goes away, so the ignored rows not found are remembered as stale.
+      const staleInScope = ((await notFound(inScope(trx('discrepancies').where('status', 'ignored'))).select('id')) as Array<{ id: unknown }>).map((r) => num(r.id));
+      let stale = staleInScope;
+      if (summary.mode === 'scoped' && prevStale.length) {
+        const outside = await trx('discrepancies').whereRaw('id = ANY(?::bigint[])', [prevStale]).where('status', 'ignored').whereRaw('NOT (network = ANY(?::text[]) AND period = ANY(?::text[]))', [plan.scope!.networks, plan.scope!.periods]).select('id');
+        stale = [...new Set([...staleInScope, ...outside.map((r) => num(r.id))])];
+      }
+      stale.sort((a, b) => a - b);
 
       if (summary.mode === 'scoped') {
         summary.found = findings.length;
         summary.stillOpen = p.stillOpen;
         for (const f of findings) summary.byKind[f.kind] = (summary.byKind[f.kind] ?? 0) + 1;
+        // The scoped run re-judged its slices; the incremental state learns which ignored rows went stale.
+        if (cursor) await saveChangeCursor(trx, CONSUMER, cursor.changeSeq, { ...cursor.state, staleIgnored: stale });
         return;
       }
-      // Everything found, whether re-evaluated now or carried over.
-      for (const r of await trx('discrepancies').where('last_run_id', runId).groupBy('kind').select('kind', trx.raw('count(*) AS n'), trx.raw(`count(*) FILTER (WHERE status IN ('open','approved')) AS live`))) {
-        summary.byKind[String(r.kind)] = num(r.n);
-        summary.found += num(r.n);
+      // Everything found, whether re-evaluated now or carried over: all but resolved and stale rows.
+      const staleByKind = new Map<string, number>();
+      for (const r of await trx('discrepancies').whereRaw('id = ANY(?::bigint[])', [stale]).groupBy('kind').select('kind', trx.raw('count(*) AS n'))) staleByKind.set(String(r.kind), num(r.n));
+      for (const r of await trx('discrepancies').whereNot('status', 'resolved').groupBy('kind').select('kind', trx.raw('count(*) AS n'), trx.raw(`count(*) FILTER (WHERE status IN ('open','approved')) AS live`))) {
+        const n = num(r.n) - (staleByKind.get(String(r.kind)) ?? 0);
+        if (n > 0) summary.byKind[String(r.kind)] = n;
+        summary.found += n;
         summary.stillOpen += num(r.live);
       }
       summary.stillOpen -= summary.new;
@@ -520,7 +530,7 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
         for (const part of chunk(drop, 5000)) await trx('reconcile_items').whereRaw('item = ANY(?::text[])', [part]).delete();
       }
       await writeItems(trx, plan.items, units);
-      const state: ReconcileState = { v: STATE_VERSION, configHash: hash, now: now.toISOString(), accounts: accountsState(ctx.accounts), markers: Object.fromEntries(ctx.markers) };
+      const state: ReconcileState = { v: STATE_VERSION, configHash: hash, now: now.toISOString(), accounts: accountsState(ctx.accounts), markers: Object.fromEntries(ctx.markers), staleIgnored: stale };
       await saveChangeCursor(trx, CONSUMER, watermark, state as unknown as Record<string, unknown>);
     });
 

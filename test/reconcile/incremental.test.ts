@@ -145,6 +145,15 @@ describe('incremental reconciliation', () => {
     expect(young.a.byKind.missing_in_network).toBe(3);
     const later = await step('now advances past the grace', '2025-03-10T00:00:00Z', async () => undefined, (i) => expect(i).toBe(1));
     expect(later.a.byKind.missing_in_network).toBe(4);
+
+    // The ignored partner mismatch went away with rw-7 (stale: kept ignored, not counted); a user
+    // reopens it — a full run resolves it, so must the incremental one, with nothing else changed.
+    const reopened = await step('stale ignored reopened', '2025-03-10T00:00:00Z', async (db) => {
+      const pm = await db('discrepancies').where('kind', 'partner_mismatch').first('id', 'status');
+      expect(pm.status).toBe('ignored');
+      await decideDiscrepancies(db, [Number(pm.id)], 'reopen');
+    }, (i) => expect(i).toBe(0));
+    expect(reopened.a.resolved).toBe(1);
   }, 600_000);
 });
 
