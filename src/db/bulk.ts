@@ -58,3 +58,8 @@ export async function bulkInsert<R = Record<string, unknown>>(db: Knex, table: s
   }
   return out;
 }
+
+/** `(k1, k2) DO UPDATE SET c = excluded.c, …` for bulkInsert's onConflict. */
+export function upsertClause(conflict: string[], merge: string[]): string {
+  return `(${conflict.map(ident).join(', ')}) DO UPDATE SET ${merge.map((c) => `${ident(c)} = excluded.${ident(c)}`).join(', ')}`;
+}

@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import type { AttributionInput, NetworkCommissionInput, NetworkTransactionInput } from './types.ts';
 import { chunk } from '../util/chunk.ts';
 import { dedupeBy } from '../util/dedupe.ts';
+import { bulkInsert, upsertClause } from '../db/bulk.ts';
 
 export async function upsertNetworkCommissions(trx: Knex, rows: NetworkCommissionInput[], observedAt = new Date()): Promise<Map<string, number>> {
   const out = new Map<string, number>();
@@ -14,54 +15,48 @@ export async function upsertNetworkCommissions(trx: Knex, rows: NetworkCommissio
     const found = await trx('network_commissions').where({ connection }).whereIn('external_id', part).select<{ id: number; external_id: string; status: string }[]>('id', 'external_id', 'status');
     for (const f of found) before.set(f.external_id, { id: f.id, status: f.status });
   }
-  for (const part of chunk(unique, 500)) {
-    const ins = await trx('network_commissions')
-      .insert(
-        part.map((r) => ({
-          connection: r.connection,
-          network: r.network,
-          external_id: r.externalId,
-          partner_account_id: r.partnerAccountId,
-          partner_external_id: r.partnerExternalId ?? null,
-          customer_id: r.customerId ?? null,
-          customer_external_key: r.customerExternalKey ?? null,
-          transaction_key: r.transactionKey ?? null,
-          order_ref: r.orderRef ?? null,
-          kind_hint: r.kindHint ?? null,
-          amount_minor: r.amountMinor,
-          currency: r.currency.toUpperCase(),
-          amount_usd_minor: r.amountUsdMinor ?? null,
-          sale_amount_minor: r.saleAmountMinor ?? null,
-          sale_currency: r.saleCurrency?.toUpperCase() ?? null,
-          status: r.status,
-          raw_status: r.rawStatus ?? null,
-          occurred_at: r.occurredAt,
-          click_at: r.clickAt ?? null,
-          offer_key: r.offerKey ?? null,
-          trigger_key: r.triggerKey ?? null,
-          invoice_status: r.invoiceStatus ?? null,
-          description: r.description ?? null,
-          metadata: JSON.stringify(r.metadata ?? {}),
-          deleted_at: r.status === 'deleted' ? observedAt : null,
-          last_seen_at: observedAt,
-          updated_at: observedAt,
-        })),
-      )
-      .onConflict(['connection', 'external_id'])
-      .merge([
-        'partner_account_id', 'partner_external_id', 'customer_id', 'customer_external_key', 'transaction_key', 'order_ref', 'kind_hint', 'amount_minor', 'currency',
-        'amount_usd_minor', 'sale_amount_minor', 'sale_currency', 'status', 'raw_status', 'occurred_at', 'click_at', 'offer_key', 'trigger_key', 'invoice_status',
-        'description', 'metadata', 'deleted_at', 'last_seen_at', 'updated_at',
-      ])
-      .returning<{ id: number; external_id: string }[]>(['id', 'external_id']);
-    for (const r of ins) out.set(r.external_id, r.id);
-  }
+  const ncRows = unique.map((r) => ({
+    connection: r.connection,
+    network: r.network,
+    external_id: r.externalId,
+    partner_account_id: r.partnerAccountId,
+    partner_external_id: r.partnerExternalId ?? null,
+    customer_id: r.customerId ?? null,
+    customer_external_key: r.customerExternalKey ?? null,
+    transaction_key: r.transactionKey ?? null,
+    order_ref: r.orderRef ?? null,
+    kind_hint: r.kindHint ?? null,
+    amount_minor: r.amountMinor,
+    currency: r.currency.toUpperCase(),
+    amount_usd_minor: r.amountUsdMinor ?? null,
+    sale_amount_minor: r.saleAmountMinor ?? null,
+    sale_currency: r.saleCurrency?.toUpperCase() ?? null,
+    status: r.status,
+    raw_status: r.rawStatus ?? null,
+    occurred_at: r.occurredAt,
+    click_at: r.clickAt ?? null,
+    offer_key: r.offerKey ?? null,
+    trigger_key: r.triggerKey ?? null,
+    invoice_status: r.invoiceStatus ?? null,
+    description: r.description ?? null,
+    metadata: r.metadata ?? {},
+    deleted_at: r.status === 'deleted' ? observedAt : null,
+    last_seen_at: observedAt,
+    updated_at: observedAt,
+  }));
+  const ins = await bulkInsert<{ id: number | string; external_id: string }>(trx, 'network_commissions', ncRows, {
+    onConflict: upsertClause(['connection', 'external_id'], [
+      'partner_account_id', 'partner_external_id', 'customer_id', 'customer_external_key', 'transaction_key', 'order_ref', 'kind_hint', 'amount_minor', 'currency',
+      'amount_usd_minor', 'sale_amount_minor', 'sale_currency', 'status', 'raw_status', 'occurred_at', 'click_at', 'offer_key', 'trigger_key', 'invoice_status',
+      'description', 'metadata', 'deleted_at', 'last_seen_at', 'updated_at',
+    ]),
+    returning: ['id', 'external_id'],
+  });
+  for (const r of ins) out.set(r.external_id, Number(r.id));
   const history = unique
     .filter((r) => before.get(r.externalId)?.status !== r.status)
     .map((r) => ({ network_commission_id: out.get(r.externalId)!, status: r.status, raw_status: r.rawStatus ?? null, observed_at: observedAt }));
-  for (const part of chunk(history, 500)) {
-    await trx('network_commission_status_history').insert(part).onConflict(['network_commission_id', 'observed_at', 'status']).ignore();
-  }
+  await bulkInsert(trx, 'network_commission_status_history', history, { onConflict: '(network_commission_id, observed_at, status) DO NOTHING' });
   return out;
 }
 
@@ -84,28 +79,24 @@ export async function markNetworkCommissionsDeleted(trx: Knex, connection: strin
 }
 
 export async function upsertNetworkTransactions(trx: Knex, rows: NetworkTransactionInput[]): Promise<void> {
-  for (const part of chunk(dedupeBy(rows, (r) => r.externalId), 500)) {
-    await trx('network_transactions')
-      .insert(
-        part.map((r) => ({
-          connection: r.connection,
-          network: r.network,
-          external_id: r.externalId,
-          customer_external_key: r.customerExternalKey ?? null,
-          customer_id: r.customerId ?? null,
-          partner_account_id: r.partnerAccountId ?? null,
-          amount_minor: r.amountMinor,
-          currency: r.currency.toUpperCase(),
-          amount_usd_minor: r.amountUsdMinor ?? null,
-          occurred_at: r.occurredAt,
-          metadata: JSON.stringify(r.metadata ?? {}),
-          deleted_at: null,
-          updated_at: new Date(),
-        })),
-      )
-      .onConflict(['connection', 'external_id'])
-      .merge(['customer_external_key', 'customer_id', 'partner_account_id', 'amount_minor', 'currency', 'amount_usd_minor', 'occurred_at', 'metadata', 'deleted_at', 'updated_at']);
-  }
+  const txRows = dedupeBy(rows, (r) => r.externalId).map((r) => ({
+    connection: r.connection,
+    network: r.network,
+    external_id: r.externalId,
+    customer_external_key: r.customerExternalKey ?? null,
+    customer_id: r.customerId ?? null,
+    partner_account_id: r.partnerAccountId ?? null,
+    amount_minor: r.amountMinor,
+    currency: r.currency.toUpperCase(),
+    amount_usd_minor: r.amountUsdMinor ?? null,
+    occurred_at: r.occurredAt,
+    metadata: r.metadata ?? {},
+    deleted_at: null,
+    updated_at: new Date(),
+  }));
+  await bulkInsert(trx, 'network_transactions', txRows, {
+    onConflict: upsertClause(['connection', 'external_id'], ['customer_external_key', 'customer_id', 'partner_account_id', 'amount_minor', 'currency', 'amount_usd_minor', 'occurred_at', 'metadata', 'deleted_at', 'updated_at']),
+  });
 }
 
 export async function markNetworkTransactionsDeleted(trx: Knex, connection: string, externalIds: string[], at = new Date()): Promise<void> {
@@ -116,25 +107,21 @@ export async function markNetworkTransactionsDeleted(trx: Knex, connection: stri
 
 export async function upsertAttributions(trx: Knex, rows: AttributionInput[]): Promise<void> {
   const now = new Date();
-  for (const part of chunk(dedupeBy(rows, (r) => r.sourceRef), 500)) {
-    await trx('attributions')
-      .insert(
-        part.map((r) => ({
-          customer_id: r.customerId,
-          partner_account_id: r.partnerAccountId,
-          connection: r.connection,
-          network: r.network,
-          source_ref: r.sourceRef,
-          click_at: r.clickAt ?? null,
-          signup_at: r.signupAt ?? null,
-          attributed_at: r.attributedAt ?? null,
-          deleted_at: r.deleted ? now : null,
-          updated_at: now,
-        })),
-      )
-      .onConflict(['connection', 'source_ref'])
-      .merge(['customer_id', 'partner_account_id', 'click_at', 'signup_at', 'attributed_at', 'deleted_at', 'updated_at']);
-  }
+  const attRows = dedupeBy(rows, (r) => r.sourceRef).map((r) => ({
+    customer_id: r.customerId,
+    partner_account_id: r.partnerAccountId,
+    connection: r.connection,
+    network: r.network,
+    source_ref: r.sourceRef,
+    click_at: r.clickAt ?? null,
+    signup_at: r.signupAt ?? null,
+    attributed_at: r.attributedAt ?? null,
+    deleted_at: r.deleted ? now : null,
+    updated_at: now,
+  }));
+  await bulkInsert(trx, 'attributions', attRows, {
+    onConflict: upsertClause(['connection', 'source_ref'], ['customer_id', 'partner_account_id', 'click_at', 'signup_at', 'attributed_at', 'deleted_at', 'updated_at']),
+  });
 }
 
 
