@@ -232,14 +232,14 @@ export interface Expansion {
 export async function expandSeeds(db: Knex, seeds: Seeds, markers: Map<string, string>): Promise<Expansion> {
   // Current rows of the seeds.
   const ncSeed = new Map<number, NetworkRow>();
-  for (const ids of chunk([...seeds.nc], IN_CHUNK)) for (const n of await loadNetworkRows(db, (q) => q.whereIn('id', ids))) ncSeed.set(n.id, n);
+  if (seeds.nc.size) for (const n of await loadNetworkRows(db, (q) => q.whereRaw('id = ANY(?::bigint[])', [[...seeds.nc]]))) ncSeed.set(n.id, n);
   const eSeed = new Map<string, ExpectedRow>();
-  for (const keys of chunk([...seeds.cc], IN_CHUNK)) for (const e of await loadExpectedRows(db, (q) => q.whereIn('cc.commission_key', keys))) eSeed.set(e.key, e);
-  for (const ids of chunk([...seeds.payments], IN_CHUNK)) for (const e of await loadExpectedRows(db, (q) => q.whereIn('cc.payment_event_id', ids))) eSeed.set(e.key, e);
-  const seedItems = new Set<string>([...[...seeds.nc].map(ncItem), ...[...seeds.cc].map(ccItem), ...[...eSeed.keys()].map(ccItem)]);
-  for (const ids of chunk([...seeds.payments], IN_CHUNK)) {
-    for (const r of await db('reconcile_items').whereIn('payment_event_id', ids).select('item')) seedItems.add(String(r.item));
+  if (seeds.cc.size || seeds.payments.size) {
+    const es = await loadExpectedRows(db, (q) => q.where((w) => w.whereRaw('cc.commission_key = ANY(?::text[])', [[...seeds.cc]]).orWhereRaw('cc.payment_event_id = ANY(?::bigint[])', [[...seeds.payments]])));
+    for (const e of es) eSeed.set(e.key, e);
   }
+  const seedItems = new Set<string>([...[...seeds.nc].map(ncItem), ...[...seeds.cc].map(ccItem), ...[...eSeed.keys()].map(ccItem)]);
+  if (seeds.payments.size) for (const r of await db('reconcile_items').whereRaw('payment_event_id = ANY(?::bigint[])', [[...seeds.payments]]).select('item')) seedItems.add(String(r.item));
   const stored = await storedItems(db, [...seedItems]);
 
   // Keep the items that really changed.
@@ -295,8 +295,8 @@ export async function expandSeeds(db: Knex, seeds: Seeds, markers: Map<string, s
       else needCc.push(item.slice(3));
     }
   }
-  for (const ids of chunk(needNc, IN_CHUNK)) for (const n of await loadNetworkRows(db, (q) => q.whereIn('id', ids))) addNc(n);
-  for (const keys of chunk(needCc, IN_CHUNK)) for (const e of await loadExpectedRows(db, (q) => q.whereIn('cc.commission_key', keys))) addE(e);
+  if (needNc.length) for (const n of await loadNetworkRows(db, (q) => q.whereRaw('id = ANY(?::bigint[])', [needNc]))) addNc(n);
+  if (needCc.length) for (const e of await loadExpectedRows(db, (q) => q.whereRaw('cc.commission_key = ANY(?::text[])', [needCc]))) addE(e);
   for (const item of members) {
     const here = item.startsWith('nc:') ? x.nc.has(Number(item.slice(3))) : x.e.has(item.slice(3));
     if (!here) x.removed.push(item);
@@ -304,7 +304,8 @@ export async function expandSeeds(db: Knex, seeds: Seeds, markers: Map<string, s
 
   // Our own correction rewards, by the commission they adjust (few rows).
   const tagged = new Map<string, number[]>();
-  for (const r of await db('network_commissions').where('description', 'like', '%[cs:%').select('id', 'description')) {
+  const taggedRows = markers.size === 0 ? [] : await db('network_commissions').where('description', 'like', '%[cs:%').select('id', 'description');
+  for (const r of taggedRows) {
     const tag = ADJUSTMENT_TAG.exec(String(r.description));
     const key = tag?.[1] ? markers.get(tag[1]) : undefined;
     if (key !== undefined) tagged.set(key, [...(tagged.get(key) ?? []), num(r.id)]);
@@ -326,26 +327,31 @@ export async function expandSeeds(db: Knex, seeds: Seeds, markers: Map<string, s
     }
     frontier = new Set();
     for (const [network, g] of byNetwork) {
-      const ncs: NetworkRow[] = [];
-      for (const ids of chunk(g.cust, IN_CHUNK)) ncs.push(...(await loadNetworkRows(db, (q) => q.where('network', network).whereIn('customer_id', ids))));
-      for (const refs of chunk(g.refs, IN_CHUNK)) {
-        ncs.push(...(await loadNetworkRows(db, (q) => q.where('network', network).whereIn('transaction_key', refs))));
-        ncs.push(...(await loadNetworkRows(db, (q) => q.where('network', network).whereIn('order_ref', refs))));
-      }
+      // One query per side and round: OR'ed indexed conditions (a bitmap OR on PostgreSQL).
       const taggedIds = g.keys.flatMap((k) => tagged.get(k) ?? []).filter((id) => !x.nc.has(id));
-      for (const ids of chunk(taggedIds, IN_CHUNK)) ncs.push(...(await loadNetworkRows(db, (q) => q.whereIn('id', ids))));
-      for (const n of ncs) if (n.network === network) addNc(n);
-
-      const payments = new Set<number>();
-      for (const ids of chunk(g.cust, IN_CHUNK)) for (const r of await db('billing_events').where('kind', 'payment').whereIn('customer_id', ids).select('id')) payments.add(num(r.id));
-      for (const refs of chunk(g.refs, IN_CHUNK)) {
-        for (const col of ['external_id', 'document_id', 'payment_external_id']) {
-          for (const r of await db('billing_events').where('kind', 'payment').whereIn(col, refs).select('id')) payments.add(num(r.id));
-        }
+      if (g.cust.length || g.refs.length || taggedIds.length) {
+        const ncs = await loadNetworkRows(db, (q) =>
+          q.where('network', network).where((w) =>
+            w.whereRaw('customer_id = ANY(?::bigint[])', [g.cust]).orWhereRaw('transaction_key = ANY(?::text[])', [g.refs]).orWhereRaw('order_ref = ANY(?::text[])', [g.refs]).orWhereRaw('id = ANY(?::bigint[])', [taggedIds]),
+          ),
+        );
+        for (const n of ncs) addNc(n);
       }
-      for (const ids of chunk([...payments], IN_CHUNK)) for (const e of await loadExpectedRows(db, (q) => q.where('cc.network', network).whereIn('cc.payment_event_id', ids))) addE(e);
+      const payments: number[] = [];
+      if (g.cust.length || g.refs.length) {
+        const rows = await db('billing_events')
+          .where('kind', 'payment')
+          .where((w) =>
+            w.whereRaw('customer_id = ANY(?::bigint[])', [g.cust]).orWhereRaw('external_id = ANY(?::text[])', [g.refs]).orWhereRaw('document_id = ANY(?::text[])', [g.refs]).orWhereRaw('payment_external_id = ANY(?::text[])', [g.refs]),
+          )
+          .select('id');
+        for (const r of rows) payments.push(num(r.id));
+      }
       const keys = g.keys.filter((k) => !x.e.has(k));
-      for (const part of chunk(keys, IN_CHUNK)) for (const e of await loadExpectedRows(db, (q) => q.where('cc.network', network).whereIn('cc.commission_key', part))) addE(e);
+      if (payments.length || keys.length) {
+        const es = await loadExpectedRows(db, (q) => q.where('cc.network', network).where((w) => w.whereRaw('cc.payment_event_id = ANY(?::bigint[])', [payments]).orWhereRaw('cc.commission_key = ANY(?::text[])', [keys])));
+        for (const e of es) addE(e);
+      }
     }
   }
   return x;

@@ -69,8 +69,8 @@ export async function loadExpectedRows(db: Knex, where: (q: Knex.QueryBuilder) =
   const paymentIds = [...new Set(ccRows.map((r) => num(r.be_id)))];
   const takenBack = new Map<number, { minor: number; usd: number; kinds: string[] }>();
   const clawbacks = new Map<string, number>();
-  for (const ids of chunk(paymentIds, IN_CHUNK)) {
-    const tb = await db('billing_events').whereIn('payment_event_id', ids).whereIn('kind', TAKE_BACK_KINDS).whereNull('deleted_at').orderBy(['occurred_at', 'id']).select('payment_event_id', 'kind', 'amount_minor', 'amount_usd_minor');
+  for (const ids of chunk(paymentIds, 20_000)) {
+    const tb = await db('billing_events').whereRaw('payment_event_id = ANY(?::bigint[])', [ids]).whereIn('kind', TAKE_BACK_KINDS).whereNull('deleted_at').orderBy(['occurred_at', 'id']).select('payment_event_id', 'kind', 'amount_minor', 'amount_usd_minor');
     for (const r of tb) {
       const t = takenBack.get(num(r.payment_event_id)) ?? { minor: 0, usd: 0, kinds: [] };
       t.minor += num(r.amount_minor);
@@ -78,7 +78,7 @@ export async function loadExpectedRows(db: Knex, where: (q: Knex.QueryBuilder) =
       t.kinds.push(String(r.kind));
       takenBack.set(num(r.payment_event_id), t);
     }
-    const cb = await db('computed_commissions').whereIn('payment_event_id', ids).where('kind', 'clawback').select('payment_event_id', 'partner_id', 'clawback_of', 'amount_usd_minor');
+    const cb = await db('computed_commissions').whereRaw('payment_event_id = ANY(?::bigint[])', [ids]).where('kind', 'clawback').select('payment_event_id', 'partner_id', 'clawback_of', 'amount_usd_minor');
     for (const r of cb) {
       const k = `${r.payment_event_id}|${r.partner_id}|${r.clawback_of}`;
       clawbacks.set(k, (clawbacks.get(k) ?? 0) + num(r.amount_usd_minor));

@@ -76,6 +76,8 @@ export interface ReconcileSummary {
   byKind: Record<string, number>;
   newIds: number[];
   totals: { byNetwork: TotalsRow[]; byPartner: TotalsRow[] };
+  /** Milliseconds per phase: plan (find + load + match), write (one transaction), totals. */
+  timings: { planMs: number; writeMs: number; totalsMs: number };
   error?: string;
 }
 
@@ -444,7 +446,8 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
   const rules = opts.rules ?? defaultMatchRules({ windowHours: rc.matchWindowHours });
   const [run] = await db('reconciliation_runs').insert({ period: opts.period ?? null, network: opts.network ?? null, status: 'running', started_at: now }).returning('id');
   const runId = num((run as { id: number }).id);
-  const summary: ReconcileSummary = { runId, status: 'succeeded', mode: 'full', period: opts.period ?? null, network: opts.network ?? null, units: 0, items: 0, slices: [], found: 0, new: 0, stillOpen: 0, resolved: 0, byKind: {}, newIds: [], totals: { byNetwork: [], byPartner: [] } };
+  const summary: ReconcileSummary = { runId, status: 'succeeded', mode: 'full', period: opts.period ?? null, network: opts.network ?? null, units: 0, items: 0, slices: [], found: 0, new: 0, stillOpen: 0, resolved: 0, byKind: {}, newIds: [], totals: { byNetwork: [], byPartner: [] }, timings: { planMs: 0, writeMs: 0, totalsMs: 0 } };
+  const t0 = Date.now();
   try {
     const scoped = !!(opts.period || opts.network);
     // The watermark first: every change at or below it is committed, so reading the data after it
@@ -468,6 +471,8 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
     summary.slices = plan.slices;
     summary.units = plan.units;
     summary.items = plan.items.length;
+    const t1 = Date.now();
+    summary.timings.planMs = t1 - t0;
 
     await db.transaction(async (trx) => {
       await trx.raw('SELECT pg_advisory_xact_lock(?, hashtext(current_schema()))', [RECONCILE_LOCK_KEY]);
@@ -534,10 +539,13 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
       await saveChangeCursor(trx, CONSUMER, watermark, state as unknown as Record<string, unknown>);
     });
 
+    const t2 = Date.now();
+    summary.timings.writeMs = t2 - t1;
     if (summary.mode === 'scoped') {
       const inScope = plan.items.filter((i) => i.counted);
       summary.totals = await buildTotals(db, inScope.map((i) => ({ network: i.network, partnerId: i.partnerId, reported: i.reported, owed: i.owed, collected: i.collected })));
     } else summary.totals = await totalsFromItems(db);
+    summary.timings.totalsMs = Date.now() - t2;
 
     await db('reconciliation_runs').where({ id: runId }).update({ status: 'succeeded', finished_at: new Date(), stats: JSON.stringify({ ...summary, newIds: summary.newIds.slice(0, 1000), slices: summary.slices.slice(0, 1000) }) });
     log?.info({ runId, mode: summary.mode, units: summary.units, found: summary.found, new: summary.new, resolved: summary.resolved }, 'reconciliation finished');
