@@ -144,14 +144,16 @@ export async function startChargebeeFake(opts: { apiKey?: string; port?: number 
   const indexes = new Map<string, { version: number; sorted: CbObject[]; keys: number[] | null; views: ViewCache<CbObject[]> }>();
   /** A resource sorted ascending by (field, id), per store change; keys null when a value is not a finite number. */
   const sortedIndex = (resource: Resource, field: string): { version: number; sorted: CbObject[]; keys: number[] | null; views: ViewCache<CbObject[]> } => {
-    const map = store[resource] as VersionedMap<string, CbObject>;
+    const map = store[resource];
+    // A map swapped for a plain Map has no version: rebuild on every request (NaN never matches).
+    const version = map instanceof VersionedMap ? map.version : NaN;
     const id = `${resource}|${field}`;
     const hit = indexes.get(id);
-    if (hit && hit.version === map.version) return hit;
+    if (hit && hit.version === version) return hit;
     const val = (o: CbObject): number => Number(o[field] ?? 0);
     const finite = [...map.values()].every((o) => typeof o[field] === 'number' && Number.isFinite(o[field]));
     const sorted = [...map.values()].sort((a, b) => val(a) - val(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    const idx = { version: map.version, sorted, keys: finite ? sorted.map(val) : null, views: new ViewCache<CbObject[]>() };
+    const idx = { version, sorted, keys: finite ? sorted.map(val) : null, views: new ViewCache<CbObject[]>() };
     indexes.set(id, idx);
     return idx;
   };

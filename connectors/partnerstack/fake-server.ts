@@ -274,7 +274,9 @@ export async function createPartnerStackFake(opts: PartnerStackFakeOptions = {})
   const indexes = new Map<string, { version: number; sorted: ApiObject[]; keys: number[] | null; views: ViewCache<ApiObject[]> }>();
   /** A resource sorted by one order (and its created_at keys when every object has a numeric one), per store change. */
   function sortedIndex(resource: Resource, orderBy: string, cmp: (a: ApiObject, b: ApiObject) => number, createdOrder: boolean): { version: number; sorted: ApiObject[]; keys: number[] | null; views: ViewCache<ApiObject[]> } {
-    const version = (store[resource] as VersionedMap<string, ApiObject>).version;
+    // A map swapped for a plain Map has no version: rebuild on every request (NaN never matches).
+    const m = store[resource];
+    const version = m instanceof VersionedMap ? m.version : NaN;
     const id = `${resource}|${orderBy}`;
     const hit = indexes.get(id);
     if (hit && hit.version === version) return hit;

@@ -83,7 +83,7 @@ export function fakeSasRow(
   },
   zone = 'America/Chicago',
 ): Record<string, string> {
-  const date = r.transDate instanceof Date ? DateTime.fromJSDate(r.transDate, { zone }).toFormat('MM/dd/yyyy hh:mm:ss a') : r.transDate;
+  const date = r.transDate instanceof Date ? sasDateTime(r.transDate, zone) : r.transDate;
   return {
     'Trans ID': String(r.transId),
     'User ID': String(r.userId),
@@ -101,6 +101,36 @@ export function fakeSasRow(
     'Affiliate Website': r.website ?? '',
     'Click Date': r.clickDate ?? '',
   };
+}
+
+const SAS_DATETIME = 'MM/dd/yyyy hh:mm:ss a';
+const zoneOffsets = new Map<string, number | null>();
+let meridiems: [string, string] | undefined;
+const pad = (n: number, w = 2): string => String(n).padStart(w, '0');
+
+/**
+ * `DateTime.fromJSDate(d, { zone }).toFormat('MM/dd/yyyy hh:mm:ss a')` without a luxon DateTime per
+ * call (the world loader prints hundreds of thousands): the zone's offset is looked up once per
+ * 15-minute slot (offset changes fall on such boundaries) and the wall clock is printed by hand.
+ */
+export function sasDateTime(d: Date, zone: string): string {
+  const ms = d.getTime();
+  const slot = Math.floor(ms / 900_000);
+  const key = `${zone}|${slot}`;
+  let off = zoneOffsets.get(key);
+  if (off === undefined) {
+    const at = DateTime.fromMillis(slot * 900_000, { zone });
+    off = at.isValid && Number.isFinite(ms) && Math.abs(ms) < 8.64e15 ? at.offset : null;
+    if (zoneOffsets.size > 500_000) zoneOffsets.clear();
+    zoneOffsets.set(key, off);
+  }
+  if (off === null) return DateTime.fromJSDate(d, { zone }).toFormat(SAS_DATETIME);
+  meridiems ??= [DateTime.fromMillis(0, { zone: 'UTC' }).toFormat('a'), DateTime.fromMillis(12 * 3_600_000, { zone: 'UTC' }).toFormat('a')];
+  const w = new Date(ms + off * 60_000);
+  const y = w.getUTCFullYear();
+  if (y < 1000 || y > 9999) return DateTime.fromJSDate(d, { zone }).toFormat(SAS_DATETIME);
+  const h = w.getUTCHours();
+  return `${pad(w.getUTCMonth() + 1)}/${pad(w.getUTCDate())}/${y} ${pad(h % 12 || 12)}:${pad(w.getUTCMinutes())}:${pad(w.getUTCSeconds())} ${meridiems[h < 12 ? 0 : 1]}`;
 }
 
 function lowerKeys(q: URLSearchParams): Record<string, string> {

@@ -127,13 +127,15 @@ function createStore(): StripeFakeStore {
       collections[c].touch();
     },
     index(c) {
-      const map = collections[c];
+      const map = collections[c] as Map<string, StripeObject>;
+      // A collection swapped for a plain Map has no version: rebuild on every request (NaN never matches).
+      const version = map instanceof VersionedMap ? map.version : NaN;
       const hit = indexes.get(c);
-      if (hit && hit.version === map.version) return hit;
+      if (hit && hit.version === version) return hit;
       const sorted = [...map.values()].sort(newestFirst);
       const eq = new Map<EqField, Map<string, StripeObject[]>>();
       const idx: CollectionIndex = {
-        version: map.version,
+        version,
         sorted,
         created: sorted.map((o) => o.created ?? 0),
         numericCreated: sorted.every((o) => typeof o.created === 'number' && Number.isFinite(o.created)),

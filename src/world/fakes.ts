@@ -5,7 +5,7 @@
 // Config (connections pointing at the fakes) and the private env holding the fakes' credentials.
 import { DateTime } from 'luxon';
 import { createPartnerStackFake, type ApiObject, type PartnerStackFake } from '../../connectors/partnerstack/fake-server.ts';
-import { startFakeShareASale, fakeSasRow, type FakeShareASale } from '../../connectors/shareasale/fake-server.ts';
+import { startFakeShareASale, fakeSasRow, sasDateTime, type FakeShareASale } from '../../connectors/shareasale/fake-server.ts';
 import { startFakeAwin, fakeAwinTransaction, type FakeAwin } from '../../connectors/awin/fake-server.ts';
 import { startStripeFake, type StripeFake, type StripeObject } from '../../connectors/stripe/fake-server.ts';
 import { startChargebeeFake, type CbObject, type ChargebeeFake } from '../../connectors/chargebee/fake-server.ts';
@@ -299,7 +299,7 @@ export function partnerstackObjects(w: World): Record<'groups' | 'partnerships' 
 }
 
 function sasRow(r: NetworkReport, p: WorldPayment, zone: string, asOf: Date, organization: string): Record<string, string> {
-  const fmt = (d: Date): string => DateTime.fromJSDate(d, { zone }).toFormat('MM/dd/yyyy hh:mm:ss a');
+  const fmt = (d: Date): string => sasDateTime(d, zone);
   const lock = new Date(p.paidAt.getTime() + 30 * 86_400_000);
   return fakeSasRow(
     {

@@ -98,6 +98,23 @@ export function generateScenario(opts: GenerateOptions): Scenario {
   });
   // Power-law share of customers (a few super-affiliates).
   const weights = affiliates.map((_, i) => ({ i, weight: 1 / Math.pow(i + 1, 0.8) }));
+  // weighted(weights) without walking all affiliates per customer (that was quadratic in the size):
+  // running sums built in the same order as weighted's total, then a binary search for the first
+  // affiliate whose running sum exceeds the roll. Same draws of rnd(), same picks.
+  const cumulative: number[] = [];
+  let running = 0;
+  for (const w of weights) cumulative.push((running += w.weight));
+  const pickAffiliate = (): number => {
+    const r = rnd() * running;
+    let lo = 0;
+    let hi = cumulative.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (cumulative[mid]! > r) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
+  };
 
   const customers: NonNullable<ScenarioInput['customers']> = [];
   const subscriptions: NonNullable<ScenarioInput['subscriptions']> = [];
@@ -113,7 +130,7 @@ export function generateScenario(opts: GenerateOptions): Scenario {
   const reported: Array<{ sub: string; cycle: number; network: WorldNetwork; affiliate: string; paidAt: DateTime; refundedFully: boolean; disputed: boolean }> = [];
   while (payments < size) {
     const ci = n++;
-    const aff = affiliates[weighted(weights).i]!;
+    const aff = affiliates[pickAffiliate()]!;
     const network = Object.keys(aff.accounts)[0] as WorldNetwork;
     const cur = weighted(CURRENCIES);
     const selfReferral = rnd() < 0.01;
@@ -190,7 +207,8 @@ export function generateScenario(opts: GenerateOptions): Scenario {
   const want = Math.max(kinds.length, Math.round(reported.length * errorRate));
   const used = new Set<string>();
   // Old enough to be past the reconciliation grace period and clearly settled.
-  const eligible = reported.filter((r) => asOf.diff(r.paidAt, 'days').days > 7);
+  // (asOf.diff(paidAt, 'days').days > 7, in UTC where every day is 86,400,000 ms.)
+  const eligible = reported.filter((r) => asOf.toMillis() - r.paidAt.toMillis() > 7 * 86_400_000);
   // Errors that change what is owed go on a subscription's first qualified payment (cycle 1): the
   // rules always owe something there (a later payment at Referral tier owes nothing, so a missing or
   // wrong commission on it is no discrepancy at all). Wrong partner only on PartnerStack: on
