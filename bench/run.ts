@@ -3,28 +3,24 @@
 // canonical rows as the physical-limit baseline (ratio reported in the same run); an incremental run
 // after 1k new events on top of the largest world. Results: bench/results/<timestamp>.json.
 //
+// Processes (so each figure is the pipeline's own): one fakes process per size (bench/fakes-process.ts:
+// world generation + the five fake APIs); per database kind a fresh pipeline process for the full run,
+// one for the COPY baseline and one for the incremental run (bench/pipeline-process.ts). This process
+// only orchestrates. Peak RSS = the pipeline processes' maxRSS; the fakes' is reported beside it.
+//
 //   npm run bench                                  # 10k payments, both databases
 //   npm run bench -- --sizes 10000,100000          # more sizes
 //   npm run bench -- --full                        # 10k, 100k and 1M
 //   npm run bench -- --db pglite|postgres|both     # PostgreSQL: DATABASE_URL, else postgres@127.0.0.1
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+//   npm run bench -- --fakes-heap-mb 12288         # heap limit of the fakes process (default 12 GB from 500k payments)
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { Knex } from 'knex';
-import { PGlite } from '@electric-sql/pglite';
-import { generateScenario } from '../src/world/generate.ts';
-import { buildWorld, type World } from '../src/world/build.ts';
-import { demoConfig, loadWorld, startFakes, type Fakes } from '../src/world/fakes.ts';
 import { openDb } from '../src/db/connection.ts';
-import { migrateUp } from '../src/db/migrate.ts';
-import { syncConnections } from '../src/sync/run-connections.ts';
-import { computeAndStore } from '../src/rules/store.ts';
-import { runReconciliation } from '../src/reconcile/run.ts';
-import { runMainJob } from '../src/jobs/main-job.ts';
-import { createLogger } from '../src/log/logger.ts';
-import type { Scenario } from '../src/world/schema.ts';
+import type { FakeEndpoints } from '../src/world/fakes.ts';
+import { forkChild, type Child } from './child.ts';
+import type { PipelineRequest } from './pipeline-process.ts';
 
 const args = process.argv.slice(2);
 const flag = (name: string): string | undefined => {
@@ -34,17 +30,29 @@ const flag = (name: string): string | undefined => {
 const sizes = (flag('sizes') ?? (args.includes('--full') ? '10000,100000,1000000' : '10000')).split(',').map(Number);
 const which = flag('db') ?? 'both';
 const pgUrl = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
-const log = createLogger({ level: 'silent', format: 'json' });
 const NOW = new Date(Date.UTC(2025, 6, 1));
 
-const rssMb = (): number => Math.round(process.resourceUsage().maxRSS / 1024);
 const secs = (ms: number): number => Math.round(ms) / 1000;
+const fakesHeapMb = flag('fakes-heap-mb') ? Number(flag('fakes-heap-mb')) : undefined;
 
-async function freshDb(kind: 'pglite' | 'postgres'): Promise<{ db: Knex; url?: string; drop(): Promise<void> }> {
+interface Ready {
+  endpoints: FakeEndpoints;
+  firstIssuedAt: string;
+  payments: number;
+  network_reports: number;
+  generate_s: number;
+  generate_scenario_s: number;
+  build_world_s: number;
+  load_fakes_s: number;
+  rss_mb: number;
+  max_rss_mb: number;
+}
+interface FakesStats { rss_mb: number; max_rss_mb: number; cpu_s: number; requests: Record<string, number> }
+
+async function freshDb(kind: 'pglite' | 'postgres'): Promise<{ ref: Pick<PipelineRequest, 'url' | 'dataDir' | 'adminUrl' | 'schema'>; drop(): Promise<void> }> {
   if (kind === 'pglite') {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'cs-bench-'));
-    const db = await openDb({ dataDir: dir });
-    return { db, drop: () => db.destroy() };
+    return { ref: { dataDir: dir }, drop: async () => rmSync(dir, { recursive: true, force: true }) };
   }
   const schema = `bench_${randomBytes(4).toString('hex')}`;
   const admin = await openDb({ url: pgUrl, poolMax: 1 });
@@ -52,12 +60,9 @@ async function freshDb(kind: 'pglite' | 'postgres'): Promise<{ db: Knex; url?: s
   await admin.destroy();
   const u = new URL(pgUrl);
   u.searchParams.set('options', `-c search_path=${schema}`);
-  const db = await openDb({ url: u.toString(), poolMax: 10 });
   return {
-    db,
-    url: u.toString(),
+    ref: { url: u.toString(), adminUrl: pgUrl, schema },
     drop: async () => {
-      await db.destroy();
       const a = await openDb({ url: pgUrl, poolMax: 1 });
       await a.raw(`DROP SCHEMA "${schema}" CASCADE`);
       await a.destroy();
@@ -65,119 +70,72 @@ async function freshDb(kind: 'pglite' | 'postgres'): Promise<{ db: Knex; url?: s
   };
 }
 
-/** Raw COPY of the same canonical rows (billing_events + network_commissions) into empty tables. */
-async function copyBaseline(db: Knex, kind: 'pglite' | 'postgres', url: string | undefined): Promise<{ rows: number; ms: number }> {
-  const be = (await db.raw(`SELECT connection, billing_system, kind, external_id, document_id, occurred_at, amount_minor, currency, amount_usd_minor, classification FROM billing_events`)).rows as Array<Record<string, unknown>>;
-  const nc = (await db.raw(`SELECT connection, network, external_id, amount_minor, currency, status, occurred_at, transaction_key FROM network_commissions`)).rows as Array<Record<string, unknown>>;
-  const csv = (rows: Array<Record<string, unknown>>): string => rows.map((r) => Object.values(r).map((v) => (v === null ? '' : v instanceof Date ? v.toISOString() : `"${String(v).replace(/"/g, '""')}"`)).join(',')).join('\n') + '\n';
-  const beCsv = csv(be);
-  const ncCsv = csv(nc);
-  const ddl = `CREATE TABLE be_copy (connection text, billing_system text, kind text, external_id text, document_id text, occurred_at timestamptz, amount_minor bigint, currency char(3), amount_usd_minor bigint, classification text);
-               CREATE TABLE nc_copy (connection text, network text, external_id text, amount_minor bigint, currency char(3), status text, occurred_at timestamptz, transaction_key text);`;
-  if (kind === 'postgres') {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'cs-copy-'));
-    writeFileSync(path.join(dir, 'be.csv'), beCsv);
-    writeFileSync(path.join(dir, 'nc.csv'), ncCsv);
-    const schema = new URL(url!).searchParams.get('options')!.replace('-c search_path=', '');
-    const script = `SET search_path=${schema}; DROP TABLE IF EXISTS be_copy, nc_copy; ${ddl}\n\\copy be_copy FROM '${dir}/be.csv' CSV\n\\copy nc_copy FROM '${dir}/nc.csv' CSV\n`;
-    const t = Date.now();
-    const p = spawnSync('psql', [pgUrl, '-q', '-v', 'ON_ERROR_STOP=1'], { input: script, encoding: 'utf8' });
-    const ms = Date.now() - t;
-    if (p.status !== 0) throw new Error(`psql COPY failed: ${p.stderr}`);
-    return { rows: be.length + nc.length, ms };
-  }
-  const pg = await PGlite.create();
-  await pg.exec(ddl);
-  const t = Date.now();
-  await pg.query(`COPY be_copy FROM '/dev/blob' CSV`, [], { blob: new Blob([beCsv]) });
-  await pg.query(`COPY nc_copy FROM '/dev/blob' CSV`, [], { blob: new Blob([ncCsv]) });
-  const ms = Date.now() - t;
-  await pg.close();
-  return { rows: be.length + nc.length, ms };
+/** One step in a fresh pipeline process; resolves with its result once the process has exited. */
+async function step(req: PipelineRequest): Promise<Record<string, unknown>> {
+  const child = forkChild('pipeline-process.ts', 'pipeline');
+  const out = await child.request<Record<string, unknown>>(req);
+  await child.exited;
+  return out;
 }
 
-/** 1k new events: new customers of existing affiliates, one payment each on the world's last day. */
-function withNewEvents(s: Scenario, n: number): Scenario {
-  const aff = s.affiliates.filter((a) => !!(a.accounts.partnerstack ?? a.accounts.shareasale ?? a.accounts.awin));
-  const at = new Date(NOW.getTime() - 6 * 3_600_000);
-  const customers = [...s.customers];
-  const subscriptions = [...s.subscriptions];
-  for (let i = 0; i < n; i++) {
-    const a = aff[i % aff.length]!;
-    const network = (Object.keys(a.accounts)[0] ?? 'partnerstack') as 'partnerstack';
-    customers.push({ id: `inc${i}`, email: `inc${i}@example.org`, currency: 'USD', billing: i % 4 === 0 ? 'chargebee' : 'stripe', referredBy: { affiliate: a.id, network }, test: false, createdAt: at });
-    subscriptions.push({ id: `sinc${i}`, customer: `inc${i}`, interval: 'month', priceMinor: 9900, taxMinor: 0, start: at, cycles: 1 });
-  }
-  return { ...s, customers, subscriptions };
-}
-
-async function benchOne(size: number, kind: 'pglite' | 'postgres', incremental: boolean): Promise<Record<string, unknown>> {
-  const r: Record<string, unknown> = { size, database: kind };
-  let t = Date.now();
-  const scenario = generateScenario({ size, seed: 1, asOf: NOW });
-  const world: World = buildWorld(scenario, { asOf: NOW });
-  r.payments = world.payments.length;
-  r.network_reports = world.reports.length;
-  r.generate_s = secs(Date.now() - t);
-  t = Date.now();
-  const fakes: Fakes = await startFakes();
-  loadWorld(fakes, world);
-  r.load_fakes_s = secs(Date.now() - t);
+async function benchOne(fakes: Child, ready: Ready, size: number, kind: 'pglite' | 'postgres', incremental: boolean): Promise<Record<string, unknown>> {
+  const r: Record<string, unknown> = { size, database: kind, payments: ready.payments, network_reports: ready.network_reports, generate_s: ready.generate_s, load_fakes_s: ready.load_fakes_s };
   const d = await freshDb(kind);
   try {
-    await migrateUp(d.db);
-    const { config, env } = demoConfig(fakes, world, { base: { log: { level: 'silent' }, alerts: { sinks: [] } } });
-    const t0 = Date.now();
-    t = Date.now();
-    const results = await syncConnections({ db: d.db, config, log, env });
-    const syncMs = Date.now() - t;
-    const records = results.reduce((a, x) => a + Object.values(x.streams).reduce((b, s) => b + s.records, 0), 0);
-    const failed = results.filter((x) => x.status !== 'succeeded').map((x) => `${x.connection}: ${x.error}`);
-    t = Date.now();
-    await computeAndStore(d.db, config, NOW);
-    const computeMs = Date.now() - t;
-    t = Date.now();
-    await runReconciliation({ db: d.db, config, log }, { now: NOW });
-    const reconcileMs = Date.now() - t;
-    const e2eMs = Date.now() - t0;
-    const canonical = Number(((await d.db.raw(`SELECT (SELECT count(*) FROM billing_events) + (SELECT count(*) FROM network_commissions) AS n`)).rows[0] as { n: string }).n);
-    const computed = Number(((await d.db.raw(`SELECT count(*) AS n FROM computed_commissions`)).rows[0] as { n: string }).n);
-    r.sync_errors = failed;
-    r.stages = {
-      sync: { seconds: secs(syncMs), api_records: records, canonical_rows: canonical, rows_per_s: Math.round(canonical / (syncMs / 1000)) },
-      compute: { seconds: secs(computeMs), commissions: computed, payments_per_s: Math.round(world.payments.length / (computeMs / 1000)) },
-      reconcile: { seconds: secs(reconcileMs), payments_per_s: Math.round(world.payments.length / (reconcileMs / 1000)) },
-    };
-    r.end_to_end = { seconds: secs(e2eMs), payments_per_s: Math.round(world.payments.length / (e2eMs / 1000)) };
-    const copy = await copyBaseline(d.db, kind, d.url);
-    const copyRate = copy.rows / (copy.ms / 1000);
-    r.copy_baseline = { rows: copy.rows, seconds: secs(copy.ms), rows_per_s: Math.round(copyRate), ingest_to_copy_ratio: Math.round((canonical / (syncMs / 1000) / copyRate) * 10_000) / 10_000 };
+    const base = { type: 'run' as const, kind, ...d.ref, endpoints: ready.endpoints, firstIssuedAt: ready.firstIssuedAt, now: NOW.toISOString(), payments: ready.payments };
+    const before = await fakes.request<FakesStats>({ type: 'stats' });
+    const f = await step({ ...base, mode: 'full' });
+    const after = await fakes.request<FakesStats>({ type: 'stats' });
+    const syncMs = f.sync_ms as number;
+    const canonical = f.canonical_rows as number;
+    r.sync_errors = f.sync_errors;
+    r.stages = f.stages;
+    r.end_to_end = f.end_to_end;
+    const rss: Record<string, unknown> = { pipeline_full: (f.max_rss_mb as Record<string, number>).after_reconcile, pipeline_full_by_stage: f.max_rss_mb };
+    r.pipeline_cpu_s = f.cpu_s;
+    r.fakes = { cpu_s_during_run: Math.round((after.cpu_s - before.cpu_s) * 1000) / 1000, requests: Object.fromEntries(Object.entries(after.requests).map(([k, v]) => [k, v - (before.requests[k] ?? 0)])) };
+    const copy = await step({ ...base, mode: 'copy' });
+    const copyRate = (copy.rows as number) / ((copy.ms as number) / 1000);
+    r.copy_baseline = { rows: copy.rows, seconds: secs(copy.ms as number), rows_per_s: Math.round(copyRate), ingest_to_copy_ratio: Math.round((canonical / (syncMs / 1000) / copyRate) * 10_000) / 10_000 };
+    rss.copy_baseline = copy.max_rss_mb;
     if (incremental) {
-      const w2 = buildWorld(withNewEvents(scenario, 1000), { asOf: NOW });
-      loadWorld(fakes, w2);
-      // The incremental run uses PartnerStack's normal 60-day look-back (the first run read all history).
-      for (const c of config.connections) if (c.type === 'partnerstack') c.options = { ...c.options, lookbackDays: 60 };
-      t = Date.now();
-      const s = await runMainJob({ db: d.db, config, log, env }, { now: NOW });
-      r.incremental_1k = { seconds: secs(Date.now() - t), ok: s.ok, new_payments: w2.payments.length - world.payments.length, errors: s.errors };
+      const loaded = await fakes.request<{ payments: number; new_payments: number }>({ type: 'incremental', n: 1000 });
+      const inc = await step({ ...base, mode: 'incremental' });
+      r.incremental_1k = { seconds: inc.seconds, ok: inc.ok, new_payments: loaded.new_payments, errors: inc.errors, cpu_s: inc.cpu_s };
+      rss.pipeline_incremental = inc.max_rss_mb;
+      await fakes.request({ type: 'reset' });
     }
-    r.peak_rss_mb = rssMb();
+    const end = await fakes.request<FakesStats>({ type: 'stats' });
+    rss.fakes = end.max_rss_mb;
+    r.rss_mb = rss;
+    // The pipeline's own peak: its full run and its incremental run (each a fresh process).
+    r.peak_rss_mb = Math.max(rss.pipeline_full as number, (rss.pipeline_incremental as number | undefined) ?? 0);
+    r.fakes_peak_rss_mb = end.max_rss_mb;
   } finally {
     await d.drop();
-    await fakes.close();
   }
   return r;
 }
 
-const out: Record<string, unknown> = { started: new Date().toISOString(), node: process.version, cpus: os.cpus().length, cpu: os.cpus()[0]?.model, sizes, runs: [] as unknown[] };
+const out: Record<string, unknown> = { started: new Date().toISOString(), node: process.version, cpus: os.cpus().length, cpu: os.cpus()[0]?.model, sizes, harness: 'out-of-process (fakes, pipeline full, COPY, incremental: one process each)', runs: [] as unknown[] };
 const kinds: Array<'pglite' | 'postgres'> = which === 'both' ? ['pglite', 'postgres'] : [which as 'pglite' | 'postgres'];
 const largest = Math.max(...sizes);
-for (const kind of kinds) {
-  for (const size of sizes) {
-    process.stderr.write(`bench: ${size} payments on ${kind} …\n`);
-    const r = await benchOne(size, kind, size === largest);
-    (out.runs as unknown[]).push(r);
-    process.stderr.write(`${JSON.stringify(r)}\n`);
+for (const size of sizes) {
+  process.stderr.write(`bench: generating ${size} payments and starting the fakes …\n`);
+  const fakes = forkChild('fakes-process.ts', 'fakes', { heapMb: fakesHeapMb ?? (size >= 500_000 ? 12_288 : undefined) });
+  try {
+    const ready = await fakes.request<Ready>({ type: 'start', size, seed: 1, asOf: NOW.toISOString() });
+    process.stderr.write(`bench: world ${ready.payments} payments (generate ${ready.generate_s} s, load fakes ${ready.load_fakes_s} s, fakes rss ${ready.rss_mb} MB)\n`);
+    for (const kind of kinds) {
+      process.stderr.write(`bench: ${size} payments on ${kind} …\n`);
+      const r = await benchOne(fakes, ready, size, kind, size === largest);
+      r.fakes_world = { generate_scenario_s: ready.generate_scenario_s, build_world_s: ready.build_world_s, rss_after_load_mb: ready.rss_mb };
+      (out.runs as unknown[]).push(r);
+      process.stderr.write(`${JSON.stringify(r)}\n`);
+    }
+  } finally {
+    fakes.proc.send({ type: 'close' });
+    await fakes.exited.catch(() => undefined);
   }
 }
 mkdirSync('bench/results', { recursive: true });

@@ -1,0 +1,162 @@
+// One benchmark step in a fresh process (forked by bench/run.ts), so its peak RSS is its own:
+//   full         migrate, then sync (from scratch) → compute → reconcile against the fakes, timed per stage;
+//   incremental  runMainJob on the same database after the fakes gained new events;
+//   copy         the physical-limit baseline: raw COPY of the canonical rows into empty tables.
+// Receives one { type: 'run', … } message, replies with the result and exits.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Knex } from 'knex';
+import { PGlite } from '@electric-sql/pglite';
+import { demoConfigFor, type FakeEndpoints } from '../src/world/fakes.ts';
+import { openDb } from '../src/db/connection.ts';
+import { migrateUp } from '../src/db/migrate.ts';
+import { syncConnections } from '../src/sync/run-connections.ts';
+import { computeAndStore } from '../src/rules/store.ts';
+import { runReconciliation } from '../src/reconcile/run.ts';
+import { runMainJob } from '../src/jobs/main-job.ts';
+import { createLogger } from '../src/log/logger.ts';
+
+export interface PipelineRequest {
+  type: 'run';
+  mode: 'full' | 'incremental' | 'copy';
+  kind: 'pglite' | 'postgres';
+  /** PostgreSQL: URL with the bench schema as search_path; PGlite: the data directory. */
+  url?: string;
+  dataDir?: string;
+  /** PostgreSQL without the search_path option (psql) and the schema name. */
+  adminUrl?: string;
+  schema?: string;
+  endpoints: FakeEndpoints;
+  firstIssuedAt: string;
+  now: string;
+  payments: number;
+}
+
+const log = createLogger({ level: 'silent', format: 'json' });
+const secs = (ms: number): number => Math.round(ms) / 1000;
+const maxRssMb = (): number => Math.round(process.resourceUsage().maxRSS / 1024);
+const cpuS = (): number => {
+  const c = process.cpuUsage();
+  return secs((c.user + c.system) / 1000);
+};
+
+async function open(r: PipelineRequest): Promise<Knex> {
+  return r.kind === 'pglite' ? openDb({ dataDir: r.dataDir! }) : openDb({ url: r.url!, poolMax: 10 });
+}
+
+async function count(db: Knex, sql: string): Promise<number> {
+  return Number(((await db.raw(sql)).rows[0] as { n: string }).n);
+}
+
+async function full(r: PipelineRequest): Promise<Record<string, unknown>> {
+  const db = await open(r);
+  try {
+    await migrateUp(db);
+    const now = new Date(r.now);
+    const { config, env } = demoConfigFor(r.endpoints, new Date(r.firstIssuedAt), { base: { log: { level: 'silent' }, alerts: { sinks: [] } } });
+    const rssBefore = maxRssMb();
+    const t0 = Date.now();
+    let t = Date.now();
+    const results = await syncConnections({ db, config, log, env });
+    const syncMs = Date.now() - t;
+    const rssAfterSync = maxRssMb();
+    const records = results.reduce((a, x) => a + Object.values(x.streams).reduce((b, s) => b + s.records, 0), 0);
+    const failed = results.filter((x) => x.status !== 'succeeded').map((x) => `${x.connection}: ${x.error}`);
+    t = Date.now();
+    await computeAndStore(db, config, now);
+    const computeMs = Date.now() - t;
+    const rssAfterCompute = maxRssMb();
+    t = Date.now();
+    await runReconciliation({ db, config, log }, { now });
+    const reconcileMs = Date.now() - t;
+    const e2eMs = Date.now() - t0;
+    const canonical = await count(db, `SELECT (SELECT count(*) FROM billing_events) + (SELECT count(*) FROM network_commissions) AS n`);
+    const computed = await count(db, `SELECT count(*) AS n FROM computed_commissions`);
+    return {
+      sync_errors: failed,
+      stages: {
+        sync: { seconds: secs(syncMs), api_records: records, canonical_rows: canonical, rows_per_s: Math.round(canonical / (syncMs / 1000)) },
+        compute: { seconds: secs(computeMs), commissions: computed, payments_per_s: Math.round(r.payments / (computeMs / 1000)) },
+        reconcile: { seconds: secs(reconcileMs), payments_per_s: Math.round(r.payments / (reconcileMs / 1000)) },
+      },
+      end_to_end: { seconds: secs(e2eMs), payments_per_s: Math.round(r.payments / (e2eMs / 1000)) },
+      canonical_rows: canonical,
+      sync_ms: syncMs,
+      max_rss_mb: { after_migrate: rssBefore, after_sync: rssAfterSync, after_compute: rssAfterCompute, after_reconcile: maxRssMb() },
+      cpu_s: cpuS(),
+    };
+  } finally {
+    await db.destroy();
+  }
+}
+
+async function incremental(r: PipelineRequest): Promise<Record<string, unknown>> {
+  const db = await open(r);
+  try {
+    const { config, env } = demoConfigFor(r.endpoints, new Date(r.firstIssuedAt), { base: { log: { level: 'silent' }, alerts: { sinks: [] } } });
+    // The incremental run uses PartnerStack's normal 60-day look-back (the first run read all history).
+    for (const c of config.connections) if (c.type === 'partnerstack') c.options = { ...c.options, lookbackDays: 60 };
+    const t = Date.now();
+    const s = await runMainJob({ db, config, log, env }, { now: new Date(r.now) });
+    return { seconds: secs(Date.now() - t), ok: s.ok, errors: s.errors, max_rss_mb: maxRssMb(), cpu_s: cpuS() };
+  } finally {
+    await db.destroy();
+  }
+}
+
+const BE = `SELECT connection, billing_system, kind, external_id, document_id, occurred_at, amount_minor, currency, amount_usd_minor, classification FROM billing_events`;
+const NC = `SELECT connection, network, external_id, amount_minor, currency, status, occurred_at, transaction_key FROM network_commissions`;
+const DDL = `CREATE TABLE be_copy (connection text, billing_system text, kind text, external_id text, document_id text, occurred_at timestamptz, amount_minor bigint, currency char(3), amount_usd_minor bigint, classification text);
+             CREATE TABLE nc_copy (connection text, network text, external_id text, amount_minor bigint, currency char(3), status text, occurred_at timestamptz, transaction_key text);`;
+
+/**
+ * Raw COPY of the same canonical rows (billing_events + network_commissions) into empty tables on the
+ * same engine; only the COPY is timed. PostgreSQL: exported with psql \copy … TO, loaded with one psql
+ * run (DDL + two \copy FROM, as before); PGlite: exported with COPY … TO '/dev/blob' from the
+ * pipeline's data directory, loaded with COPY FROM '/dev/blob' into an in-memory instance.
+ */
+async function copyBaseline(r: PipelineRequest): Promise<Record<string, unknown>> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cs-copy-'));
+  try {
+    if (r.kind === 'postgres') {
+      const psql = (script: string): void => {
+        const p = spawnSync('psql', [r.adminUrl!, '-q', '-v', 'ON_ERROR_STOP=1'], { input: script, encoding: 'utf8' });
+        if (p.status !== 0) throw new Error(`psql failed: ${p.stderr}`);
+      };
+      psql(`SET search_path=${r.schema};\n\\copy (${BE}) TO '${dir}/be.csv' CSV\n\\copy (${NC}) TO '${dir}/nc.csv' CSV\n`);
+      const rows = readFileSync(`${dir}/be.csv`, 'utf8').split('\n').length - 1 + (readFileSync(`${dir}/nc.csv`, 'utf8').split('\n').length - 1);
+      const t = Date.now();
+      psql(`SET search_path=${r.schema}; DROP TABLE IF EXISTS be_copy, nc_copy; ${DDL}\n\\copy be_copy FROM '${dir}/be.csv' CSV\n\\copy nc_copy FROM '${dir}/nc.csv' CSV\n`);
+      const ms = Date.now() - t;
+      psql(`SET search_path=${r.schema}; DROP TABLE IF EXISTS be_copy, nc_copy;\n`);
+      return { rows, ms, max_rss_mb: maxRssMb() };
+    }
+    const src = new PGlite({ dataDir: r.dataDir! });
+    const be = (await src.query(`COPY (${BE}) TO '/dev/blob' CSV`)).blob!;
+    const nc = (await src.query(`COPY (${NC}) TO '/dev/blob' CSV`)).blob!;
+    const rows = Number((await src.query<{ n: string }>(`SELECT (SELECT count(*) FROM billing_events) + (SELECT count(*) FROM network_commissions) AS n`)).rows[0]!.n);
+    await src.close();
+    const pg = await PGlite.create();
+    await pg.exec(DDL);
+    const t = Date.now();
+    await pg.query(`COPY be_copy FROM '/dev/blob' CSV`, [], { blob: be });
+    await pg.query(`COPY nc_copy FROM '/dev/blob' CSV`, [], { blob: nc });
+    const ms = Date.now() - t;
+    await pg.close();
+    return { rows, ms, max_rss_mb: maxRssMb() };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.send && process.env.BENCH_CHILD === 'pipeline') {
+  process.once('message', (r: PipelineRequest) => {
+    const run = r.mode === 'full' ? full(r) : r.mode === 'incremental' ? incremental(r) : copyBaseline(r);
+    run.then(
+      (result) => process.send!({ type: 'result', ...result }, () => process.exit(0)),
+      (err: unknown) => process.send!({ type: 'error', error: err instanceof Error ? (err.stack ?? err.message) : String(err) }, () => process.exit(1)),
+    );
+  });
+}
