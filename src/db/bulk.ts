@@ -3,7 +3,14 @@
 // knex multi-row VALUES insert this saves the per-value placeholder work on both sides (knex
 // numbering thousands of bindings, pg encoding each, the server planning a wide VALUES list), which
 // was a large share of the sync's CPU. Works the same on PostgreSQL and PGlite.
+import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
+
+// JsonText values serialize (through toJSON) as a numbered marker string; the markers are then
+// replaced by the texts in one pass, so the rows themselves go through the native JSON.stringify.
+// A per-call random nonce in the marker means no real string value can be mistaken for one.
+let pendingTexts: string[] = [];
+let mark = '';
 
 /** A value that is already JSON text (e.g. a raw API payload for a jsonb column), embedded as is. */
 export class JsonText {
@@ -11,25 +18,28 @@ export class JsonText {
   constructor(text: string) {
     this.text = text;
   }
+  toJSON(): string {
+    pendingTexts.push(this.text);
+    return `${mark}${pendingTexts.length - 1}`;
+  }
 }
 
 export type BulkRow = Record<string, unknown>;
 
 const ident = (s: string): string => `"${s.replace(/"/g, '""')}"`;
 
-function rowsJson(rows: BulkRow[], cols: string[]): string {
-  const keys = cols.map((c) => JSON.stringify(c));
-  const parts: string[] = [];
-  for (const r of rows) {
-    let s = '{';
-    for (let i = 0; i < cols.length; i++) {
-      const v = r[cols[i]!];
-      if (i > 0) s += ',';
-      s += keys[i] + ':' + (v instanceof JsonText ? v.text : v === undefined ? 'null' : JSON.stringify(v));
-    }
-    parts.push(s + '}');
+/** The rows as one JSON array (every row carries the same keys: they are built by one literal). */
+function rowsJson(rows: BulkRow[]): string {
+  pendingTexts = [];
+  const nonce = randomBytes(6).toString('hex');
+  mark = `\u0001${nonce}:`;
+  try {
+    const json = JSON.stringify(rows);
+    const texts = pendingTexts;
+    return texts.length === 0 ? json : json.replace(new RegExp(`"\\\\u0001${nonce}:(\\d+)"`, 'g'), (_m, i: string) => texts[Number(i)]!);
+  } finally {
+    pendingTexts = [];
   }
-  return `[${parts.join(',')}]`;
 }
 
 export interface BulkInsertOptions {
@@ -53,7 +63,7 @@ export async function bulkInsert<R = Record<string, unknown>>(db: Knex, table: s
   const size = opts.chunkSize ?? 2_000;
   const out: R[] = [];
   for (let i = 0; i < rows.length; i += size) {
-    const res = await db.raw(sql, [rowsJson(rows.slice(i, i + size), cols)]);
+    const res = await db.raw(sql, [rowsJson(rows.slice(i, i + size))]);
     if (opts.returning?.length) out.push(...(res.rows as R[]));
   }
   return out;
