@@ -55,8 +55,9 @@ export async function up(knex: Knex): Promise<void> {
       ALTER TABLE ${t} ADD COLUMN change_seq bigint NOT NULL DEFAULT 0;
       CREATE INDEX ${t}_change_seq_idx ON ${t} (change_seq);
       CREATE TRIGGER ${t}_change_lock BEFORE INSERT OR UPDATE OR DELETE ON ${t} FOR EACH STATEMENT EXECUTE FUNCTION change_lock();
-      CREATE TRIGGER ${t}_change_stamp BEFORE INSERT OR UPDATE ON ${t} FOR EACH ROW EXECUTE FUNCTION change_stamp();
+      CREATE TRIGGER ${t}_change_stamp BEFORE INSERT ON ${t} FOR EACH ROW EXECUTE FUNCTION change_stamp();
     `);
+    await createUpdateStamp(knex, t);
     // Rows that predate tracking count as changed once, so the first incremental run sees them.
     await knex.raw(`UPDATE ${t} SET change_seq = nextval('change_seq')`);
   }
@@ -65,11 +66,34 @@ export async function up(knex: Knex): Promise<void> {
   }
 }
 
+/** Columns whose change does not count as a change (bookkeeping the writers touch on every upsert). */
+const UNTRACKED_COLUMNS = ['change_seq', 'updated_at', 'last_seen_at'];
+
+/**
+ * The UPDATE stamp fires only when a column other than the bookkeeping ones really changed, so a
+ * sync that re-reads and re-upserts unchanged records (look-back passes, overlaps) does not make
+ * every row look changed to compute and reconcile. The column list is read from the table when the
+ * trigger is made: a later migration adding a column to a tracked table must call this again.
+ */
+export async function createUpdateStamp(knex: Knex, table: string): Promise<void> {
+  const res = await knex.raw(
+    `SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ? ORDER BY ordinal_position`,
+    [table],
+  );
+  const cols = (res.rows as Array<{ column_name: string }>).map((r) => r.column_name).filter((c) => !UNTRACKED_COLUMNS.includes(c));
+  const list = (side: string): string => cols.map((c) => `${side}."${c}"`).join(', ');
+  await knex.raw(`DROP TRIGGER IF EXISTS ${table}_change_stamp_update ON ${table}`);
+  await knex.raw(
+    `CREATE TRIGGER ${table}_change_stamp_update BEFORE UPDATE ON ${table} FOR EACH ROW WHEN ((${list('OLD')}) IS DISTINCT FROM (${list('NEW')})) EXECUTE FUNCTION change_stamp()`,
+  );
+}
+
 export async function down(knex: Knex): Promise<void> {
   for (const t of TOMBSTONED) await knex.raw(`DROP TRIGGER IF EXISTS ${t}_change_tombstone ON ${t}`);
   for (const t of TRACKED_TABLES) {
     await execScript(knex, `
       DROP TRIGGER IF EXISTS ${t}_change_stamp ON ${t};
+      DROP TRIGGER IF EXISTS ${t}_change_stamp_update ON ${t};
       DROP TRIGGER IF EXISTS ${t}_change_lock ON ${t};
       ALTER TABLE ${t} DROP COLUMN change_seq;
     `);
