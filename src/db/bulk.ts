@@ -69,7 +69,21 @@ export async function bulkInsert<R = Record<string, unknown>>(db: Knex, table: s
   return out;
 }
 
-/** `(k1, k2) DO UPDATE SET c = excluded.c, …` for bulkInsert's onConflict. */
-export function upsertClause(conflict: string[], merge: string[]): string {
-  return `(${conflict.map(ident).join(', ')}) DO UPDATE SET ${merge.map((c) => `${ident(c)} = excluded.${ident(c)}`).join(', ')}`;
+/**
+ * `(k1, k2) DO UPDATE SET c = excluded.c, …`. With `skipUnchangedOn` (the target table's name) the
+ * update only happens when a merged column other than `ignore` (bookkeeping such as updated_at)
+ * differs: an unchanged re-synced row then costs no new row version, WAL or index entries — and
+ * is not RETURNed, so a caller that needs every row's id must look the skipped ones up.
+ */
+export function upsertClause(conflict: string[], merge: string[], opts: { skipUnchangedOn?: string; ignore?: string[]; set?: Record<string, string> } = {}): string {
+  const sets = merge.map((c) => `${ident(c)} = ${opts.set?.[c] ?? `excluded.${ident(c)}`}`);
+  let sql = `(${conflict.map(ident).join(', ')}) DO UPDATE SET ${sets.join(', ')}`;
+  if (opts.skipUnchangedOn) {
+    const t = ident(opts.skipUnchangedOn);
+    const cols = merge.filter((c) => !(opts.ignore ?? []).includes(c));
+    const target = cols.map((c) => `${t}.${ident(c)}`).join(', ');
+    const next = cols.map((c) => opts.set?.[c] ?? `excluded.${ident(c)}`).join(', ');
+    sql += ` WHERE (${target}) IS DISTINCT FROM (${next})`;
+  }
+  return sql;
 }

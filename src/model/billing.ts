@@ -6,6 +6,9 @@ import { chunk } from '../util/chunk.ts';
 import { dedupeBy } from '../util/dedupe.ts';
 import { bulkInsert, upsertClause } from '../db/bulk.ts';
 
+/** deleted_at on upsert: null when live again, else the time it was first seen deleted. */
+export const KEEP_FIRST_DELETION = (table: string): string => `CASE WHEN excluded.deleted_at IS NULL THEN NULL ELSE coalesce("${table}".deleted_at, excluded.deleted_at) END`;
+
 export async function upsertSubscriptions(trx: Knex, rows: SubscriptionInput[]): Promise<Map<string, number>> {
   const out = new Map<string, number>();
   const subRows = dedupeBy(rows, (r) => `${r.connection}|${r.externalId}`).map((r) => ({
@@ -26,10 +29,17 @@ export async function upsertSubscriptions(trx: Knex, rows: SubscriptionInput[]):
     updated_at: new Date(),
   }));
   const ins = await bulkInsert<{ id: number | string; external_id: string }>(trx, 'subscriptions', subRows, {
-    onConflict: upsertClause(['connection', 'external_id'], ['customer_id', 'plan_interval', 'plan_ref', 'status', 'currency', 'trial_start', 'trial_end', 'started_at', 'canceled_at', 'source_updated_at', 'metadata', 'updated_at']),
+    onConflict: upsertClause(['connection', 'external_id'], ['customer_id', 'plan_interval', 'plan_ref', 'status', 'currency', 'trial_start', 'trial_end', 'started_at', 'canceled_at', 'source_updated_at', 'metadata', 'updated_at'], { skipUnchangedOn: 'subscriptions', ignore: ['updated_at'] }),
     returning: ['id', 'external_id'],
   });
   for (const s of ins) out.set(s.external_id, Number(s.id));
+  // Unchanged subscriptions were not updated (so not returned): their ids still link the states.
+  const skipped = subRows.filter((r) => !out.has(r.external_id));
+  if (skipped.length > 0) {
+    for (const conn of new Set(skipped.map((r) => r.connection))) {
+      for (const [k, v] of await idsByExternal(trx, 'subscriptions', conn, skipped.filter((r) => r.connection === conn).map((r) => r.external_id))) out.set(k, v);
+    }
+  }
   const states = rows.flatMap((r) => {
     const id = out.get(r.externalId);
     if (id === undefined) return [];
@@ -87,11 +97,12 @@ export async function upsertBillingEvents(trx: Knex, rows: BillingEventInput[]):
     updated_at: now,
   }));
   const ins = await bulkInsert<{ id: number | string; external_id: string; kind: string }>(trx, 'billing_events', evRows, {
+    // Unchanged re-synced events are not rewritten; a deletion keeps its first deletion time.
     onConflict: upsertClause(['connection', 'kind', 'external_id'], [
       'document_id', 'customer_id', 'subscription_id', 'payment_event_id', 'payment_external_id', 'occurred_at', 'amount_minor', 'gross_minor', 'tax_minor',
       'currency', 'amount_usd_minor', 'exchange_rate', 'fx_source', 'settlement_minor', 'settlement_currency', 'classification', 'billing_reason',
       'plan_interval', 'status', 'metadata', 'deleted_at', 'updated_at',
-    ]),
+    ], { skipUnchangedOn: 'billing_events', ignore: ['updated_at'], set: { deleted_at: KEEP_FIRST_DELETION('billing_events') } }),
     returning: ['id', 'external_id', 'kind'],
   });
   for (const e of ins) out.set(`${e.kind}:${e.external_id}`, Number(e.id));

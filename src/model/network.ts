@@ -4,6 +4,7 @@ import type { AttributionInput, NetworkCommissionInput, NetworkTransactionInput 
 import { chunk } from '../util/chunk.ts';
 import { dedupeBy } from '../util/dedupe.ts';
 import { bulkInsert, upsertClause } from '../db/bulk.ts';
+import { KEEP_FIRST_DELETION } from './billing.ts';
 
 export async function upsertNetworkCommissions(trx: Knex, rows: NetworkCommissionInput[], observedAt = new Date()): Promise<Map<string, number>> {
   const out = new Map<string, number>();
@@ -49,10 +50,14 @@ export async function upsertNetworkCommissions(trx: Knex, rows: NetworkCommissio
       'partner_account_id', 'partner_external_id', 'customer_id', 'customer_external_key', 'transaction_key', 'order_ref', 'kind_hint', 'amount_minor', 'currency',
       'amount_usd_minor', 'sale_amount_minor', 'sale_currency', 'status', 'raw_status', 'occurred_at', 'click_at', 'offer_key', 'trigger_key', 'invoice_status',
       'description', 'metadata', 'deleted_at', 'last_seen_at', 'updated_at',
-    ]),
+    ], { skipUnchangedOn: 'network_commissions', ignore: ['last_seen_at', 'updated_at'], set: { deleted_at: KEEP_FIRST_DELETION('network_commissions') } }),
     returning: ['id', 'external_id'],
   });
   for (const r of ins) out.set(r.external_id, Number(r.id));
+  // Rows not rewritten because nothing changed: their ids are known from the look-up above. They
+  // keep their previous last_seen_at (it is when the network's record last changed or appeared);
+  // stream_keys.last_seen_at holds when the sync last saw each record.
+  for (const [k, b] of before) if (!out.has(k)) out.set(k, b.id);
   const history = unique
     .filter((r) => before.get(r.externalId)?.status !== r.status)
     .map((r) => ({ network_commission_id: out.get(r.externalId)!, status: r.status, raw_status: r.rawStatus ?? null, observed_at: observedAt }));
@@ -95,7 +100,7 @@ export async function upsertNetworkTransactions(trx: Knex, rows: NetworkTransact
     updated_at: new Date(),
   }));
   await bulkInsert(trx, 'network_transactions', txRows, {
-    onConflict: upsertClause(['connection', 'external_id'], ['customer_external_key', 'customer_id', 'partner_account_id', 'amount_minor', 'currency', 'amount_usd_minor', 'occurred_at', 'metadata', 'deleted_at', 'updated_at']),
+    onConflict: upsertClause(['connection', 'external_id'], ['customer_external_key', 'customer_id', 'partner_account_id', 'amount_minor', 'currency', 'amount_usd_minor', 'occurred_at', 'metadata', 'deleted_at', 'updated_at'], { skipUnchangedOn: 'network_transactions', ignore: ['updated_at'] }),
   });
 }
 
@@ -120,7 +125,7 @@ export async function upsertAttributions(trx: Knex, rows: AttributionInput[]): P
     updated_at: now,
   }));
   await bulkInsert(trx, 'attributions', attRows, {
-    onConflict: upsertClause(['connection', 'source_ref'], ['customer_id', 'partner_account_id', 'click_at', 'signup_at', 'attributed_at', 'deleted_at', 'updated_at']),
+    onConflict: upsertClause(['connection', 'source_ref'], ['customer_id', 'partner_account_id', 'click_at', 'signup_at', 'attributed_at', 'deleted_at', 'updated_at'], { skipUnchangedOn: 'attributions', ignore: ['updated_at'], set: { deleted_at: KEEP_FIRST_DELETION('attributions') } }),
   });
 }
 
