@@ -52,6 +52,13 @@ export interface PartnerComputationInput {
   paidCommissionKeys?: ReadonlySet<string> | readonly string[];
   /** customerId → other partners that also claimed the customer (flag multiple_attributions). */
   competingPartners?: ReadonlyMap<string, readonly string[]>;
+  /**
+   * Only return the rows of these payments (the adapter's append-only shortcut: payments that came
+   * after the partner's whole known history cannot change the rows of earlier payments). Every
+   * payment still feeds the tiers and each subscription's first qualified payment, so the rows
+   * returned are exactly the ones a call without it returns for these payments.
+   */
+  emitOnly?: ReadonlySet<string>;
 }
 
 export interface UnmatchedEvent {
@@ -210,7 +217,8 @@ export function computePartnerCommissions(input: PartnerComputationInput): Partn
       flags.push('attribution_window_exceeded'); // R1: flag only, money unchanged
     }
 
-    const paymentExplanation: { [key: string]: JsonValue } = {
+    const emit = input.emitOnly === undefined || input.emitOnly.has(payment.id);
+    const paymentExplanation: { [key: string]: JsonValue } = !emit ? {} : {
       ruleVersion: version?.version ?? null,
       payment: {
         id: payment.id,
@@ -275,6 +283,11 @@ export function computePartnerCommissions(input: PartnerComputationInput): Partn
     const subId = payment.subscriptionId ?? null;
     const isFirst = qualification.reason === null && subId !== null && !firstOfSubscription.has(subId);
     if (isFirst) firstOfSubscription.set(subId, payment.id);
+    if (input.emitOnly !== undefined && !input.emitOnly.has(payment.id)) {
+      // Not returned: only what later payments read from it (the tier its subscription was first sold at).
+      if (isFirst && version) firstTierOfSubscription.set(subId, tracker.at(payment.occurredAt, version));
+      continue;
+    }
 
     // ---- direct row
     let exclusion = qualification.reason;

@@ -158,6 +158,12 @@ export interface FindAffectedInput {
 }
 
 export interface FindAffectedResult extends AffectedPartners {
+  /**
+   * Partners (all also in `partners`) whose only change is new payments of unchanged customers:
+   * partner → those payments' ids. The adapter computes only those payments' rows when they all
+   * come after the partner's known history, else the whole partner.
+   */
+  append: Map<number, Set<string>>;
   /** The agency resolution to save when it was recomputed (undefined: unchanged). */
   agency?: Record<string, string | null> | undefined;
 }
@@ -220,13 +226,42 @@ export async function findAffectedPartners(db: Knex, input: FindAffectedInput): 
   // winner: its rows are found below through the customer's payments.
 
   // 4. Billing events changed, or newly known because asOf moved past them.
-  const events = await rows(
+  const allEvents = await rows(
     db,
-    `SELECT id, customer_id, payment_event_id, connection, payment_external_id FROM billing_events WHERE change_seq > ? AND change_seq <= ?
-     UNION SELECT id, customer_id, payment_event_id, connection, payment_external_id FROM billing_events WHERE occurred_at > ? AND occurred_at <= ?`,
+    `SELECT id, kind, customer_id, payment_event_id, connection, payment_external_id, deleted_at FROM billing_events WHERE change_seq > ? AND change_seq <= ?
+     UNION SELECT id, kind, customer_id, payment_event_id, connection, payment_external_id, deleted_at FROM billing_events WHERE occurred_at > ? AND occurred_at <= ?`,
     [...rng, prevAsOf, asOf],
   );
-  counts.eventsChanged = events.length;
+  counts.eventsChanged = allEvents.length;
+  // APPEND-ONLY candidates: a live payment of a known customer, linked to nothing, on which no row
+  // is stored (so it was not in any partner's input at the last run). When its customer's winner P
+  // has no other change, P's input is the old input plus new payments; when they all come after
+  // P's whole known history (checked by the adapter on the loaded history), no earlier row can
+  // change: a payment's tier counts only sales paid before it, its subscription's first qualified
+  // payment and that payment's tier are decided by earlier payments, refunds/disputes/clawbacks
+  // belong to their own payment, second-tier rows follow their payment, and asOf only decides
+  // which events are known (every newly known event is in this list) and reserve → due (set-based).
+  // Anything else about P (another changed customer, a changed partner, recruiter, account, FX,
+  // agency) makes P a whole-partner recompute.
+  const candidates = allEvents.filter(
+    (e) => e.kind === 'payment' && e.customer_id != null && e.payment_event_id == null && e.payment_external_id == null && e.deleted_at == null,
+  );
+  const withRows = new Set<number>();
+  for (const part of chunk(ids(candidates), IN_CHUNK * 10)) {
+    for (const r of await rows(db, `SELECT DISTINCT payment_event_id FROM computed_commissions WHERE payment_event_id = ANY(?::bigint[])`, [part])) withRows.add(Number(r.payment_event_id));
+  }
+  const appendEvents = new Map<number, number[]>(); // customer → new payments
+  const appendIds = new Set<number>();
+  for (const e of candidates) {
+    if (withRows.has(Number(e.id))) continue;
+    appendIds.add(Number(e.id));
+    const c = Number(e.customer_id);
+    let l = appendEvents.get(c);
+    if (!l) appendEvents.set(c, (l = []));
+    l.push(Number(e.id));
+  }
+  const events = allEvents.filter((e) => !appendIds.has(Number(e.id)));
+  counts.eventsAppended = appendIds.size;
   add(customers, ids(events, 'customer_id'), 'customersOfEvents');
   const eventIds = ids(events);
   const linkedPayments = ids(events, 'payment_event_id');
@@ -253,8 +288,64 @@ export async function findAffectedPartners(db: Knex, input: FindAffectedInput): 
   add(customers, await fxCustomers(db, input.window, input.fx), 'customersFx');
 
   // 6. Changed customers → their current R1 winner, and the producers of rows on their payments.
+  //    A FRESH changed customer — no row stored on any of its payments — took part in no stored row
+  //    (every known payment of a won customer gets a direct row; take-backs, flags, agency and FX
+  //    only touch its own payments' rows), so for its winner it is new input like appended payments
+  //    are: its payments go the append-only way (the adapter checks they all come after the
+  //    winner's other history, else recomputes the winner whole).
+  const changed = [...customers].sort((a, b) => a - b);
+  const priced = new Set<number>();
+  for (const part of chunk(changed, IN_CHUNK * 10)) {
+    for (const r of await rows(
+      db,
+      `SELECT DISTINCT e.customer_id FROM billing_events e WHERE e.customer_id = ANY(?::bigint[]) AND e.kind = 'payment'
+          AND EXISTS (SELECT 1 FROM computed_commissions cc WHERE cc.payment_event_id = e.id)`,
+      [part],
+    )) priced.add(Number(r.customer_id));
+  }
+  const fresh = changed.filter((c) => !priced.has(c));
+  for (const part of chunk(fresh, IN_CHUNK * 10)) {
+    for (const r of await rows(db, `SELECT id, customer_id FROM billing_events WHERE customer_id = ANY(?::bigint[]) AND kind = 'payment' AND deleted_at IS NULL`, [part])) {
+      const c = Number(r.customer_id);
+      let l = appendEvents.get(c);
+      if (!l) appendEvents.set(c, (l = []));
+      l.push(Number(r.id));
+    }
+  }
+  for (const c of fresh) customers.delete(c);
+  counts.customersFresh = fresh.length;
   const customerIds = [...customers].sort((a, b) => a - b);
   counts.customers = customerIds.length;
+  add(affected, await winnersOf(db, customerIds), 'winnersOfCustomers');
+  const customerPayments = await inChunks(customerIds, async (part) => ids(await db('billing_events').whereIn('customer_id', part).where('kind', 'payment').select('id')));
+  add(affected, await producersOnPayments(db, customerPayments), 'producersOfCustomers');
+
+  // 7. Customers whose only change is new payments: their winner (unchanged, since nothing else of
+  //    the customer changed) gets the append-only shortcut unless something else affects it.
+  const appendCustomers = [...new Set([...appendEvents.keys(), ...fresh])].filter((c) => !customers.has(c)).sort((a, b) => a - b);
+  const append = new Map<number, Set<string>>();
+  const winners = await winnersByCustomer(db, appendCustomers);
+  for (const c of appendCustomers) {
+    const w = winners.get(c);
+    if (w === undefined || affected.has(w)) continue;
+    if (!appendEvents.has(c)) {
+      // A fresh customer without payments: no rows for anyone; its winner has nothing to add.
+      continue;
+    }
+    let set = append.get(w);
+    if (!set) append.set(w, (set = new Set()));
+    for (const e of appendEvents.get(c)!) set.add(String(e));
+  }
+  counts.appendOnlyPartners = append.size;
+  for (const w of append.keys()) affected.add(w);
+
+  const partners = [...affected].filter((x) => Number.isSafeInteger(x)).sort((a, b) => a - b);
+  counts.partners = partners.length;
+  return { partners, counts, agency, append };
+}
+
+/** R1 winner (partner id) of each customer, resolved exactly as the engine does. */
+async function winnersByCustomer(db: Knex, customerIds: readonly number[]): Promise<Map<number, number>> {
   const claims = await inChunks(customerIds, (part) =>
     db('attributions as a')
       .join('partner_accounts as pa', 'pa.id', 'a.partner_account_id')
@@ -271,13 +362,13 @@ export async function findAffectedPartners(db: Knex, input: FindAffectedInput): 
     clickAt: null,
     signupAt: null,
   }));
-  add(affected, [...resolveAttributions(attributions).byCustomer.values()].map((a) => Number(a.partnerId)), 'winnersOfCustomers');
-  const customerPayments = await inChunks(customerIds, async (part) => ids(await db('billing_events').whereIn('customer_id', part).where('kind', 'payment').select('id')));
-  add(affected, await producersOnPayments(db, customerPayments), 'producersOfCustomers');
+  const out = new Map<number, number>();
+  for (const [c, a] of resolveAttributions(attributions).byCustomer) out.set(Number(c), Number(a.partnerId));
+  return out;
+}
 
-  const partners = [...affected].filter((x) => Number.isSafeInteger(x)).sort((a, b) => a - b);
-  counts.partners = partners.length;
-  return { partners, counts, agency };
+async function winnersOf(db: Knex, customerIds: readonly number[]): Promise<number[]> {
+  return [...(await winnersByCustomer(db, customerIds)).values()];
 }
 
 async function producersOnPayments(db: Knex, paymentIds: readonly number[]): Promise<number[]> {

@@ -1,31 +1,37 @@
 // The rules engine's database adapter: the only module of src/rules that touches the database.
 //
-// computeAndStore() walks partners in keyset batches (ordered by id; `batchSize` partners at a time),
-// loads just what those partners' commissions depend on — accounts, attributions (all claims on
-// their customers, so R1's last-click choice is the same whatever the batch), customers with their
-// emails and billing identities, subscriptions, billing events, recruiters, already-paid keys — runs
-// the pure engine per partner, and upserts computed_commissions on commission_key. Memory is bounded
-// by one batch, never by the tables.
+// computeAndStore() walks partners in keyset order, in batches of at most `batchSize` partners and
+// `batchEvents` billing events (estimated from the claims; a partner with more is alone in its
+// batch), loads just what those partners' commissions depend on — accounts, attributions (all
+// claims on their customers, so R1's last-click choice is the same whatever the batch), customers
+// with their emails and billing identities, subscriptions, billing events, recruiters, already-paid
+// keys — runs the pure engine per partner, and turns each partner's rows into write-ready rows right
+// away (the engine's objects are dropped). Memory is bounded by one batch, never by the tables.
 //
 // Idempotent: rows are upserted on their deterministic key (same inputs → same rows, same ids), and
-// only when their content changed (as_of / computed_at are the stamps of the run that last changed
-// a row). In the same transaction as a batch's upserts, the stored rows that batch's partners
-// produced before and no longer produce (key gone: attribution moved, event deleted…) are deleted —
-// except paid rows, which are never edited nor deleted (R8). Ids are bigints in the database and
-// strings in the engine; keys therefore read like `direct:<billing_events.id>:<partners.id>`.
+// only when their content changed. Each row carries content_hash (migration 006): the batch's stored
+// (key, status, hash) are read in one query and only rows whose hash or status differ are sent
+// (as_of / computed_at are the stamps of the run that last changed a row). In the same transaction,
+// the stored rows that batch's partners produced before and no longer produce (key gone: attribution
+// moved, event deleted…) are deleted — except paid rows, which are never edited nor deleted (R8).
+// Ids are bigints in the database and strings in the engine; keys therefore read like
+// `direct:<billing_events.id>:<partners.id>`.
 //
 // Incremental by default: only the partners whose rows the changes since the last run can affect
-// are recomputed (src/rules/incremental.ts has the dependency analysis); `full` recomputes all.
+// are recomputed (src/rules/incremental.ts has the dependency analysis), and a partner whose only
+// change is new payments after its whole known history gets only those payments' rows computed
+// (the append-only shortcut); `full` recomputes all.
 import { resolveShippedPath } from '../util/paths.ts';
 import path from 'node:path';
 import { readFile } from 'node:fs/promises';
-import { createHash } from 'node:crypto';
+import { createHash, hash as oneShotHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { z } from 'zod';
 import type { Config } from '../config/schema.ts';
 import { chunk } from '../util/chunk.ts';
+import { bulkInsert, JsonText, upsertClause } from '../db/bulk.ts';
 import { UserError } from '../util/errors.ts';
 import { loadChangeCursor, readChangeWatermark, saveChangeCursor } from '../db/changes.ts';
 import { computePartnerCommissions, resolveAttributions, type UnmatchedEvent } from './engine.ts';
@@ -53,6 +59,8 @@ import type {
 } from './types.ts';
 
 export const DEFAULT_PARTNER_BATCH_SIZE = 500;
+/** Billing events per batch (a partner with more is alone in its batch): bounds a batch's memory. */
+export const DEFAULT_BATCH_EVENTS = 10_000;
 const IN_CHUNK = 1000;
 const WRITE_CHUNK = 250;
 
@@ -257,13 +265,27 @@ const EVENT_COLS = [
 // One batch of partners → commission rows
 
 interface BatchResult {
-  commissions: ComputedCommission[];
+  /** Rows per partner of the batch, ready to compare and write (engine objects already dropped). */
+  rows: PreparedRow[];
   unmatchedEvents: UnmatchedEvent[];
   partnersWithCustomers: number;
   payments: number;
+  /** Append-only partners whose history turned out not to end before the new payments (recomputed whole). */
+  notAppendable: number[];
+  /** Keys of the rows computed for append-only partners. */
+  appendKeys: string[];
 }
 
-async function computeBatch(db: Knex, batch: Row[], ctx: { versions: readonly ProgramVersion[]; asOf: Date; fx: FxTable }): Promise<BatchResult> {
+interface BatchContext {
+  versions: readonly ProgramVersion[];
+  asOf: Date;
+  fx: FxTable;
+  stamp: Date;
+  /** Append-only partners (src/rules/incremental.ts): only the rows of these payments are produced. */
+  append?: ReadonlyMap<number, ReadonlySet<string>> | undefined;
+}
+
+async function computeBatch(db: Knex, batch: Row[], ctx: BatchContext): Promise<BatchResult> {
   const batchIds = batch.map((r) => num(r.id));
   const inBatch = new Set(batchIds.map(String));
   const accountRows = await loadAccounts(db, batchIds);
@@ -390,13 +412,35 @@ async function computeBatch(db: Knex, batch: Row[], ctx: { versions: readonly Pr
     l.push(a);
   }
 
-  const commissions: ComputedCommission[] = [];
+  const prepared: PreparedRow[] = [];
   const unmatchedEvents: UnmatchedEvent[] = [];
+  const notAppendable: number[] = [];
+  const appendKeys: string[] = [];
   let partnersWithCustomers = 0;
   for (const r of batch) {
     const attrs = wonByPartner.get(str(r.id));
     if (!attrs || attrs.length === 0) continue;
     partnersWithCustomers++;
+    let emitOnly = ctx.append?.get(num(r.id));
+    if (emitOnly) {
+      // The shortcut holds only when every appended payment is strictly later than everything the
+      // partner knew before (src/rules/incremental.ts): checked here on the loaded history.
+      const cids = new Set(attrs.map((a) => a.customerId));
+      let firstNew = Infinity;
+      let lastOld = -Infinity;
+      for (const c of cids) {
+        for (const e of eventsByCustomer.get(c) ?? []) {
+          const t = e.occurredAt.getTime();
+          if (t > ctx.asOf.getTime()) continue;
+          if (emitOnly.has(e.id)) firstNew = Math.min(firstNew, t);
+          else lastOld = Math.max(lastOld, t);
+        }
+      }
+      if (!(lastOld < firstNew)) {
+        notAppendable.push(num(r.id));
+        emitOnly = undefined;
+      }
+    }
     const partner = toPartner(r, accountsByPartner.get(num(r.id)) ?? []);
     const rid = partner.recruiterPartnerId ? Number(partner.recruiterPartnerId) : null;
     const recruiter = rid !== null ? (recruiters.partners.get(rid) ?? null) : null;
@@ -417,11 +461,16 @@ async function computeBatch(db: Knex, batch: Row[], ctx: { versions: readonly Pr
       fx: ctx.fx,
       paidCommissionKeys: paidKeys,
       competingPartners: competing,
+      ...(emitOnly ? { emitOnly } : {}),
     });
-    commissions.push(...res.commissions);
+    for (const c of res.commissions) {
+      const row = prepareRow(c, ctx.asOf, ctx.stamp);
+      prepared.push(row);
+      if (emitOnly) appendKeys.push(row.key);
+    }
     unmatchedEvents.push(...res.unmatchedEvents);
   }
-  return { commissions, unmatchedEvents, partnersWithCustomers, payments: paymentCustomer.size };
+  return { rows: prepared, unmatchedEvents, partnersWithCustomers, payments: paymentCustomer.size, notAppendable, appendKeys };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -429,92 +478,151 @@ async function computeBatch(db: Knex, batch: Row[], ctx: { versions: readonly Pr
 
 const dbId = (s: string | null): number | null => (s === null ? null : Number(s));
 
-function toDbRow(c: ComputedCommission, asOf: Date, stamp: Date): Row {
+/** One produced row: its key, status and content hash (to compare with the stored row) and the row to write. */
+interface PreparedRow {
+  key: string;
+  status: CommissionStatus;
+  hash: string;
+  row: Row;
+}
+
+/**
+ * The row as written (json_populate_recordset input: dates as ISO strings, jsonb columns as JSON
+ * text), and a hash of its content without status and run stamps. The hash covers exactly the
+ * columns compared below; status is compared on its own because advanceClearedRows flips it in
+ * the database without recomputing.
+ */
+function prepareRow(c: ComputedCommission, asOf: Date, stamp: Date): PreparedRow {
+  const flags = JSON.stringify(c.flags);
+  const explanation = JSON.stringify(c.explanation);
+  const paidAt = c.paidAt.toISOString();
+  const clearedAt = c.clearedAt ? c.clearedAt.toISOString() : null;
+  const content = [
+    c.key, c.kind, c.clawbackOf ?? null, c.partnerId, c.partnerAccountId, c.network, c.paymentEventId, c.sourceEventId, c.tier, c.rate, c.baseMinor,
+    c.baseCurrency, c.baseUsdMinor, c.amountMinor, c.amountUsdMinor, paidAt, clearedAt, c.payoutDate, c.ruleVersion, c.exclusionReason,
+  ];
+  const hash = oneShotHash('sha1', `${JSON.stringify(content)}\u0000${flags}\u0000${explanation}`, 'base64');
   return {
-    commission_key: c.key,
-    kind: c.kind,
-    clawback_of: c.clawbackOf ?? null,
-    partner_id: Number(c.partnerId),
-    partner_account_id: dbId(c.partnerAccountId),
-    network: c.network,
-    payment_event_id: Number(c.paymentEventId),
-    source_event_id: Number(c.sourceEventId),
-    tier: c.tier,
-    rate: c.rate,
-    base_minor: c.baseMinor,
-    base_currency: c.baseCurrency,
-    base_usd_minor: c.baseUsdMinor,
-    amount_minor: c.amountMinor,
-    amount_usd_minor: c.amountUsdMinor,
+    key: c.key,
     status: c.status,
-    paid_at: c.paidAt,
-    cleared_at: c.clearedAt,
-    payout_date: c.payoutDate,
-    rule_version: c.ruleVersion, // nullable since 003_rules_nullable: null = no version in force
-    exclusion_reason: c.exclusionReason,
-    flags: JSON.stringify(c.flags),
-    explanation: JSON.stringify(c.explanation),
-    as_of: asOf,
-    computed_at: stamp,
+    hash,
+    row: {
+      commission_key: c.key,
+      kind: c.kind,
+      clawback_of: c.clawbackOf ?? null,
+      partner_id: Number(c.partnerId),
+      partner_account_id: dbId(c.partnerAccountId),
+      network: c.network,
+      payment_event_id: Number(c.paymentEventId),
+      source_event_id: Number(c.sourceEventId),
+      tier: c.tier,
+      rate: c.rate,
+      base_minor: c.baseMinor,
+      base_currency: c.baseCurrency,
+      base_usd_minor: c.baseUsdMinor,
+      amount_minor: c.amountMinor,
+      amount_usd_minor: c.amountUsdMinor,
+      status: c.status,
+      paid_at: paidAt,
+      cleared_at: clearedAt,
+      payout_date: c.payoutDate,
+      rule_version: c.ruleVersion, // nullable since 003_rules_nullable: null = no version in force
+      exclusion_reason: c.exclusionReason,
+      flags: new JsonText(flags),
+      explanation: new JsonText(explanation),
+      as_of: asOf.toISOString(),
+      computed_at: stamp.toISOString(),
+      content_hash: hash,
+    },
   };
 }
 
-const MERGE_COLS = [
+const CONTENT_COLS = [
   'kind', 'clawback_of', 'partner_id', 'partner_account_id', 'network', 'payment_event_id', 'source_event_id', 'tier', 'rate', 'base_minor', 'base_currency',
   'base_usd_minor', 'amount_minor', 'amount_usd_minor', 'status', 'paid_at', 'cleared_at', 'payout_date', 'rule_version', 'exclusion_reason', 'flags',
-  'explanation', 'as_of', 'computed_at',
+  'explanation',
 ];
-/** The columns a row's content is: everything but the run stamps (as_of, computed_at). */
-const CONTENT_COLS = MERGE_COLS.filter((c) => c !== 'as_of' && c !== 'computed_at');
 const DISTINCT_SQL = `(${CONTENT_COLS.map((c) => `computed_commissions.${c}`).join(', ')}) IS DISTINCT FROM (${CONTENT_COLS.map((c) => `excluded.${c}`).join(', ')})`;
-
 /**
- * Upserts on commission_key; a row already paid is never edited (R8), and a row whose content is
- * unchanged is not rewritten either (so it keeps its change_seq: the reconciliation's incremental
- * run, which reads computed_commissions changes, sees only real changes; as_of / computed_at say
- * when the row's content was last computed). Returns rows inserted or changed.
+ * Upsert on commission_key; never a paid row (R8). The run stamps (as_of, computed_at) move only
+ * when the content really differs, so a row whose stored hash was merely missing (written before
+ * migration 006) gets its hash and keeps its stamps — and its change_seq, since the update stamp
+ * ignores content_hash: the reconciliation sees only real changes.
  */
-async function upsertCommissions(trx: Knex | Knex.Transaction, rows: Row[]): Promise<number> {
-  let written = 0;
-  for (const part of chunk(rows, WRITE_CHUNK)) {
-    const r = await trx('computed_commissions')
-      .insert(part)
-      .onConflict('commission_key')
-      .merge(MERGE_COLS)
-      .where('computed_commissions.status', '<>', 'paid')
-      .andWhereRaw(DISTINCT_SQL)
-      .returning('id');
-    written += (r as unknown[]).length;
-  }
-  return written;
+const UPSERT_SQL =
+  `${upsertClause(['commission_key'], [...CONTENT_COLS, 'content_hash'])}, ` +
+  `as_of = CASE WHEN ${DISTINCT_SQL} THEN excluded.as_of ELSE computed_commissions.as_of END, ` +
+  `computed_at = CASE WHEN ${DISTINCT_SQL} THEN excluded.computed_at ELSE computed_commissions.computed_at END ` +
+  `WHERE computed_commissions.status <> 'paid'`;
+
+interface StoredRow {
+  status: CommissionStatus;
+  hash: string | null;
 }
 
 /**
- * Stored rows (never paid ones) whose producer is one of `producers` (see src/rules/incremental.ts:
- * the partner whose computation writes them) and whose key that computation no longer produces.
+ * Stored rows (key → status, hash) of `producers` (see src/rules/incremental.ts: the partner whose
+ * computation writes them), plus the stored rows of `keys` (rows an append-only partner produces).
  */
-async function deleteStale(trx: Knex | Knex.Transaction, producers: readonly number[], produced: ReadonlySet<string>): Promise<number> {
-  let deleted = 0;
-  for (const part of chunk([...producers], IN_CHUNK)) {
-    const marks = part.map(() => '?').join(',');
-    const existing = (
-      await trx.raw(
-        `SELECT cc.commission_key FROM computed_commissions cc
-          WHERE cc.status <> 'paid' AND cc.partner_id IN (${marks}) AND (cc.kind = 'direct' OR cc.clawback_of = 'direct')
-         UNION ALL
-         SELECT cc.commission_key FROM computed_commissions cc
-          WHERE cc.status <> 'paid' AND (cc.kind = 'second_tier' OR cc.clawback_of = 'second_tier')
-            AND cc.payment_event_id IN (SELECT d.payment_event_id FROM computed_commissions d WHERE d.kind = 'direct' AND d.partner_id IN (${marks}))
-            AND (cc.explanation->>'recruitPartnerId') IN (${marks})`,
-        [...part, ...part, ...part.map(String)],
-      )
-    ).rows as Array<{ commission_key: string }>;
-    const stale = existing.map((r) => r.commission_key).filter((k) => !produced.has(k));
-    for (const keys of chunk(stale, IN_CHUNK)) {
-      deleted += await countDeleted(trx, `DELETE FROM computed_commissions WHERE status <> 'paid' AND commission_key IN (${keys.map(() => '?').join(',')}) RETURNING 1`, keys);
-    }
+async function loadStored(db: Knex | Knex.Transaction, producers: readonly number[], keys: readonly string[]): Promise<Map<string, StoredRow>> {
+  const out = new Map<string, StoredRow>();
+  const add = (rows: Array<{ commission_key: string; status: CommissionStatus; content_hash: string | null }>): void => {
+    for (const r of rows) out.set(r.commission_key, { status: r.status, hash: r.content_hash });
+  };
+  for (const part of chunk([...producers], 5_000)) {
+    add(
+      (
+        await db.raw(
+          `SELECT cc.commission_key, cc.status, cc.content_hash FROM computed_commissions cc
+            WHERE cc.partner_id = ANY(?::bigint[]) AND (cc.kind = 'direct' OR cc.clawback_of = 'direct')
+           UNION ALL
+           SELECT cc.commission_key, cc.status, cc.content_hash FROM computed_commissions cc
+            WHERE (cc.kind = 'second_tier' OR cc.clawback_of = 'second_tier')
+              AND cc.payment_event_id IN (SELECT d.payment_event_id FROM computed_commissions d WHERE d.kind = 'direct' AND d.partner_id = ANY(?::bigint[]))
+              AND (cc.explanation->>'recruitPartnerId') = ANY(?::text[])`,
+          [part, part, part.map(String)],
+        )
+      ).rows,
+    );
   }
-  return deleted;
+  for (const part of chunk([...keys], 5_000)) {
+    add((await db.raw(`SELECT commission_key, status, content_hash FROM computed_commissions WHERE commission_key = ANY(?::text[])`, [part])).rows);
+  }
+  return out;
+}
+
+/**
+ * Writes the produced rows that differ from the stored ones (hash or status; never paid rows) and
+ * deletes the stored rows of `producers` that are no longer produced (never paid ones). Returns
+ * rows inserted or changed, and rows deleted.
+ */
+async function storeRows(db: Knex, rows: readonly PreparedRow[], producers: readonly number[], appendKeys: readonly string[], stamp: Date): Promise<{ written: number; deleted: number }> {
+  const stored = await loadStored(db, producers, appendKeys);
+  const toWrite: Row[] = [];
+  const produced = new Set<string>();
+  for (const r of rows) {
+    produced.add(r.key);
+    const old = stored.get(r.key);
+    if (old && (old.status === 'paid' || (old.hash === r.hash && old.status === r.status))) continue;
+    if (r.status === 'paid') continue; // the engine marks keys already paid; those are never written
+    toWrite.push(r.row);
+  }
+  const stale: string[] = [];
+  const producerSet = new Set(producers);
+  if (producerSet.size > 0) for (const [k, v] of stored) if (v.status !== 'paid' && !produced.has(k)) stale.push(k);
+  let written = 0;
+  let deleted = 0;
+  if (toWrite.length === 0 && stale.length === 0) return { written, deleted };
+  const stampMs = stamp.getTime();
+  // One transaction per batch: its partners' rows are replaced as a whole.
+  await db.transaction(async (trx) => {
+    const ret = await bulkInsert<{ computed_at: unknown }>(trx, 'computed_commissions', toWrite, { onConflict: UPSERT_SQL, returning: ['computed_at'], chunkSize: 1_000 });
+    for (const r of ret) if (dateOf(r.computed_at).getTime() === stampMs) written++;
+    for (const keys of chunk(stale, 5_000)) {
+      deleted += await countDeleted(trx, `DELETE FROM computed_commissions WHERE status <> 'paid' AND commission_key = ANY(?::text[]) RETURNING 1`, [keys]);
+    }
+  });
+  return { written, deleted };
 }
 
 /** Runs a DELETE … RETURNING 1 and counts the rows (the PGlite knex client reports no row count). */
@@ -542,6 +650,8 @@ interface ComputeCursorState {
 export interface ComputeOptions {
   /** Partners per batch (default 500). */
   batchSize?: number | undefined;
+  /** Billing events per batch (default 10,000; a partner with more is computed alone). */
+  batchEvents?: number | undefined;
   log?: Logger | undefined;
   /** Override the program files (tests). */
   programVersions?: readonly ProgramVersion[] | undefined;
@@ -569,6 +679,8 @@ export interface ComputeSummary {
   changeSeq: number;
   /** Partners recomputed in this run (every partner when full). */
   partners: number;
+  /** Of those, partners whose only change was new payments after their history: only those payments' rows computed. */
+  appendOnlyPartners: number;
   partnersWithCustomers: number;
   batches: number;
   /** Payments of the recomputed partners' customers. */
@@ -618,6 +730,8 @@ export async function computeAndStore(db: Knex, config: Config, asOf: Date = new
   if (Number.isNaN(asOf.getTime())) throw new UserError('--as-of: not a valid instant');
   const batchSize = opts.batchSize ?? DEFAULT_PARTNER_BATCH_SIZE;
   if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new Error(`batchSize must be a positive integer (got ${batchSize})`);
+  const batchEvents = opts.batchEvents ?? DEFAULT_BATCH_EVENTS;
+  if (!Number.isSafeInteger(batchEvents) || batchEvents < 1) throw new Error(`batchEvents must be a positive integer (got ${batchEvents})`);
   const versions = opts.programVersions ?? (await loadProgramVersions(config));
   const hash = programHash(config.program.name, versions);
   const fxRatesLoaded = config.fxRatesFile ? await loadFxRatesFile(db, config.fxRatesFile) : 0;
@@ -654,6 +768,7 @@ export async function computeAndStore(db: Knex, config: Config, asOf: Date = new
     fullReason,
     changeSeq: watermark,
     partners: 0,
+    appendOnlyPartners: 0,
     partnersWithCustomers: 0,
     batches: 0,
     payments: 0,
@@ -667,22 +782,50 @@ export async function computeAndStore(db: Knex, config: Config, asOf: Date = new
     totals: { rows: 0, amountUsdMinor: 0, dueUsdMinor: 0, reserveUsdMinor: 0, paidUsdMinor: 0 },
   };
 
-  const runBatch = async (batch: Row[], producers: readonly number[]): Promise<void> => {
+  const runBatch = async (batch: Row[], append?: ReadonlyMap<number, ReadonlySet<string>>): Promise<void> => {
     s.batches++;
     s.partners += batch.length;
-    const r = await computeBatch(db, batch, { versions, asOf, fx });
+    const r = await computeBatch(db, batch, { versions, asOf, fx, stamp, append });
     s.partnersWithCustomers += r.partnersWithCustomers;
     s.payments += r.payments;
-    s.computed += r.commissions.length;
+    s.computed += r.rows.length;
     s.unmatchedEvents.push(...r.unmatchedEvents);
-    const rows = r.commissions.map((c) => toDbRow(c, asOf, stamp));
-    const produced = new Set(r.commissions.map((c) => c.key));
-    // One transaction per batch: its partners' rows are replaced as a whole.
-    await db.transaction(async (trx) => {
-      s.written += await upsertCommissions(trx, rows);
-      s.deleted += await deleteStale(trx, producers, produced);
-    });
-    opts.log?.debug({ batch: s.batches, partners: batch.length, rows: rows.length }, 'rules batch stored');
+    const notAppendable = new Set(r.notAppendable);
+    const appended = new Set([...(append?.keys() ?? [])].filter((id) => !notAppendable.has(id)));
+    s.appendOnlyPartners += appended.size;
+    const producers = batch.map((p) => num(p.id)).filter((id) => !appended.has(id));
+    const w = await storeRows(db, r.rows, producers, r.appendKeys, stamp);
+    s.written += w.written;
+    s.deleted += w.deleted;
+    opts.log?.debug({ batch: s.batches, partners: batch.length, rows: r.rows.length, written: w.written }, 'rules batch stored');
+  };
+  /** Partners (rows of PARTNER_COLS) in batches of at most batchSize partners and batchEvents events (a bigger partner alone). */
+  const runInBatches = async (partners: Row[], append?: ReadonlyMap<number, ReadonlySet<string>>): Promise<void> => {
+    const ids = partners.map((p) => num(p.id));
+    const sizes = new Map<number, number>();
+    for (const part of chunk(ids, 5_000)) {
+      const res = await db.raw(
+        `SELECT pa.partner_id, count(e.id)::int AS n FROM partner_accounts pa
+           JOIN attributions a ON a.partner_account_id = pa.id AND a.deleted_at IS NULL
+           JOIN billing_events e ON e.customer_id = a.customer_id
+          WHERE pa.partner_id = ANY(?::bigint[]) GROUP BY 1`,
+        [part],
+      );
+      for (const r of res.rows as Row[]) sizes.set(num(r.partner_id), num(r.n));
+    }
+    let batch: Row[] = [];
+    let events = 0;
+    for (const p of partners) {
+      const n = sizes.get(num(p.id)) ?? 0;
+      if (batch.length > 0 && (batch.length >= batchSize || events + n > batchEvents)) {
+        await runBatch(batch, append);
+        batch = [];
+        events = 0;
+      }
+      batch.push(p);
+      events += n;
+    }
+    if (batch.length > 0) await runBatch(batch, append);
   };
 
   let agency: Record<string, string | null>;
@@ -690,10 +833,10 @@ export async function computeAndStore(db: Knex, config: Config, asOf: Date = new
     agency = await agencyOwnerState(db, (refs) => resolveAgencyOwners(db, refs));
     let lastId = 0;
     for (;;) {
-      const batch = (await db('partners').where('id', '>', lastId).orderBy('id').limit(batchSize).select(PARTNER_COLS)) as Row[];
-      if (batch.length === 0) break;
-      lastId = num(batch[batch.length - 1]!.id);
-      await runBatch(batch, batch.map((r) => num(r.id)));
+      const page = (await db('partners').where('id', '>', lastId).orderBy('id').limit(5_000).select(PARTNER_COLS)) as Row[];
+      if (page.length === 0) break;
+      lastId = num(page[page.length - 1]!.id);
+      await runInBatches(page);
     }
     // Second-tier rows whose producer no longer prices that payment at all (no direct row of it
     // there, e.g. legacy rows): nothing above reaches them.
@@ -716,9 +859,9 @@ export async function computeAndStore(db: Knex, config: Config, asOf: Date = new
     s.changes = found.counts;
     agency = found.agency ?? prev.agency;
     s.advanced = await advanceClearedRows(db, asOf);
-    for (const part of chunk(found.partners, batchSize)) {
-      const batch = (await inChunks(part, (p) => db('partners').whereIn('id', p).orderBy('id').select(PARTNER_COLS))) as Row[];
-      await runBatch(batch, part);
+    for (const part of chunk(found.partners, 5_000)) {
+      const partners = (await db('partners').whereRaw('id = ANY(?::bigint[])', [part]).orderBy('id').select(PARTNER_COLS)) as Row[];
+      await runInBatches(partners, found.append);
     }
   }
   const newState: ComputeCursorState = { v: CURSOR_STATE_VERSION, asOf: asOf.toISOString(), programHash: hash, agency, fx: fxState };

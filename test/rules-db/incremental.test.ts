@@ -245,6 +245,57 @@ describe('incremental compute equals a full recompute', () => {
     expect([f.written, f.deleted]).toEqual([0, 0]);
   });
 
+  it('new payments after a partner\'s whole history take the append-only shortcut; backdated ones recompute the partner', async () => {
+    let s = await step(null, AS_OF);
+    expect(s.mode).toBe('full');
+    // A's latest known event is re1 (2025-03-01): a renewal of C1 on 03-08 comes after all of it.
+    s = await step(async (db) => db('billing_events').insert(eventRow({ ext: 'ch_ren1', customerId: ids.c1, subId: await subOf(db, 'sub_1'), at: '2025-03-08T12:00:00Z', amount: 10_000 })), AS_OF);
+    expect([s.mode, s.partners, s.appendOnlyPartners]).toEqual(['incremental', 1, 1]);
+    expect(s.computed).toBe(2); // the renewal's direct row and R's second tier on it, nothing else
+    expect(s.written).toBe(2);
+    // Two more renewals at once (C1 and C2, both A's), still after everything A knew.
+    s = await step(async (db) => {
+      await db('billing_events').insert(eventRow({ ext: 'ch_ren2', customerId: ids.c1, subId: await subOf(db, 'sub_1'), at: '2025-03-09T12:00:00Z', amount: 10_000 }));
+      await db('billing_events').insert(eventRow({ ext: 'ch_ren3', customerId: ids.c2, subId: await subOf(db, 'sub_2'), at: '2025-03-09T13:00:00Z', amount: 120_000 }));
+    }, AS_OF);
+    expect([s.partners, s.appendOnlyPartners, s.computed]).toEqual([1, 1, 4]);
+    // A BACKDATED qualified payment of sub_2 (before p2, 02-01): it becomes sub_2's first qualified
+    // payment, so p2 is no longer first and its rate changes — a shortcut would miss that (the
+    // comparison with the full run below fails if p2's row is left as it was).
+    s = await step(async (db) => db('billing_events').insert(eventRow({ ext: 'ch_back', customerId: ids.c2, subId: await subOf(db, 'sub_2'), at: '2025-01-25T12:00:00Z', amount: 120_000 })), AS_OF);
+    expect([s.partners, s.appendOnlyPartners]).toEqual([1, 0]);
+    expect(s.written).toBeGreaterThan(2);
+    // A payment dated after asOf: not known yet, nothing computed; once asOf passes it, appended.
+    s = await step(async (db) => db('billing_events').insert(eventRow({ ext: 'ch_later', customerId: ids.c3, subId: await subOf(db, 'sub_3'), at: '2025-03-12T00:00:00Z', amount: 5_000 })), AS_OF);
+    expect([s.partners, s.appendOnlyPartners, s.computed]).toEqual([1, 1, 0]);
+    s = await step(null, at('2025-03-13T00:00:00Z'));
+    expect([s.partners, s.appendOnlyPartners, s.computed]).toEqual([1, 1, 1]);
+    // A brand-new customer of B (new customer, claim, subscription and payment): fresh → appended.
+    s = await step(async (db) => {
+      const c = await one(db('customers').insert({ customer_key: 'c6', email: 'c6@cust.example', email_normalized: 'c6@cust.example' }).returning('id'));
+      await db('attributions').insert({ customer_id: c, partner_account_id: ids.accB, connection: 'partnerstack', network: 'partnerstack', source_ref: 'att-c6', attributed_at: '2025-03-12T00:00:00Z' });
+      const sub = await one(db('subscriptions').insert({ connection: 'stripe', billing_system: 'stripe', external_id: 'sub_6', customer_id: c, plan_interval: 'month', status: 'active', currency: 'USD' }).returning('id'));
+      await db('billing_events').insert(eventRow({ ext: 'ch_c6', customerId: c, subId: sub, at: '2025-03-12T12:00:00Z', amount: 7_000 }));
+    }, at('2025-03-13T00:00:00Z'));
+    expect([s.partners, s.appendOnlyPartners, s.computed]).toEqual([1, 1, 1]);
+    // A fresh customer whose payment is OLDER than B's history (a late-synced customer): B whole.
+    s = await step(async (db) => {
+      const c = await one(db('customers').insert({ customer_key: 'c7', email: 'c7@cust.example', email_normalized: 'c7@cust.example' }).returning('id'));
+      await db('attributions').insert({ customer_id: c, partner_account_id: ids.accB, connection: 'partnerstack', network: 'partnerstack', source_ref: 'att-c7', attributed_at: '2024-11-01T00:00:00Z' });
+      const sub = await one(db('subscriptions').insert({ connection: 'stripe', billing_system: 'stripe', external_id: 'sub_7', customer_id: c, plan_interval: 'month', status: 'active', currency: 'USD' }).returning('id'));
+      await db('billing_events').insert(eventRow({ ext: 'ch_c7', customerId: c, subId: sub, at: '2024-11-05T12:00:00Z', amount: 200_000 }));
+    }, at('2025-03-13T00:00:00Z'));
+    expect([s.partners, s.appendOnlyPartners]).toEqual([1, 0]);
+    // A renewal together with a refund of an earlier payment: not append-only (the refund is old input's).
+    s = await step(async (db) => {
+      await db('billing_events').insert(eventRow({ ext: 'ch_ren4', customerId: ids.c1, subId: await subOf(db, 'sub_1'), at: '2025-03-12T12:00:00Z', amount: 10_000 }));
+      await db('billing_events').insert(eventRow({ ext: 're_ren1', kind: 'refund', customerId: ids.c1, paymentId: ids.p1, at: '2025-03-12T13:00:00Z', amount: 1_000 }));
+    }, at('2025-03-13T00:00:00Z'));
+    expect([s.partners, s.appendOnlyPartners]).toEqual([1, 0]);
+    const f = await computeAndStore(inc.db, config, at('2025-03-13T00:00:00Z'), { full: true });
+    expect([f.written, f.deleted]).toEqual([0, 0]);
+  });
+
   it('upserts from a re-sync that change nothing do not rewrite rows (written 0)', async () => {
     await step(null, AS_OF);
     // The same refund re-upserted by a look-back rescan: a new change_seq, same content.

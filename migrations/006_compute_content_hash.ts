@@ -1,0 +1,43 @@
+// Compute: a content hash per computed commission and a partial index for the reserve → due flip.
+//
+// content_hash is written by src/rules/store.ts: a hash of everything a row says except its status
+// and run stamps. A recompute compares the hash of each row it produces with the stored one (and
+// the status separately) and sends only rows that differ, instead of shipping every row to the
+// database to be compared column by column (that comparison was most of a compute's time).
+// The column is bookkeeping derived from the content, so the UPDATE change stamp (migration 004)
+// ignores it: filling the hash in on an unchanged row must not look like a change to the
+// reconciliation. A later migration that re-creates the stamp on computed_commissions must keep
+// content_hash out of the compared columns (use createUpdateStampExcept below).
+//
+// computed_commissions_reserve_idx serves advanceClearedRows (UPDATE … WHERE status = 'reserve'
+// AND cleared_at <= asOf), run on every incremental compute: without it that is a full scan.
+import type { Knex } from 'knex';
+
+export const name = '006_compute_content_hash';
+
+/** As 004's createUpdateStamp, with extra columns that do not count as a change. */
+export async function createUpdateStampExcept(knex: Knex, table: string, extra: readonly string[]): Promise<void> {
+  const untracked = ['change_seq', 'updated_at', 'last_seen_at', ...extra];
+  const res = await knex.raw(
+    `SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ? ORDER BY ordinal_position`,
+    [table],
+  );
+  const cols = (res.rows as Array<{ column_name: string }>).map((r) => r.column_name).filter((c) => !untracked.includes(c));
+  const list = (side: string): string => cols.map((c) => `${side}."${c}"`).join(', ');
+  await knex.raw(`DROP TRIGGER IF EXISTS ${table}_change_stamp_update ON ${table}`);
+  await knex.raw(
+    `CREATE TRIGGER ${table}_change_stamp_update BEFORE UPDATE ON ${table} FOR EACH ROW WHEN ((${list('OLD')}) IS DISTINCT FROM (${list('NEW')})) EXECUTE FUNCTION change_stamp()`,
+  );
+}
+
+export async function up(knex: Knex): Promise<void> {
+  await knex.raw(`ALTER TABLE computed_commissions ADD COLUMN content_hash text`);
+  await createUpdateStampExcept(knex, 'computed_commissions', ['content_hash']);
+  await knex.raw(`CREATE INDEX computed_commissions_reserve_idx ON computed_commissions (cleared_at) WHERE status = 'reserve'`);
+}
+
+export async function down(knex: Knex): Promise<void> {
+  await knex.raw(`DROP INDEX IF EXISTS computed_commissions_reserve_idx`);
+  await knex.raw(`ALTER TABLE computed_commissions DROP COLUMN content_hash`);
+  await createUpdateStampExcept(knex, 'computed_commissions', []);
+}
