@@ -334,7 +334,8 @@ function transactionDetail(store: FakeSasStore, q: Record<string, string>, badRo
     if (badRow) out += 'oops,"only",three\n';
     return out;
   }
-  let out = [store.columns.join('|'), ...cells.map((c) => c.map((v) => v.replace(/[|\n]/g, ' ')).join('|'))].join('\n') + '\n';
+  const clean = (v: string): string => (v.includes('|') || v.includes('\n') ? v.replace(/[|\n]/g, ' ') : v);
+  let out = [store.columns.join('|'), ...cells.map((c) => c.map(clean).join('|'))].join('\n') + '\n';
   if (badRow) out += 'oops|only|three\n';
   return out;
 }
