@@ -7,6 +7,7 @@ import * as m003 from './003_rules_nullable.ts';
 import * as m004 from './004_change_tracking.ts';
 import * as m005 from './005_reconcile_incremental.ts';
 import * as m006 from './006_compute_content_hash.ts';
+import * as m007 from './007_stripe_payment_refs.ts';
 
 export interface Migration {
   name: string;
@@ -14,4 +15,4 @@ export interface Migration {
   down(knex: Knex): Promise<void>;
 }
 
-export const migrations: Migration[] = [m001, m002, m003, m004, m005, m006];
+export const migrations: Migration[] = [m001, m002, m003, m004, m005, m006, m007];

@@ -5,6 +5,7 @@
 // per-stream look-back; within a pass the window's upper bound is fixed so newest-first cursor
 // paging (starting_after) is stable, and the cursor is checkpointed after every page.
 import type { Knex } from 'knex';
+import { chunk } from '../../src/util/chunk.ts';
 import type { Logger } from 'pino';
 import type Stripe from 'stripe';
 import type { Page, StreamDef, SyncContext } from '../../src/sync/types.ts';
@@ -258,17 +259,21 @@ export async function resolvePayments(api: StripeApi, db: Knex, connection: stri
   const values = [...new Set(refs.flatMap((r) => [r.paymentIntent, r.charge]).filter((x): x is string => !!x))];
   const byRef = new Map<string, string>();
   if (values.length > 0) {
-    const rows = await db
-      .select<{ external_id: string; v: string }[]>('e.external_id', 'x.v')
-      .from(
-        db.raw(
-          `billing_events e CROSS JOIN LATERAL jsonb_array_elements_text(coalesce(e.metadata->'payment_intents','[]'::jsonb) || coalesce(e.metadata->'charges','[]'::jsonb)) AS x(v)`,
-        ),
-      )
-      .where('e.connection', connection)
-      .where('e.kind', 'payment')
-      .whereIn('x.v', values);
-    for (const r of rows) byRef.set(r.v, r.external_id);
+    // `?|` on the GIN-indexed arrays (migration 007) finds the payments, then the arrays say which
+    // id matched. (`\\?|` is knex's escape for a literal `?|` operator.)
+    const wanted = new Set(values);
+    for (const part of chunk(values, 1000)) {
+      const rows = await db('billing_events')
+        .where({ connection, kind: 'payment' })
+        .where((q) => q.whereRaw(`metadata->'payment_intents' \\?| ?::text[]`, [part]).orWhereRaw(`metadata->'charges' \\?| ?::text[]`, [part]))
+        .select<{ external_id: string; metadata: { payment_intents?: unknown; charges?: unknown } | null }[]>('external_id', 'metadata');
+      for (const r of rows) {
+        for (const list of [r.metadata?.payment_intents, r.metadata?.charges]) {
+          if (!Array.isArray(list)) continue;
+          for (const v of list) if (typeof v === 'string' && wanted.has(v)) byRef.set(v, r.external_id);
+        }
+      }
+    }
   }
   const invoiceOf = new Map<string, string | null>();
   for (const r of refs) {
