@@ -87,7 +87,9 @@ export async function runMainJob(deps: MainJobDeps, opts: MainJobOptions = {}): 
   // 1. Sync
   if (opts.sync !== false && config.connections.some((c) => c.enabled)) {
     try {
-      const results = await (deps.syncConnections ?? defaultSync)({ db, config, log, env: deps.env, ...(signal ? { signal } : {}) });
+      // The job's clock is the sync's too: look-back windows are relative to it (a `run` at a given
+      // --now, the demo and the benchmark read their simulated present, not the wall clock's).
+      const results = await (deps.syncConnections ?? defaultSync)({ db, config, log, env: deps.env, ...(signal ? { signal } : {}), ...(opts.now ? { now: opts.now } : {}) });
       s.sync.connections = results.map((r) => ({ connection: r.connection, status: r.status, records: Object.values(r.streams).reduce((n, x) => n + x.records, 0), ...(r.error ? { error: scrubSecrets(r.error) } : {}) }));
       const bad = results.filter((r) => r.status === 'failed');
       s.sync.status = bad.length ? 'failed' : 'done';

@@ -43,7 +43,7 @@ export async function preflightConnections(connections: ConnectionConfig[], env:
 const ORDER: Record<ConnectionType, number> = { stripe: 0, chargebee: 0, partnerstack: 1, shareasale: 1, awin: 1 };
 
 export async function syncConnections(
-  deps: { db: Knex; config: Config; log: Logger; env?: NodeJS.ProcessEnv; onProgress?: (e: ProgressEvent) => void; signal?: AbortSignal },
+  deps: { db: Knex; config: Config; log: Logger; env?: NodeJS.ProcessEnv; onProgress?: (e: ProgressEvent) => void; signal?: AbortSignal; now?: Date | undefined },
   sel: SyncSelection = {},
 ): Promise<SyncRunResult[]> {
   const conns = selectConnections(deps.config, sel).sort((a, b) => ORDER[a.type] - ORDER[b.type]);
@@ -53,7 +53,7 @@ export async function syncConnections(
   for (const connection of conns) {
     const connector = await loadConnector(connection.type);
     connector.validateOptions?.(connection);
-    const ctxForStreams = { db: deps.db, config: deps.config, connection, log: deps.log, now: new Date(), runId: 0, env: deps.env ?? process.env, signal: deps.signal };
+    const ctxForStreams = { db: deps.db, config: deps.config, connection, log: deps.log, now: deps.now ?? new Date(), runId: 0, env: deps.env ?? process.env, signal: deps.signal };
     planned.push({ connection, streams: connector.streams(ctxForStreams) });
   }
   if (sel.streams?.length) {
@@ -62,7 +62,7 @@ export async function syncConnections(
     if (unknown.length) throw new UserError(`--stream: no stream named ${unknown.map((s) => `"${s}"`).join(', ')} in the selected connections (have: ${[...known].join(', ') || 'none'})`);
   }
   for (const { connection, streams } of planned) {
-    const result = await runStreams({ db: deps.db, config: deps.config, connection, streams, log: deps.log, env: deps.env, only: sel.streams, onProgress: deps.onProgress, ...(deps.signal ? { signal: deps.signal } : {}) });
+    const result = await runStreams({ db: deps.db, config: deps.config, connection, streams, log: deps.log, env: deps.env, only: sel.streams, onProgress: deps.onProgress, ...(deps.signal ? { signal: deps.signal } : {}), ...(deps.now ? { now: deps.now } : {}) });
     results.push(result);
   }
   return results;
