@@ -11,6 +11,8 @@
 //
 // computed_commissions_reserve_idx serves advanceClearedRows (UPDATE … WHERE status = 'reserve'
 // AND cleared_at <= asOf), run on every incremental compute: without it that is a full scan.
+// computed_commissions_paid_idx serves the paid-keys look-up of every batch (R8: paid rows are never
+// edited): paid rows are few, so probing it per payment is cheap where the full payment index was not.
 import type { Knex } from 'knex';
 
 export const name = '006_compute_content_hash';
@@ -34,9 +36,11 @@ export async function up(knex: Knex): Promise<void> {
   await knex.raw(`ALTER TABLE computed_commissions ADD COLUMN content_hash text`);
   await createUpdateStampExcept(knex, 'computed_commissions', ['content_hash']);
   await knex.raw(`CREATE INDEX computed_commissions_reserve_idx ON computed_commissions (cleared_at) WHERE status = 'reserve'`);
+  await knex.raw(`CREATE INDEX computed_commissions_paid_idx ON computed_commissions (payment_event_id) WHERE status = 'paid'`);
 }
 
 export async function down(knex: Knex): Promise<void> {
+  await knex.raw(`DROP INDEX IF EXISTS computed_commissions_paid_idx`);
   await knex.raw(`DROP INDEX IF EXISTS computed_commissions_reserve_idx`);
   await knex.raw(`ALTER TABLE computed_commissions DROP COLUMN content_hash`);
   await createUpdateStampExcept(knex, 'computed_commissions', []);

@@ -157,6 +157,13 @@ export interface FindAffectedInput {
   resolveAgency: AgencyResolver;
 }
 
+export interface AppendWindow {
+  /** Earliest occurred_at (ms) of the partner's new payments known at asOf (Infinity: none known yet). */
+  firstMs: number;
+  /** Subscriptions of the new payments. */
+  subscriptions: Set<number>;
+}
+
 export interface FindAffectedResult extends AffectedPartners {
   /**
    * Partners (all also in `partners`) whose only change is new payments of unchanged customers:
@@ -164,6 +171,8 @@ export interface FindAffectedResult extends AffectedPartners {
    * come after the partner's known history, else the whole partner.
    */
   append: Map<number, Set<string>>;
+  /** Per append-only partner: its earliest known new payment and their subscriptions (for a windowed load). */
+  appendFrom: Map<number, AppendWindow>;
   /** The agency resolution to save when it was recomputed (undefined: unchanged). */
   agency?: Record<string, string | null> | undefined;
 }
@@ -228,8 +237,8 @@ export async function findAffectedPartners(db: Knex, input: FindAffectedInput): 
   // 4. Billing events changed, or newly known because asOf moved past them.
   const allEvents = await rows(
     db,
-    `SELECT id, kind, customer_id, payment_event_id, connection, payment_external_id, deleted_at FROM billing_events WHERE change_seq > ? AND change_seq <= ?
-     UNION SELECT id, kind, customer_id, payment_event_id, connection, payment_external_id, deleted_at FROM billing_events WHERE occurred_at > ? AND occurred_at <= ?`,
+    `SELECT id, kind, customer_id, payment_event_id, connection, payment_external_id, deleted_at, occurred_at, subscription_id FROM billing_events WHERE change_seq > ? AND change_seq <= ?
+     UNION SELECT id, kind, customer_id, payment_event_id, connection, payment_external_id, deleted_at, occurred_at, subscription_id FROM billing_events WHERE occurred_at > ? AND occurred_at <= ?`,
     [...rng, prevAsOf, asOf],
   );
   counts.eventsChanged = allEvents.length;
@@ -250,7 +259,7 @@ export async function findAffectedPartners(db: Knex, input: FindAffectedInput): 
   for (const part of chunk(ids(candidates), IN_CHUNK * 10)) {
     for (const r of await rows(db, `SELECT DISTINCT payment_event_id FROM computed_commissions WHERE payment_event_id = ANY(?::bigint[])`, [part])) withRows.add(Number(r.payment_event_id));
   }
-  const appendEvents = new Map<number, number[]>(); // customer → new payments
+  const appendEvents = new Map<number, AppendedPayment[]>(); // customer → new payments
   const appendIds = new Set<number>();
   for (const e of candidates) {
     if (withRows.has(Number(e.id))) continue;
@@ -258,7 +267,7 @@ export async function findAffectedPartners(db: Knex, input: FindAffectedInput): 
     const c = Number(e.customer_id);
     let l = appendEvents.get(c);
     if (!l) appendEvents.set(c, (l = []));
-    l.push(Number(e.id));
+    l.push(appended(e));
   }
   const events = allEvents.filter((e) => !appendIds.has(Number(e.id)));
   counts.eventsAppended = appendIds.size;
@@ -305,11 +314,11 @@ export async function findAffectedPartners(db: Knex, input: FindAffectedInput): 
   }
   const fresh = changed.filter((c) => !priced.has(c));
   for (const part of chunk(fresh, IN_CHUNK * 10)) {
-    for (const r of await rows(db, `SELECT id, customer_id FROM billing_events WHERE customer_id = ANY(?::bigint[]) AND kind = 'payment' AND deleted_at IS NULL`, [part])) {
+    for (const r of await rows(db, `SELECT id, customer_id, occurred_at, subscription_id FROM billing_events WHERE customer_id = ANY(?::bigint[]) AND kind = 'payment' AND deleted_at IS NULL`, [part])) {
       const c = Number(r.customer_id);
       let l = appendEvents.get(c);
       if (!l) appendEvents.set(c, (l = []));
-      l.push(Number(r.id));
+      l.push(appended(r));
     }
   }
   for (const c of fresh) customers.delete(c);
@@ -324,6 +333,7 @@ export async function findAffectedPartners(db: Knex, input: FindAffectedInput): 
   //    the customer changed) gets the append-only shortcut unless something else affects it.
   const appendCustomers = [...new Set([...appendEvents.keys(), ...fresh])].filter((c) => !customers.has(c)).sort((a, b) => a - b);
   const append = new Map<number, Set<string>>();
+  const appendFrom = new Map<number, AppendWindow>();
   const winners = await winnersByCustomer(db, appendCustomers);
   for (const c of appendCustomers) {
     const w = winners.get(c);
@@ -334,15 +344,33 @@ export async function findAffectedPartners(db: Knex, input: FindAffectedInput): 
     }
     let set = append.get(w);
     if (!set) append.set(w, (set = new Set()));
-    for (const e of appendEvents.get(c)!) set.add(String(e));
+    let from = appendFrom.get(w);
+    if (!from) appendFrom.set(w, (from = { firstMs: Infinity, subscriptions: new Set() }));
+    for (const e of appendEvents.get(c)!) {
+      set.add(String(e.id));
+      if (e.atMs <= asOf.getTime()) from.firstMs = Math.min(from.firstMs, e.atMs);
+      if (e.subscriptionId !== null) from.subscriptions.add(e.subscriptionId);
+    }
   }
   counts.appendOnlyPartners = append.size;
   for (const w of append.keys()) affected.add(w);
 
   const partners = [...affected].filter((x) => Number.isSafeInteger(x)).sort((a, b) => a - b);
   counts.partners = partners.length;
-  return { partners, counts, agency, append };
+  return { partners, counts, agency, append, appendFrom };
 }
+
+interface AppendedPayment {
+  id: number;
+  atMs: number;
+  subscriptionId: number | null;
+}
+
+const appended = (r: Row): AppendedPayment => ({
+  id: Number(r.id),
+  atMs: (r.occurred_at instanceof Date ? r.occurred_at : new Date(String(r.occurred_at))).getTime(),
+  subscriptionId: r.subscription_id === null || r.subscription_id === undefined ? null : Number(r.subscription_id),
+});
 
 /** R1 winner (partner id) of each customer, resolved exactly as the engine does. */
 async function winnersByCustomer(db: Knex, customerIds: readonly number[]): Promise<Map<number, number>> {

@@ -19,14 +19,63 @@ export function minorUnitExponent(currency: string): number {
 /** Exact decimal rate check: "0.2", "1", "0.0925"; no exponents, no signs. */
 export const DECIMAL_RATE_PATTERN = /^\d+(\.\d+)?$/;
 
+// Integer fast paths: applyRate / applyFraction on safe integers are exact integer arithmetic
+// (a rate "0.125" is 125 / 10³), rounded half away from zero — the same results as decimal.js,
+// signed zero included (decimal.js keeps the sign of a product that rounds to zero, so −0.4 → −0).
+// Anything outside the safe range (or a rate that is not a plain decimal) goes through decimal.js.
+const rateCache = new Map<string, { num: number; den: number } | null>();
+function parsedRate(rate: string): { num: number; den: number } | null {
+  let r = rateCache.get(rate);
+  if (r !== undefined) return r;
+  r = null;
+  const m = /^(\d+)(?:\.(\d+))?$/.exec(rate);
+  if (m && m[1]!.length + (m[2]?.length ?? 0) <= 15) {
+    const frac = m[2] ?? '';
+    r = { num: Number(m[1]! + frac), den: 10 ** frac.length };
+  }
+  if (rateCache.size < 10_000) rateCache.set(rate, r);
+  return r;
+}
+
+/** ROUND(p / q) half away from zero for safe integers p, q ≠ 0 with |p| exact; null when unsafe. */
+function divRound(p: number, q: number, negative: boolean): number | null {
+  if (!Number.isSafeInteger(p) || !Number.isSafeInteger(q)) return null;
+  const ap = Math.abs(p);
+  const aq = Math.abs(q);
+  if (ap > 2 ** 52 || aq > 2 ** 52) return null;
+  let quot = Math.floor(ap / aq);
+  let rem = ap - quot * aq;
+  // Float division may be off by one for large operands: correct with the exact remainder.
+  while (rem < 0) {
+    quot--;
+    rem += aq;
+  }
+  while (rem >= aq) {
+    quot++;
+    rem -= aq;
+  }
+  if (rem * 2 >= aq) quot++;
+  return negative ? -quot : quot;
+}
+
 /** ROUND(amount × rate, 0) with ties away from zero, like a spreadsheet's ROUND. */
 export function applyRate(amountMinor: number, rate: string): number {
+  const r = Number.isSafeInteger(amountMinor) ? parsedRate(rate) : null;
+  if (r) {
+    const v = divRound(amountMinor * r.num, r.den, amountMinor < 0);
+    if (v !== null) return v;
+  }
   return new D(amountMinor).times(new D(rate)).toDecimalPlaces(0, D.ROUND_HALF_UP).toNumber();
 }
 
 /** ROUND(amount × numerator / denominator): proportional shares (R8 partial refunds). */
 export function applyFraction(amountMinor: number, numerator: number, denominator: number): number {
   if (denominator === 0) return 0;
+  if (Number.isSafeInteger(amountMinor) && Number.isSafeInteger(numerator) && Number.isSafeInteger(denominator)) {
+    const neg = (amountMinor < 0 || Object.is(amountMinor, -0)) !== (numerator < 0 || Object.is(numerator, -0)) !== (denominator < 0);
+    const v = divRound(amountMinor * numerator, denominator, neg);
+    if (v !== null) return v;
+  }
   return new D(amountMinor).times(numerator).dividedBy(denominator).toDecimalPlaces(0, D.ROUND_HALF_UP).toNumber();
 }
 

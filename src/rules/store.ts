@@ -36,7 +36,7 @@ import { UserError } from '../util/errors.ts';
 import { loadChangeCursor, readChangeWatermark, saveChangeCursor } from '../db/changes.ts';
 import { computePartnerCommissions, resolveAttributions, type UnmatchedEvent } from './engine.ts';
 import { createFxTable, DECIMAL_RATE_PATTERN, type FxTable } from './money.ts';
-import { advanceClearedRows, agencyOwnerState, findAffectedPartners, fxCurrencyState, PRODUCER_SQL, type FxCurrencyState } from './incremental.ts';
+import { advanceClearedRows, agencyOwnerState, findAffectedPartners, fxCurrencyState, PRODUCER_SQL, type AppendWindow, type FxCurrencyState } from './incremental.ts';
 import { buildPayoutStatements } from './payouts.ts';
 import { loadProgramsFromDir } from './program-loader.ts';
 import type { ProgramVersion } from './program.ts';
@@ -60,7 +60,7 @@ import type {
 
 export const DEFAULT_PARTNER_BATCH_SIZE = 500;
 /** Billing events per batch (a partner with more is alone in its batch): bounds a batch's memory. */
-export const DEFAULT_BATCH_EVENTS = 10_000;
+export const DEFAULT_BATCH_EVENTS = 5_000;
 const IN_CHUNK = 1000;
 const WRITE_CHUNK = 250;
 
@@ -87,6 +87,16 @@ function dateOnly(v: unknown): string | null {
   if (v === null || v === undefined) return null;
   if (v instanceof Date) return v.toISOString().slice(0, 10);
   return String(v).slice(0, 10);
+}
+
+/** A JS array bound as one PostgreSQL array parameter (`= ANY(?::bigint[])`). */
+const asArray = (xs: readonly (number | string)[]): Knex.Value => xs as unknown as Knex.Value;
+
+/** As inChunks, for `= ANY(array)` look-ups (one bind parameter, so far bigger chunks). */
+async function inBigChunks<T>(ids: readonly (number | string)[], load: (part: (number | string)[]) => Promise<T[]>): Promise<T[]> {
+  const out: T[] = [];
+  for (const part of chunk([...ids], 20_000)) out.push(...(await load(part)));
+  return out;
 }
 
 async function inChunks<T>(ids: readonly (number | string)[], load: (part: (number | string)[]) => Promise<T[]>): Promise<T[]> {
@@ -274,6 +284,8 @@ interface BatchResult {
   notAppendable: number[];
   /** Keys of the rows computed for append-only partners. */
   appendKeys: string[];
+  /** Append-only partners loaded through a window that turned out not appendable: to recompute whole (nothing of theirs in `rows`). */
+  retryFull: Row[];
 }
 
 interface BatchContext {
@@ -283,9 +295,53 @@ interface BatchContext {
   stamp: Date;
   /** Append-only partners (src/rules/incremental.ts): only the rows of these payments are produced. */
   append?: ReadonlyMap<number, ReadonlySet<string>> | undefined;
+  /** Their first new payment and its subscriptions (for the windowed load). */
+  appendFrom?: ReadonlyMap<number, AppendWindow> | undefined;
 }
 
-async function computeBatch(db: Knex, batch: Row[], ctx: BatchContext): Promise<BatchResult> {
+interface LoadWindows {
+  /** customer → load events from this instant (ms) on. */
+  byCustomer: Map<number, number>;
+  /** Subscriptions whose payments are all loaded (the new payments' subscriptions). */
+  subscriptions: Set<number>;
+  /** Partners loaded through a window, and their first new payment (ms). */
+  partners: Set<number>;
+  firstMs: Map<number, number>;
+}
+
+/**
+ * Append-only partners may load only recent history: the rows of a new payment at t read sales paid
+ * in the tier window before t (with their clearing, disputes and refunds, which are loaded with
+ * them), the customers, and whether its subscription had a qualified payment before (every payment
+ * of that subscription is loaded). So the load starts one tier window (plus a month of margin)
+ * before the partner's first new payment. Only when no version counts customers over all history
+ * (windowAppliesToCustomerCount) and every version prices later payments at the current tier
+ * (otherwise the tier of a subscription's first payment, possibly years back, is needed).
+ */
+function appendWindows(batch: readonly Row[], won: readonly Attribution[], ctx: BatchContext): LoadWindows {
+  const out: LoadWindows = { byCustomer: new Map(), subscriptions: new Set(), partners: new Set(), firstMs: new Map() };
+  if (!ctx.appendFrom || ctx.versions.some((v) => !v.tierWindow.windowAppliesToCustomerCount || !v.laterPaymentsUseCurrentTier)) return out;
+  const months = Math.max(...ctx.versions.map((v) => v.tierWindow.months));
+  const inBatch = new Set(batch.map((r) => str(r.id)));
+  for (const a of won) {
+    if (!inBatch.has(a.partnerId)) continue;
+    const pid = Number(a.partnerId);
+    const w = ctx.appendFrom.get(pid);
+    if (!w || !ctx.append?.has(pid)) continue;
+    const first = Number.isFinite(w.firstMs) ? w.firstMs : ctx.asOf.getTime();
+    out.byCustomer.set(Number(a.customerId), first - (months + 1) * 31 * 86_400_000);
+    out.partners.add(pid);
+    out.firstMs.set(pid, first);
+    for (const sub of w.subscriptions) out.subscriptions.add(sub);
+  }
+  return out;
+}
+
+/**
+ * Loads what a batch of partners' commissions depend on; the returned function runs the engine on it
+ * (CPU only), so the next batch can load while this one computes and stores.
+ */
+async function loadBatch(db: Knex, batch: Row[], ctx: BatchContext): Promise<() => BatchResult> {
   const batchIds = batch.map((r) => num(r.id));
   const inBatch = new Set(batchIds.map(String));
   const accountRows = await loadAccounts(db, batchIds);
@@ -297,15 +353,15 @@ async function computeBatch(db: Knex, batch: Row[], ctx: BatchContext): Promise<
   }
 
   // Customers claimed by this batch's accounts, then every live claim on them (R1 across batches).
-  const claimed = await inChunks(
+  const claimed = await inBigChunks(
     accountRows.map((a) => a.id),
-    (part) => db('attributions').whereIn('partner_account_id', part).whereNull('deleted_at').distinct('customer_id').pluck('customer_id'),
+    (part) => db('attributions').whereRaw('partner_account_id = ANY(?::bigint[])', [asArray(part)]).whereNull('deleted_at').distinct('customer_id').pluck('customer_id'),
   );
   const claimedIds = [...new Set(claimed.map(Number))].sort((a, b) => a - b);
-  const allClaims = await inChunks(claimedIds, (part) =>
+  const allClaims = await inBigChunks(claimedIds, (part) =>
     db('attributions as a')
       .join('partner_accounts as pa', 'pa.id', 'a.partner_account_id')
-      .whereIn('a.customer_id', part)
+      .whereRaw('a.customer_id = ANY(?::bigint[])', [asArray(part)])
       .whereNull('a.deleted_at')
       .orderBy('a.id')
       .select('a.customer_id', 'a.partner_account_id', 'pa.partner_id', 'pa.network', 'a.attributed_at', 'a.click_at', 'a.signup_at'),
@@ -324,10 +380,10 @@ async function computeBatch(db: Knex, batch: Row[], ctx: BatchContext): Promise<
   const customerIds = [...new Set(won.map((a) => Number(a.customerId)))].sort((a, b) => a - b);
 
   // Customers with their emails and billing identities.
-  const customerRows = await inChunks(customerIds, (part) => db('customers').whereIn('id', part).select('id', 'email', 'email_normalized', 'is_test', 'agency_owner_ref'));
-  const emailRows = await inChunks(customerIds, (part) => db('customer_emails').whereIn('customer_id', part).select('customer_id', 'email_normalized'));
-  const identityRows = await inChunks(customerIds, (part) =>
-    db('customer_identities').whereIn('customer_id', part).whereIn('system', ['stripe', 'chargebee']).orderBy('id').select('customer_id', 'external_id'),
+  const customerRows = await inBigChunks(customerIds, (part) => db('customers').whereRaw('id = ANY(?::bigint[])', [asArray(part)]).select('id', 'email', 'email_normalized', 'is_test', 'agency_owner_ref'));
+  const emailRows = await inBigChunks(customerIds, (part) => db('customer_emails').whereRaw('customer_id = ANY(?::bigint[])', [asArray(part)]).select('customer_id', 'email_normalized'));
+  const identityRows = await inBigChunks(customerIds, (part) =>
+    db('customer_identities').whereRaw('customer_id = ANY(?::bigint[])', [asArray(part)]).whereIn('system', ['stripe', 'chargebee']).orderBy('id').select('customer_id', 'external_id'),
   );
   const owners = await resolveAgencyOwners(db, [...new Set(customerRows.map((r: Row) => strOrNull(r.agency_owner_ref)).filter((x): x is string => !!x))]);
   const group = (rows: Row[], col: string): Map<number, string[]> => {
@@ -355,13 +411,45 @@ async function computeBatch(db: Knex, batch: Row[], ctx: BatchContext): Promise<
     };
   });
 
-  // Billing events of those customers, plus take-backs linked to their payments but filed without a customer.
-  const own = await inChunks(customerIds, (part) => db('billing_events').whereIn('customer_id', part).whereNull('deleted_at').orderBy('id').select(EVENT_COLS));
+  // Billing events of those customers, plus take-backs linked to their payments but filed without a
+  // customer. Customers of an append-only partner with a load window (see appendWindows) load only
+  // the window and every payment of the new payments' subscriptions.
+  const windows = appendWindows(batch, won, ctx);
+  const fullIds = customerIds.filter((c) => !windows.byCustomer.has(c));
+  const own = (await inBigChunks(fullIds, (part) => db('billing_events').whereRaw('customer_id = ANY(?::bigint[])', [asArray(part)]).whereNull('deleted_at').orderBy('id').select(EVENT_COLS))) as Row[];
+  if (windows.byCustomer.size > 0) {
+    const cids = [...windows.byCustomer.keys()];
+    const since = cids.map((c) => new Date(windows.byCustomer.get(c)!).toISOString());
+    const win = (await db.raw(
+      `SELECT ${EVENT_COLS.map((c) => `e.${c}`).join(', ')} FROM unnest(?::bigint[], ?::timestamptz[]) AS w(cid, since)
+         JOIN billing_events e ON e.customer_id = w.cid AND e.occurred_at >= w.since
+        WHERE e.deleted_at IS NULL
+       UNION ALL
+       SELECT ${EVENT_COLS.map((c) => `e.${c}`).join(', ')} FROM billing_events e
+        WHERE e.subscription_id = ANY(?::bigint[]) AND e.kind = 'payment' AND e.customer_id = ANY(?::bigint[]) AND e.deleted_at IS NULL`,
+      [asArray(cids), asArray(since), asArray([...windows.subscriptions]), asArray(cids)],
+    )).rows as Row[];
+    own.push(...win); // duplicates (a window payment of a new payment's subscription) are skipped below by id
+    own.sort((a, b) => num(a.id) - num(b.id));
+  }
   const paymentCustomer = new Map<number, number>();
-  for (const r of own as Row[]) if (r.kind === 'payment') paymentCustomer.set(num(r.id), num(r.customer_id));
-  const linked = await inChunks([...paymentCustomer.keys()], (part) =>
-    db('billing_events').whereIn('payment_event_id', part).whereNot('kind', 'payment').whereNull('deleted_at').orderBy('id').select(EVENT_COLS),
+  for (const r of own) if (r.kind === 'payment') paymentCustomer.set(num(r.id), num(r.customer_id));
+  const linked = await inBigChunks([...paymentCustomer.keys()], (part) =>
+    db('billing_events').whereRaw('payment_event_id = ANY(?::bigint[])', [asArray(part)]).whereNot('kind', 'payment').whereNull('deleted_at').orderBy('id').select(EVENT_COLS),
   );
+  // Take-backs of payments before a window, filed at or after the partner's first new payment: they
+  // are later history the append check must see (own events that late are inside the window).
+  const lateTakeBacks = new Map<number, number>(); // customer → latest such take-back (ms)
+  if (windows.byCustomer.size > 0) {
+    const from = Math.min(...windows.firstMs.values());
+    const late = (await db.raw(
+      `SELECT p.customer_id, max(e.occurred_at) AS at FROM billing_events e JOIN billing_events p ON p.id = e.payment_event_id
+        WHERE e.occurred_at >= ? AND e.occurred_at <= ? AND e.kind <> 'payment' AND e.deleted_at IS NULL AND p.customer_id = ANY(?::bigint[])
+        GROUP BY 1`,
+      [new Date(from).toISOString(), ctx.asOf.toISOString(), asArray([...windows.byCustomer.keys()])],
+    )).rows as Row[];
+    for (const r of late) lateTakeBacks.set(num(r.customer_id), dateOf(r.at).getTime());
+  }
   const seen = new Set<number>();
   const events: BillingEvent[] = [];
   const intervalFromPayments = new Map<number, PlanInterval>();
@@ -377,7 +465,7 @@ async function computeBatch(db: Knex, batch: Row[], ctx: BatchContext): Promise<
     }
   }
 
-  const subRows = await inChunks(customerIds, (part) => db('subscriptions').whereIn('customer_id', part).select('id', 'customer_id', 'plan_interval'));
+  const subRows = await inBigChunks(customerIds, (part) => db('subscriptions').whereRaw('customer_id = ANY(?::bigint[])', [asArray(part)]).select('id', 'customer_id', 'plan_interval'));
   const subscriptions: Subscription[] = [];
   for (const r of subRows as Row[]) {
     const interval = (r.plan_interval as PlanInterval | null) ?? intervalFromPayments.get(num(r.id)) ?? null;
@@ -389,7 +477,7 @@ async function computeBatch(db: Knex, batch: Row[], ctx: BatchContext): Promise<
   const recruiterIds = [...new Set(batch.map((r) => r.recruiter_partner_id).filter((x) => x !== null && x !== undefined).map(Number))];
   const recruiters = await loadPartners(db, recruiterIds);
   const paidKeys = new Set<string>(
-    (await inChunks([...paymentCustomer.keys()], (part) => db('computed_commissions').whereIn('payment_event_id', part).where('status', 'paid').pluck('commission_key'))).map(String),
+    (await inBigChunks([...paymentCustomer.keys()], (part) => db('computed_commissions').whereRaw('payment_event_id = ANY(?::bigint[])', [asArray(part)]).where('status', 'paid').pluck('commission_key'))).map(String),
   );
 
   const customersById = new Map(customers.map((c) => [c.id, c]));
@@ -412,9 +500,11 @@ async function computeBatch(db: Knex, batch: Row[], ctx: BatchContext): Promise<
     l.push(a);
   }
 
+  return () => {
   const prepared: PreparedRow[] = [];
   const unmatchedEvents: UnmatchedEvent[] = [];
   const notAppendable: number[] = [];
+  const retryFull: Row[] = [];
   const appendKeys: string[] = [];
   let partnersWithCustomers = 0;
   for (const r of batch) {
@@ -435,8 +525,14 @@ async function computeBatch(db: Knex, batch: Row[], ctx: BatchContext): Promise<
           if (emitOnly.has(e.id)) firstNew = Math.min(firstNew, t);
           else lastOld = Math.max(lastOld, t);
         }
+        lastOld = Math.max(lastOld, lateTakeBacks.get(Number(c)) ?? -Infinity);
       }
       if (!(lastOld < firstNew)) {
+        if (windows.partners.has(num(r.id))) {
+          // Loaded through a window: recomputed whole in a batch of its own, with all its history.
+          retryFull.push(r);
+          continue;
+        }
         notAppendable.push(num(r.id));
         emitOnly = undefined;
       }
@@ -463,6 +559,9 @@ async function computeBatch(db: Knex, batch: Row[], ctx: BatchContext): Promise<
       competingPartners: competing,
       ...(emitOnly ? { emitOnly } : {}),
     });
+    // A windowed load sees only part of the history: refunds of payments before the window look
+    // unmatched there. The unmatched list is the whole-partner runs' (full or not append-only).
+    if (windows.partners.has(num(r.id))) res.unmatchedEvents.length = 0;
     for (const c of res.commissions) {
       const row = prepareRow(c, ctx.asOf, ctx.stamp);
       prepared.push(row);
@@ -470,7 +569,8 @@ async function computeBatch(db: Knex, batch: Row[], ctx: BatchContext): Promise<
     }
     unmatchedEvents.push(...res.unmatchedEvents);
   }
-  return { rows: prepared, unmatchedEvents, partnersWithCustomers, payments: paymentCustomer.size, notAppendable, appendKeys };
+  return { rows: prepared, unmatchedEvents, partnersWithCustomers, payments: paymentCustomer.size, notAppendable, appendKeys, retryFull };
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -569,6 +669,8 @@ async function loadStored(db: Knex | Knex.Transaction, producers: readonly numbe
   const add = (rows: Array<{ commission_key: string; status: CommissionStatus; content_hash: string | null }>): void => {
     for (const r of rows) out.set(r.commission_key, { status: r.status, hash: r.content_hash });
   };
+  // ARRAY(…) makes the planner fetch the producers' payments first and probe the payment index
+  // with them (a semi-join here was planned as a scan of every second-tier row: 4 s per batch at 100k).
   for (const part of chunk([...producers], 5_000)) {
     add(
       (
@@ -578,7 +680,7 @@ async function loadStored(db: Knex | Knex.Transaction, producers: readonly numbe
            UNION ALL
            SELECT cc.commission_key, cc.status, cc.content_hash FROM computed_commissions cc
             WHERE (cc.kind = 'second_tier' OR cc.clawback_of = 'second_tier')
-              AND cc.payment_event_id IN (SELECT d.payment_event_id FROM computed_commissions d WHERE d.kind = 'direct' AND d.partner_id = ANY(?::bigint[]))
+              AND cc.payment_event_id = ANY(ARRAY(SELECT d.payment_event_id FROM computed_commissions d WHERE d.kind = 'direct' AND d.partner_id = ANY(?::bigint[])))
               AND (cc.explanation->>'recruitPartnerId') = ANY(?::text[])`,
           [part, part, part.map(String)],
         )
@@ -650,7 +752,7 @@ interface ComputeCursorState {
 export interface ComputeOptions {
   /** Partners per batch (default 500). */
   batchSize?: number | undefined;
-  /** Billing events per batch (default 10,000; a partner with more is computed alone). */
+  /** Billing events per batch (default 5,000; a partner with more is computed alone). */
   batchEvents?: number | undefined;
   log?: Logger | undefined;
   /** Override the program files (tests). */
@@ -782,25 +884,32 @@ export async function computeAndStore(db: Knex, config: Config, asOf: Date = new
     totals: { rows: 0, amountUsdMinor: 0, dueUsdMinor: 0, reserveUsdMinor: 0, paidUsdMinor: 0 },
   };
 
-  const runBatch = async (batch: Row[], append?: ReadonlyMap<number, ReadonlySet<string>>): Promise<void> => {
+  const storeBatch = async (batch: Row[], r: BatchResult, append?: ReadonlyMap<number, ReadonlySet<string>>): Promise<void> => {
     s.batches++;
     s.partners += batch.length;
-    const r = await computeBatch(db, batch, { versions, asOf, fx, stamp, append });
     s.partnersWithCustomers += r.partnersWithCustomers;
     s.payments += r.payments;
     s.computed += r.rows.length;
     s.unmatchedEvents.push(...r.unmatchedEvents);
     const notAppendable = new Set(r.notAppendable);
-    const appended = new Set([...(append?.keys() ?? [])].filter((id) => !notAppendable.has(id)));
-    s.appendOnlyPartners += appended.size;
-    const producers = batch.map((p) => num(p.id)).filter((id) => !appended.has(id));
+    const retry = new Set(r.retryFull.map((p) => num(p.id)));
+    s.partners -= retry.size; // counted when their own batch runs
+    const appended = new Set([...(append?.keys() ?? [])].filter((id) => !notAppendable.has(id) && !retry.has(id)));
+    for (const p of batch) if (appended.has(num(p.id))) s.appendOnlyPartners++;
+    // Partners to retry produced nothing here: they must not count as producers (their rows would look stale).
+    const producers = batch.map((p) => num(p.id)).filter((id) => !appended.has(id) && !retry.has(id));
     const w = await storeRows(db, r.rows, producers, r.appendKeys, stamp);
     s.written += w.written;
     s.deleted += w.deleted;
     opts.log?.debug({ batch: s.batches, partners: batch.length, rows: r.rows.length, written: w.written }, 'rules batch stored');
   };
-  /** Partners (rows of PARTNER_COLS) in batches of at most batchSize partners and batchEvents events (a bigger partner alone). */
-  const runInBatches = async (partners: Row[], append?: ReadonlyMap<number, ReadonlySet<string>>): Promise<void> => {
+  /**
+   * Partners (rows of PARTNER_COLS) in batches of at most batchSize partners and batchEvents events
+   * (a bigger partner alone). Batch i+1 is loaded while batch i is computed and stored: its inputs
+   * are canonical rows and paid keys, which storing batch i does not change (the stored rows the
+   * comparison reads are read after the previous batch's writes, in storeRows).
+   */
+  const runInBatches = async (partners: Row[], append?: ReadonlyMap<number, ReadonlySet<string>>, appendFrom?: ReadonlyMap<number, AppendWindow>): Promise<void> => {
     const ids = partners.map((p) => num(p.id));
     const sizes = new Map<number, number>();
     for (const part of chunk(ids, 5_000)) {
@@ -813,19 +922,33 @@ export async function computeAndStore(db: Knex, config: Config, asOf: Date = new
       );
       for (const r of res.rows as Row[]) sizes.set(num(r.partner_id), num(r.n));
     }
+    const batches: Row[][] = [];
     let batch: Row[] = [];
     let events = 0;
     for (const p of partners) {
       const n = sizes.get(num(p.id)) ?? 0;
       if (batch.length > 0 && (batch.length >= batchSize || events + n > batchEvents)) {
-        await runBatch(batch, append);
+        batches.push(batch);
         batch = [];
         events = 0;
       }
       batch.push(p);
       events += n;
     }
-    if (batch.length > 0) await runBatch(batch, append);
+    if (batch.length > 0) batches.push(batch);
+    const retry: Row[] = [];
+    const ctx: BatchContext = { versions, asOf, fx, stamp, append, appendFrom };
+    let next: Promise<() => BatchResult> | null = batches.length > 0 ? loadBatch(db, batches[0]!, ctx) : null;
+    for (let i = 0; i < batches.length; i++) {
+      const current = next!;
+      next = i + 1 < batches.length ? loadBatch(db, batches[i + 1]!, ctx) : null;
+      next?.catch(() => undefined); // awaited in its turn; an early failure must not be "unhandled"
+      const compute = await current;
+      const r = compute();
+      await storeBatch(batches[i]!, r, append);
+      retry.push(...r.retryFull);
+    }
+    if (retry.length > 0) await runInBatches(retry);
   };
 
   let agency: Record<string, string | null>;
@@ -860,8 +983,8 @@ export async function computeAndStore(db: Knex, config: Config, asOf: Date = new
     agency = found.agency ?? prev.agency;
     s.advanced = await advanceClearedRows(db, asOf);
     for (const part of chunk(found.partners, 5_000)) {
-      const partners = (await db('partners').whereRaw('id = ANY(?::bigint[])', [part]).orderBy('id').select(PARTNER_COLS)) as Row[];
-      await runInBatches(partners, found.append);
+      const partners = (await db('partners').whereRaw('id = ANY(?::bigint[])', [asArray(part)]).orderBy('id').select(PARTNER_COLS)) as Row[];
+      await runInBatches(partners, found.append, found.appendFrom);
     }
   }
   const newState: ComputeCursorState = { v: CURSOR_STATE_VERSION, asOf: asOf.toISOString(), programHash: hash, agency, fx: fxState };

@@ -109,6 +109,14 @@ export function tierAt(t: Date, sales: readonly CountableSale[], version: Progra
   };
 }
 
+/** The settings a tracker's state depends on, as a string (cached per version object). */
+const settingsKeys = new WeakMap<ProgramVersion, string>();
+function settingsKeyOf(version: ProgramVersion): string {
+  let k = settingsKeys.get(version);
+  if (k === undefined) settingsKeys.set(version, (k = JSON.stringify([version.tierWindow, version.payout.timeZone])));
+  return k;
+}
+
 /**
  * Incremental tierAt() for queries at non-decreasing t (the engine prices payments in time order).
  * Each sale enters once (when cleared), leaves once (when the window passes it) and changes with
@@ -141,7 +149,7 @@ export class TierTracker {
 
   private reset(version: ProgramVersion): void {
     const w = version.tierWindow;
-    this.settingsKey = JSON.stringify([w, version.payout.timeZone]);
+    this.settingsKey = settingsKeyOf(version);
     this.lastT = -Infinity;
     this.entries = [];
     this.refunds = [];
@@ -196,7 +204,7 @@ export class TierTracker {
   }
 
   at(t: Date, version: ProgramVersion): TierResult {
-    const key = JSON.stringify([version.tierWindow, version.payout.timeZone]);
+    const key = settingsKeyOf(version);
     const tMs = t.getTime();
     if (key !== this.settingsKey || tMs < this.lastT) this.reset(version);
     this.lastT = tMs;

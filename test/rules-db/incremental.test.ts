@@ -296,6 +296,29 @@ describe('incremental compute equals a full recompute', () => {
     expect([f.written, f.deleted]).toEqual([0, 0]);
   });
 
+  it('append-only partners load only recent history, and still see what older history decides', async () => {
+    // A gets C8 (sub_8, first paid 2024-01-05: long before any load window) and C9 (paid 2024-04-10,
+    // inside the tier window of a payment on 2025-03-09: with C1's p1 it makes A Tier 1 then).
+    let s = await step(async (db) => {
+      for (const [key, sub, at] of [['c8', 'sub_8', '2024-01-05T12:00:00Z'], ['c9', 'sub_9', '2024-04-10T12:00:00Z']] as const) {
+        const c = await one(db('customers').insert({ customer_key: key, email: `${key}@cust.example`, email_normalized: `${key}@cust.example` }).returning('id'));
+        await db('attributions').insert({ customer_id: c, partner_account_id: ids.accA, connection: 'partnerstack', network: 'partnerstack', source_ref: `att-${key}`, attributed_at: '2023-12-20T00:00:00Z' });
+        const sid = await one(db('subscriptions').insert({ connection: 'stripe', billing_system: 'stripe', external_id: sub, customer_id: c, plan_interval: 'month', status: 'active', currency: 'USD' }).returning('id'));
+        await db('billing_events').insert(eventRow({ ext: `ch_${key}`, customerId: c, subId: sid, at, amount: 10_000 }));
+      }
+    }, AS_OF);
+    expect(s.mode).toBe('full');
+    // A renewal of sub_8 after all of A's history: computed from a window that starts ~13 months
+    // earlier, so sub_8's first payment (2024-01-05) is outside it — it is loaded with the
+    // subscription's other payments, so the renewal is not taken for the first qualified payment;
+    // C9's sale (2024-04-10) is inside the tier window (Tier 1 with C1, not Referral).
+    s = await step(async (db) => db('billing_events').insert(eventRow({ ext: 'ch_r8', customerId: (await db('customers').where('customer_key', 'c8').first('id')).id, subId: await subOf(db, 'sub_8'), at: '2025-03-09T12:00:00Z', amount: 10_000 })), AS_OF);
+    expect([s.partners, s.appendOnlyPartners, s.computed]).toEqual([1, 1, 2]);
+    const row = await inc.db('computed_commissions').where('commission_key', 'like', 'direct:%').whereIn('payment_event_id', inc.db('billing_events').where('external_id', 'ch_r8').select('id')).first();
+    expect([row.tier, String(Number(row.rate)), Number(row.amount_minor)]).toEqual(['tier1', '0.2', 2_000]); // 10,000 × 0.20
+    expect(row.explanation.firstQualifiedPaymentOfSubscription).toBe(false);
+  });
+
   it('upserts from a re-sync that change nothing do not rewrite rows (written 0)', async () => {
     await step(null, AS_OF);
     // The same refund re-upserted by a look-back rescan: a new change_seq, same content.
