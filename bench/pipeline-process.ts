@@ -59,7 +59,7 @@ async function full(r: PipelineRequest): Promise<Record<string, unknown>> {
     const rssBefore = maxRssMb();
     const t0 = Date.now();
     let t = Date.now();
-    const results = await syncConnections({ db, config, log, env });
+    const results = await syncConnections({ db, config, log, env, now });
     const syncMs = Date.now() - t;
     const rssAfterSync = maxRssMb();
     const records = results.reduce((a, x) => a + Object.values(x.streams).reduce((b, s) => b + s.records, 0), 0);

@@ -92,6 +92,9 @@ export function transactionsStream(ctx: SyncContext, rt?: AwinRuntime): StreamDe
         const start = opts.startDate ? DateTime.fromISO(opts.startDate, { zone }).startOf('day') : now.minus({ days: 90 }).startOf('day');
         let txFrom = state.txCursor ? DateTime.fromISO(state.txCursor, { zone }).minus({ hours: opts.overlapHours }) : start;
         if (txFrom < start) txFrom = start;
+        // A clock behind the checkpoint (a run on an earlier --now, a simulated present): read a
+        // short window ending now rather than ask for an end date before the start date (HTTP 400).
+        if (txFrom >= now) txFrom = now.minus({ hours: Math.max(opts.overlapHours, 1) });
         const steps: NonNullable<AwinState['run']>['steps'] = [{ dateType: 'transaction', from: txFrom.toISO()!, to: now.toISO()! }];
         if (opts.lookbackDays > 0) {
           // Never start after the last run's end: after a pause longer than the look-back, the

@@ -111,7 +111,9 @@ export function transactionDetailStream(ctx: SyncContext, rt?: ShareASaleRuntime
         let from = state.syncedThrough ? day(state.syncedThrough, zone).minus({ days: opts.lookbackDays }) : start;
         if (from < start) from = start;
         if (from > today) from = today;
-        pass = { from: from.toFormat(ISO_DAY), to: today.toFormat(ISO_DAY), since: c.now.toISOString(), windowStart: from.toFormat(ISO_DAY), page: 1 };
+        // `since` is wall-clock, like stream_keys.last_seen_at it is compared with (c.now may be a
+        // simulated present: `run` on the job's clock, the demo, the benchmark).
+        pass = { from: from.toFormat(ISO_DAY), to: today.toFormat(ISO_DAY), since: new Date().toISOString(), windowStart: from.toFormat(ISO_DAY), page: 1 };
         if (opts.credits.checkTokenCount) await refreshUsage(c, client, budget);
       } else {
         c.log.info({ window: pass.windowStart, page: pass.page }, 'resuming ShareASale pass');

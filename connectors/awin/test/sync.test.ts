@@ -48,6 +48,17 @@ function fill(): void {
 }
 
 describe('Awin sync against the fake server', () => {
+  it('a run whose clock is behind the last checkpoint reads a short window instead of failing', async () => {
+    fill();
+    expect((await sync()).status).toBe('succeeded');
+    // Same stream, now ten days earlier (run --now in the past, a simulated present).
+    const ctx = { ...ctxFor(), now: ago(10) };
+    const r = await runStreams({ db: t.db, config: ctx.config, connection: ctx.connection, streams: connector.streams(ctx), log: silentLog, env: AWIN_ENV, now: ctx.now });
+    expect(r.status).toBe('succeeded');
+    expect(fake.requests.every((q) => String(q.query.startDate) <= String(q.query.endDate))).toBe(true);
+    expect(await count('network_commissions', { connection: 'awin' })).toBe(4);
+  });
+
   it('maps transactions (parts, statuses, order refs, click refs) and is idempotent', async () => {
     fill();
     const r1 = await sync();
