@@ -52,6 +52,11 @@
 // windows, clearing and payout dates, clawback dates) is a function of event times. The status
 // flip is done set-based (advanceClearedRows) instead of recomputing partners. asOf moving
 // backwards → full recompute.
+//
+// APPEND-ONLY. A partner whose only change is new payments (of unchanged customers, or of fresh
+// customers no stored row depends on) that all come after its whole known history gets only those
+// payments' rows computed (see step 4 below for why no earlier row can change); the adapter checks
+// the "after" on the loaded history and recomputes the partner whole otherwise.
 import type { Knex } from 'knex';
 import { chunk } from '../util/chunk.ts';
 import { resolveAttributions } from './engine.ts';
