@@ -8,6 +8,7 @@ import * as m004 from './004_change_tracking.ts';
 import * as m005 from './005_reconcile_incremental.ts';
 import * as m006 from './006_compute_content_hash.ts';
 import * as m007 from './007_stripe_payment_refs.ts';
+import * as m008 from './008_stream_key_hash.ts';
 
 export interface Migration {
   name: string;
@@ -15,4 +16,4 @@ export interface Migration {
   down(knex: Knex): Promise<void>;
 }
 
-export const migrations: Migration[] = [m001, m002, m003, m004, m005, m006, m007];
+export const migrations: Migration[] = [m001, m002, m003, m004, m005, m006, m007, m008];

@@ -100,6 +100,7 @@ export function chargebeeStreams(api: ChargebeeApi): StreamDef<any, CbState>[] {
   const cb = api.cb;
   const customers: StreamDef<CbCustomer, CbState> = {
     name: 'customers',
+    skipUnchanged: true,
     schema: customerSchema,
     key: (c) => c.id,
     recordTime: (c) => at(c.updated_at),
@@ -109,6 +110,7 @@ export function chargebeeStreams(api: ChargebeeApi): StreamDef<any, CbState>[] {
   };
   const subscriptions: StreamDef<CbSubscription, CbState> = {
     name: 'subscriptions',
+    skipUnchanged: true,
     schema: subscriptionSchema,
     key: (s) => s.id,
     recordTime: (s) => at(s.updated_at),
@@ -118,6 +120,7 @@ export function chargebeeStreams(api: ChargebeeApi): StreamDef<any, CbState>[] {
   };
   const invoices: StreamDef<CbInvoice, CbState> = {
     name: 'invoices',
+    skipUnchanged: true,
     schema: invoiceSchema,
     key: (i) => i.id,
     recordTime: (i) => at(i.updated_at),

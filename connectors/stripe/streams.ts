@@ -407,6 +407,7 @@ export function stripeStreams(api: StripeApi): StreamDef<any, WindowState>[] { /
 
   const customers: StreamDef<StripeCustomer, WindowState> = {
     name: 'customers',
+    skipUnchanged: true,
     schema: customerSchema,
     key: (c) => c.id,
     recordTime: (c) => new Date(c.created * 1000),
@@ -417,6 +418,7 @@ export function stripeStreams(api: StripeApi): StreamDef<any, WindowState>[] { /
 
   const subscriptions: StreamDef<StripeSubscription, WindowState> = {
     name: 'subscriptions',
+    skipUnchanged: true,
     schema: subscriptionSchema,
     key: (s) => s.id,
     recordTime: (s) => new Date(s.created * 1000),
@@ -427,6 +429,7 @@ export function stripeStreams(api: StripeApi): StreamDef<any, WindowState>[] { /
 
   const invoices: StreamDef<StripeInvoice, WindowState> = {
     name: 'invoices',
+    skipUnchanged: true,
     schema: invoiceSchema,
     key: (i) => i.id,
     recordTime: (i) => new Date(i.created * 1000),

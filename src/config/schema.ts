@@ -91,6 +91,8 @@ export const configSchema = z
          */
         batchRecords: z.number().int().positive().max(50_000).default(2_000),
         batchMaxMs: z.number().int().nonnegative().default(1_000),
+        /** Streams that allow it skip re-writing records whose raw content is unchanged (false: re-map everything read). */
+        skipUnchanged: z.boolean().default(true),
       })
       .prefault({}),
     /** Where the FX fallback table (R3) lives: CSV currency,date,usd_per_unit. */

@@ -25,7 +25,9 @@ export class StopSync extends Error {
 export interface StreamStats {
   pages: number;
   records: number;
+  /** Records handed to write(); `unchanged` ones (skipUnchanged streams) were not. */
   written: number;
+  unchanged: number;
   quarantined: number;
   deleted: number;
 }
@@ -104,7 +106,7 @@ export async function runStreams(opts: RunStreamsOptions): Promise<SyncRunResult
 }
 
 async function syncStream(ctx: SyncContext, stream: StreamDef<any, any>, opts: RunStreamsOptions): Promise<StreamStats> { // eslint-disable-line @typescript-eslint/no-explicit-any
-  const stats: StreamStats = { pages: 0, records: 0, written: 0, quarantined: 0, deleted: 0 };
+  const stats: StreamStats = { pages: 0, records: 0, written: 0, unchanged: 0, quarantined: 0, deleted: 0 };
   const stored = await loadCheckpoint(ctx.db, ctx.connection.name, stream.name);
   const state = stored ?? stream.initialState(ctx);
   ctx.log.debug({ stream: stream.name, resumed: stored !== undefined }, 'stream start');
@@ -172,7 +174,8 @@ async function syncStream(ctx: SyncContext, stream: StreamDef<any, any>, opts: R
 
 async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, pages: Array<Page<Json>>, stats: StreamStats): Promise<void> { // eslint-disable-line @typescript-eslint/no-explicit-any
   const conn = ctx.connection.name;
-  const valid: unknown[] = [];
+  let valid: unknown[] = [];
+  const hashes: string[] = [];
   const rawRows: Array<Record<string, unknown>> = [];
   const keyRows: Array<Record<string, unknown>> = [];
   const bad: Array<{ payload: unknown; error: string; location?: string; key?: string }> = [];
@@ -193,16 +196,31 @@ async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, pages:
       // keys in another order is stored as one more raw version, which is harmless, and hashing the
       // text already built for storage saves a second serialization of every record.
       const payload = JSON.stringify(raw);
-      rawRows.push({ connection: conn, stream: stream.name, external_id: key, hash: sha256(payload), payload: new JsonText(payload), run_id: ctx.runId, fetched_at: fetchedAt });
-      keyRows.push({ connection: conn, stream: stream.name, external_id: key, record_at: stream.recordTime?.(rec) ?? null, last_seen_at: fetchedAt, deleted_at: null });
+      const hash = sha256(payload);
+      hashes.push(hash);
+      rawRows.push({ connection: conn, stream: stream.name, external_id: key, hash, payload: new JsonText(payload), run_id: ctx.runId, fetched_at: fetchedAt });
+      keyRows.push({ connection: conn, stream: stream.name, external_id: key, record_at: stream.recordTime?.(rec) ?? null, last_seen_at: fetchedAt, deleted_at: null, hash });
     }
   }
   const last = pages[pages.length - 1]!;
 
+  let unchanged = 0;
   await ctx.db.transaction(async (trx) => {
+    if (stream.skipUnchanged && ctx.config.sync.skipUnchanged && valid.length > 0) {
+      // Same key, same content as last stored (and not deleted since): nothing to re-map.
+      const keys = keyRows.map((k) => String(k.external_id));
+      const res = await trx.raw('SELECT external_id, hash FROM stream_keys WHERE connection = ? AND stream = ? AND external_id = ANY(?::text[]) AND deleted_at IS NULL', [conn, stream.name, keys]);
+      const stored = new Map((res.rows as Array<{ external_id: string; hash: string | null }>).map((r) => [r.external_id, r.hash]));
+      const keep: unknown[] = [];
+      for (let i = 0; i < valid.length; i++) {
+        if (stored.get(keys[i]!) === hashes[i]) unchanged++;
+        else keep.push(valid[i]);
+      }
+      valid = keep;
+    }
     await bulkInsert(trx, 'raw_records', dedupeBy(rawRows, (r) => `${String(r.external_id)}|${String(r.hash)}`), { onConflict: '(connection, stream, external_id, hash) DO NOTHING' });
     await bulkInsert(trx, 'stream_keys', dedupeBy(keyRows, (r) => String(r.external_id)), {
-      onConflict: '(connection, stream, external_id) DO UPDATE SET record_at = excluded.record_at, last_seen_at = excluded.last_seen_at, deleted_at = excluded.deleted_at',
+      onConflict: '(connection, stream, external_id) DO UPDATE SET record_at = excluded.record_at, last_seen_at = excluded.last_seen_at, deleted_at = excluded.deleted_at, hash = excluded.hash',
     });
     if (valid.length > 0) {
       await stream.write(trx, valid, ctx, pages.map((p) => p.context));
@@ -238,8 +256,9 @@ async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, pages:
       .merge(['state', 'run_id', 'updated_at']);
   });
   if (bad.length > 0) ctx.log.warn({ stream: stream.name, quarantined: bad.length, first: scrubSecrets(bad[0]!.error).slice(0, 300) }, 'records quarantined');
-  stats.records += valid.length;
+  stats.records += valid.length + unchanged;
   stats.written += valid.length;
+  stats.unchanged += unchanged;
   stats.quarantined += bad.length;
 }
 

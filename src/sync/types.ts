@@ -70,6 +70,14 @@ export interface StreamDef<TRecord = unknown, TState extends Json = Json> {
    * values, in page order.
    */
   write(trx: Knex.Transaction, records: TRecord[], ctx: SyncContext, contexts: unknown[]): Promise<WriteStats | void>;
+  /**
+   * write() gets only records whose raw content changed since it was last stored (same key, same
+   * hash = skipped; config sync.skipUnchanged=false turns it off, e.g. to re-map after an upgrade).
+   * Only for streams whose canonical rows depend on nothing but the record and what earlier streams
+   * wrote before it: a record whose mapping looks up data that may arrive later (a network sale
+   * attributing through a billing document) must be re-written on every read, so it does not opt in.
+   */
+  skipUnchanged?: boolean;
   /** Marks canonical rows whose source records vanished from a rescanned window. */
   onDeleted?(trx: Knex.Transaction, keys: string[], ctx: SyncContext): Promise<void>;
 }

@@ -30,8 +30,8 @@ describe('main job', () => {
     const connector: Connector = { type: 'partnerstack', streams: () => [], push: async (_c, a) => (sent.push(a), { status: 'confirmed' }) };
     const computeCalls: Date[] = [];
     const sync = async (): Promise<SyncRunResult[]> => [
-      { runId: 1, connection: 'stripe', status: 'succeeded', streams: { invoices: { pages: 1, records: 3, written: 3, quarantined: 0, deleted: 0 } } },
-      { runId: 2, connection: 'ps', status: 'succeeded', streams: { rewards: { pages: 1, records: 5, written: 5, quarantined: 0, deleted: 0 } } },
+      { runId: 1, connection: 'stripe', status: 'succeeded', streams: { invoices: { pages: 1, records: 3, written: 3, unchanged: 0, quarantined: 0, deleted: 0 } } },
+      { runId: 2, connection: 'ps', status: 'succeeded', streams: { rewards: { pages: 1, records: 5, written: 5, unchanged: 0, quarantined: 0, deleted: 0 } } },
     ];
     const deps = { db: t.db, config, log, syncConnections: sync, compute: async (_db: unknown, _c: unknown, asOf: Date) => void computeCalls.push(asOf), loadConnector: async () => connector };
     const now = new Date('2025-03-01T00:00:00Z');

@@ -129,6 +129,28 @@ describe('sync engine', () => {
     expect(b.raw.map((r) => [r.external_id, r.hash])).toEqual(a.raw.map((r) => [r.external_id, r.hash]));
   });
 
+  it('a skipUnchanged stream re-writes only records whose content changed (unless sync.skipUnchanged is off)', async () => {
+    const t = await newDb();
+    const data = items(30);
+    serve(data, 10);
+    const written: string[] = [];
+    const run = (cfg = config) => runStreams({ db: t.db, config: cfg, connection, streams: [toyStream(BASE, { skipUnchanged: true, written })], log: silentLogger });
+    expect((await run()).streams.items).toMatchObject({ records: 30, written: 30, unchanged: 0 });
+    nock.cleanAll();
+    // The same 30 again, one of them changed: only that one reaches write().
+    const changed = data.map((d) => (d.id === 'it_0007' ? { ...d, amount: 99_999 } : d));
+    serve(changed, 10);
+    written.length = 0;
+    expect((await run()).streams.items).toMatchObject({ records: 30, written: 1, unchanged: 29 });
+    expect(written).toEqual(['it_0007']);
+    const row = await t.db('network_transactions').where({ external_id: 'it_0007' }).first('amount_minor');
+    expect(Number(row.amount_minor)).toBe(99_999);
+    // Switched off: everything read is re-mapped.
+    written.length = 0;
+    expect((await run(configSchema.parse({ sync: { skipUnchanged: false } }))).streams.items).toMatchObject({ records: 30, written: 30 });
+    expect(written).toHaveLength(30);
+  });
+
   it('quarantines a malformed record with the reason and carries on', async () => {
     const t = await newDb();
     const data: unknown[] = items(12);

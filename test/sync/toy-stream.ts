@@ -8,10 +8,11 @@ export const itemSchema = z.looseObject({ id: z.string(), amount: z.number().int
 type Item = z.infer<typeof itemSchema>;
 type State = { after: string | null; since: string | null; [k: string]: string | null };
 
-export function toyStream(baseURL: string, opts: { lookbackFrom?: Date; lookbackTo?: Date } = {}): StreamDef<Item, State> {
+export function toyStream(baseURL: string, opts: { lookbackFrom?: Date; lookbackTo?: Date; skipUnchanged?: boolean; written?: string[] } = {}): StreamDef<Item, State> {
   const http = createHttpClient({ connection: 'toy', baseURL, retries: 0 });
   return {
     name: 'items',
+    ...(opts.skipUnchanged ? { skipUnchanged: true } : {}),
     schema: itemSchema,
     key: (r) => r.id,
     recordTime: (r) => new Date(r.created),
@@ -34,6 +35,7 @@ export function toyStream(baseURL: string, opts: { lookbackFrom?: Date; lookback
       }
     },
     async write(trx, records, ctx) {
+      opts.written?.push(...records.map((r) => r.id));
       await upsertNetworkTransactions(
         trx,
         records.map((r) => ({ connection: ctx.connection.name, network: 'partnerstack', externalId: r.id, amountMinor: r.amount, currency: r.currency, occurredAt: new Date(r.created) })),
