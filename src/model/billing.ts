@@ -119,15 +119,15 @@ export async function upsertBillingEvents(trx: Knex, rows: BillingEventInput[]):
 }
 
 export async function linkOrphanEvents(trx: Knex, connection: string, paymentExternalIds: string[]): Promise<void> {
-  // One array parameter (not an IN list of thousands): planned once, and the (connection,
-  // payment_external_id) index finds the few money-back events waiting for these payments.
-  for (const part of chunk(paymentExternalIds, 5000)) {
+  // An IN list, not `= ANY(array)`: PGlite plans the array form as a scan of billing_events per
+  // statement (Stripe invoices on PGlite went from ~7 s to ~18 s at 10k payments).
+  for (const part of chunk(paymentExternalIds, 1000)) {
     await trx.raw(
       `UPDATE billing_events e SET payment_event_id = p.id
          FROM billing_events p
-        WHERE e.connection = ? AND e.payment_external_id = ANY(?::text[]) AND e.payment_event_id IS NULL
+        WHERE e.connection = ? AND e.payment_event_id IS NULL AND e.payment_external_id IN (${part.map(() => '?').join(',')})
           AND p.connection = e.connection AND p.kind = 'payment' AND p.external_id = e.payment_external_id`,
-      [connection, part],
+      [connection, ...part],
     );
   }
 }
