@@ -91,6 +91,8 @@ export const configSchema = z
          */
         batchRecords: z.number().int().positive().max(50_000).default(2_000),
         batchMaxMs: z.number().int().nonnegative().default(1_000),
+        /** Connections of one kind (billing, then networks) synced at the same time. 1 = one after another. */
+        concurrency: z.number().int().min(1).max(8).default(3),
         /** Streams that allow it skip re-writing records whose raw content is unchanged (false: re-map everything read). */
         skipUnchanged: z.boolean().default(true),
       })

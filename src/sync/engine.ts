@@ -174,7 +174,7 @@ async function syncStream(ctx: SyncContext, stream: StreamDef<any, any>, opts: R
 
 async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, pages: Array<Page<Json>>, stats: StreamStats): Promise<void> { // eslint-disable-line @typescript-eslint/no-explicit-any
   const conn = ctx.connection.name;
-  let valid: unknown[] = [];
+  const valid: unknown[] = [];
   const hashes: string[] = [];
   const rawRows: Array<Record<string, unknown>> = [];
   const keyRows: Array<Record<string, unknown>> = [];
@@ -205,7 +205,15 @@ async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, pages:
   const last = pages[pages.length - 1]!;
 
   let unchanged = 0;
-  await ctx.db.transaction(async (trx) => {
+  let written = valid.length;
+  let deleted = 0;
+  // Connections sync side by side (sync.concurrency), so a batch can meet another connection's
+  // batch on a shared row (a customer, a partner): a deadlock or a unique-key race is retried with
+  // the whole batch — every write in it is an idempotent upsert.
+  await withConflictRetry(ctx, stream.name, () => ctx.db.transaction(async (trx) => {
+    unchanged = 0;
+    deleted = 0;
+    let toWrite = valid;
     if (stream.skipUnchanged && ctx.config.sync.skipUnchanged && valid.length > 0) {
       // Same key, same content as last stored (and not deleted since): nothing to re-map.
       const keys = keyRows.map((k) => String(k.external_id));
@@ -216,14 +224,15 @@ async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, pages:
         if (stored.get(keys[i]!) === hashes[i]) unchanged++;
         else keep.push(valid[i]);
       }
-      valid = keep;
+      toWrite = keep;
     }
+    written = toWrite.length;
     await bulkInsert(trx, 'raw_records', dedupeBy(rawRows, (r) => `${String(r.external_id)}|${String(r.hash)}`), { onConflict: '(connection, stream, external_id, hash) DO NOTHING' });
     await bulkInsert(trx, 'stream_keys', dedupeBy(keyRows, (r) => String(r.external_id)), {
       onConflict: '(connection, stream, external_id) DO UPDATE SET record_at = excluded.record_at, last_seen_at = excluded.last_seen_at, deleted_at = excluded.deleted_at, hash = excluded.hash',
     });
-    if (valid.length > 0) {
-      await stream.write(trx, valid, ctx, pages.map((p) => p.context));
+    if (toWrite.length > 0) {
+      await stream.write(trx, toWrite, ctx, pages.map((p) => p.context));
     }
     for (const b of bad) {
       const payloadHash = hashRecord({ p: b.payload ?? null, l: b.location ?? null });
@@ -248,18 +257,35 @@ async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, pages:
         .returning<{ external_id: string }[]>('external_id');
       const keys = gone.map((g) => g.external_id);
       if (keys.length > 0 && stream.onDeleted) await stream.onDeleted(trx, keys, ctx);
-      stats.deleted += keys.length;
+      deleted += keys.length;
     }
     await trx('checkpoints')
       .insert({ connection: conn, stream: stream.name, state: JSON.stringify(last.state), run_id: ctx.runId, updated_at: fetchedAt })
       .onConflict(['connection', 'stream'])
       .merge(['state', 'run_id', 'updated_at']);
-  });
+  }));
   if (bad.length > 0) ctx.log.warn({ stream: stream.name, quarantined: bad.length, first: scrubSecrets(bad[0]!.error).slice(0, 300) }, 'records quarantined');
-  stats.records += valid.length + unchanged;
-  stats.written += valid.length;
+  stats.records += valid.length;
+  stats.written += written;
   stats.unchanged += unchanged;
+  stats.deleted += deleted;
   stats.quarantined += bad.length;
+}
+
+/** PostgreSQL errors that mean "another transaction got in the way; the same work may succeed now". */
+const RETRYABLE_CODES = new Set(['40P01', '40001', '23505']);
+
+async function withConflictRetry<T>(ctx: SyncContext, stream: string, fn: () => Promise<T>, attempts = 4): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (i >= attempts || typeof code !== 'string' || !RETRYABLE_CODES.has(code)) throw err;
+      ctx.log.info({ stream, code, attempt: i }, 'batch met a concurrent writer; retrying it');
+      await new Promise((r) => setTimeout(r, 20 * i + Math.floor(Math.random() * 30)));
+    }
+  }
 }
 
 function guessKey(raw: unknown): string | undefined {

@@ -61,9 +61,21 @@ export async function syncConnections(
     const unknown = sel.streams.filter((s) => !known.has(s));
     if (unknown.length) throw new UserError(`--stream: no stream named ${unknown.map((s) => `"${s}"`).join(', ')} in the selected connections (have: ${[...known].join(', ') || 'none'})`);
   }
-  for (const { connection, streams } of planned) {
-    const result = await runStreams({ db: deps.db, config: deps.config, connection, streams, log: deps.log, env: deps.env, only: sel.streams, onProgress: deps.onProgress, ...(deps.signal ? { signal: deps.signal } : {}), ...(deps.now ? { now: deps.now } : {}) });
-    results.push(result);
+  // Billing before networks (ORDER); inside a group, up to sync.concurrency connections at once:
+  // most of a sync is waiting on the API or the database, so connections overlap well.
+  const byConnection = new Map<string, SyncRunResult>();
+  const groups = [...new Set(planned.map((p) => ORDER[p.connection.type]))].sort((a, b) => a - b);
+  for (const g of groups) {
+    const queue = planned.filter((p) => ORDER[p.connection.type] === g);
+    const worker = async (): Promise<void> => {
+      for (let next = queue.shift(); next; next = queue.shift()) {
+        const { connection, streams } = next;
+        const result = await runStreams({ db: deps.db, config: deps.config, connection, streams, log: deps.log, env: deps.env, only: sel.streams, onProgress: deps.onProgress, ...(deps.signal ? { signal: deps.signal } : {}), ...(deps.now ? { now: deps.now } : {}) });
+        byConnection.set(connection.name, result);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(deps.config.sync.concurrency, queue.length) }, worker));
   }
+  for (const { connection } of planned) results.push(byConnection.get(connection.name)!);
   return results;
 }

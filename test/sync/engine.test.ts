@@ -151,6 +151,34 @@ describe('sync engine', () => {
     expect(written).toHaveLength(30);
   });
 
+  it('retries a batch that met a concurrent writer (deadlock / unique race) and counts it once', async () => {
+    const t = await newDb();
+    serve(items(12), 5);
+    const stream = toyStream(BASE);
+    const write = stream.write.bind(stream);
+    let failures = 0;
+    stream.write = async (trx, recs, ctx, contexts) => {
+      if (failures++ === 0) throw Object.assign(new Error('deadlock detected'), { code: '40P01' });
+      return write(trx, recs, ctx, contexts);
+    };
+    const r = await runStreams({ db: t.db, config, connection, streams: [stream], log: silentLogger });
+    expect(r.status).toBe('succeeded');
+    expect(failures).toBe(2);
+    expect(r.streams.items).toMatchObject({ records: 12, written: 12 });
+    expect(await t.db('network_transactions').count<{ n: number }[]>('* as n')).toEqual([{ n: 12 }]);
+    // Anything else is not retried.
+    nock.cleanAll();
+    serve(items(3, 100), 5);
+    const bad = toyStream(BASE);
+    let calls = 0;
+    bad.write = async () => {
+      calls++;
+      throw Object.assign(new Error('value too long'), { code: '22001' });
+    };
+    expect((await runStreams({ db: t.db, config, connection, streams: [bad], log: silentLogger })).status).toBe('failed');
+    expect(calls).toBe(1);
+  });
+
   it('quarantines a malformed record with the reason and carries on', async () => {
     const t = await newDb();
     const data: unknown[] = items(12);
