@@ -73,14 +73,16 @@ const UNTRACKED_COLUMNS = ['change_seq', 'updated_at', 'last_seen_at'];
  * The UPDATE stamp fires only when a column other than the bookkeeping ones really changed, so a
  * sync that re-reads and re-upserts unchanged records (look-back passes, overlaps) does not make
  * every row look changed to compute and reconcile. The column list is read from the table when the
- * trigger is made: a later migration adding a column to a tracked table must call this again.
+ * trigger is made: a later migration adding a column to a tracked table must call this again
+ * (`alsoIgnore`: further bookkeeping columns, e.g. 006's content_hash).
  */
-export async function createUpdateStamp(knex: Knex, table: string): Promise<void> {
+export async function createUpdateStamp(knex: Knex, table: string, alsoIgnore: readonly string[] = []): Promise<void> {
+  const untracked = [...UNTRACKED_COLUMNS, ...alsoIgnore];
   const res = await knex.raw(
     `SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ? ORDER BY ordinal_position`,
     [table],
   );
-  const cols = (res.rows as Array<{ column_name: string }>).map((r) => r.column_name).filter((c) => !UNTRACKED_COLUMNS.includes(c));
+  const cols = (res.rows as Array<{ column_name: string }>).map((r) => r.column_name).filter((c) => !untracked.includes(c));
   const list = (side: string): string => cols.map((c) => `${side}."${c}"`).join(', ');
   await knex.raw(`DROP TRIGGER IF EXISTS ${table}_change_stamp_update ON ${table}`);
   await knex.raw(

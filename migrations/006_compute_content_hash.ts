@@ -7,34 +7,20 @@
 // The column is bookkeeping derived from the content, so the UPDATE change stamp (migration 004)
 // ignores it: filling the hash in on an unchanged row must not look like a change to the
 // reconciliation. A later migration that re-creates the stamp on computed_commissions must keep
-// content_hash out of the compared columns (use createUpdateStampExcept below).
+// content_hash out of the compared columns (004's createUpdateStamp with alsoIgnore).
 //
 // computed_commissions_reserve_idx serves advanceClearedRows (UPDATE … WHERE status = 'reserve'
 // AND cleared_at <= asOf), run on every incremental compute: without it that is a full scan.
 // computed_commissions_paid_idx serves the paid-keys look-up of every batch (R8: paid rows are never
 // edited): paid rows are few, so probing it per payment is cheap where the full payment index was not.
 import type { Knex } from 'knex';
+import { createUpdateStamp } from './004_change_tracking.ts';
 
 export const name = '006_compute_content_hash';
 
-/** As 004's createUpdateStamp, with extra columns that do not count as a change. */
-export async function createUpdateStampExcept(knex: Knex, table: string, extra: readonly string[]): Promise<void> {
-  const untracked = ['change_seq', 'updated_at', 'last_seen_at', ...extra];
-  const res = await knex.raw(
-    `SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ? ORDER BY ordinal_position`,
-    [table],
-  );
-  const cols = (res.rows as Array<{ column_name: string }>).map((r) => r.column_name).filter((c) => !untracked.includes(c));
-  const list = (side: string): string => cols.map((c) => `${side}."${c}"`).join(', ');
-  await knex.raw(`DROP TRIGGER IF EXISTS ${table}_change_stamp_update ON ${table}`);
-  await knex.raw(
-    `CREATE TRIGGER ${table}_change_stamp_update BEFORE UPDATE ON ${table} FOR EACH ROW WHEN ((${list('OLD')}) IS DISTINCT FROM (${list('NEW')})) EXECUTE FUNCTION change_stamp()`,
-  );
-}
-
 export async function up(knex: Knex): Promise<void> {
   await knex.raw(`ALTER TABLE computed_commissions ADD COLUMN content_hash text`);
-  await createUpdateStampExcept(knex, 'computed_commissions', ['content_hash']);
+  await createUpdateStamp(knex, 'computed_commissions', ['content_hash']);
   await knex.raw(`CREATE INDEX computed_commissions_reserve_idx ON computed_commissions (cleared_at) WHERE status = 'reserve'`);
   await knex.raw(`CREATE INDEX computed_commissions_paid_idx ON computed_commissions (payment_event_id) WHERE status = 'paid'`);
 }
@@ -43,5 +29,5 @@ export async function down(knex: Knex): Promise<void> {
   await knex.raw(`DROP INDEX IF EXISTS computed_commissions_paid_idx`);
   await knex.raw(`DROP INDEX IF EXISTS computed_commissions_reserve_idx`);
   await knex.raw(`ALTER TABLE computed_commissions DROP COLUMN content_hash`);
-  await createUpdateStampExcept(knex, 'computed_commissions', []);
+  await createUpdateStamp(knex, 'computed_commissions');
 }

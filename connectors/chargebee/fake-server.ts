@@ -87,6 +87,15 @@ function cbError(res: http.ServerResponse, status: number, type: string, code: s
   return status;
 }
 
+/** The keyset `offset` this fake hands out (JSON [sortValue, id]); undefined when it is not JSON. */
+function parseOffset(v: string): [number, string] | undefined {
+  try {
+    return JSON.parse(v) as [number, string];
+  } catch {
+    return undefined;
+  }
+}
+
 function parseJsonArray(v: string): unknown[] {
   try {
     const a: unknown = JSON.parse(v);
@@ -214,12 +223,8 @@ export async function startChargebeeFake(opts: { apiKey?: string; port?: number 
         .filter((o) => filters.every((fl) => matches(o, fl.field, fl.op, fl.value)))
         .sort((a, b) => dir * (sortVal(a) - sortVal(b)) || (a.id < b.id ? -dir : a.id > b.id ? dir : 0));
       if (q.offset) {
-        let cursor: [number, string];
-        try {
-          cursor = JSON.parse(q.offset) as [number, string];
-        } catch {
-          return cbError(res, 400, 'invalid_request', 'param_wrong_value', 'offset : invalid value');
-        }
+        const cursor = parseOffset(q.offset);
+        if (cursor === undefined) return cbError(res, 400, 'invalid_request', 'param_wrong_value', 'offset : invalid value');
         const [cv, cid] = cursor;
         all = all.filter((o) => dir * (sortVal(o) - cv) > 0 || (sortVal(o) === cv && dir * (o.id < cid ? -1 : o.id > cid ? 1 : 0) > 0));
       }
@@ -252,12 +257,8 @@ export async function startChargebeeFake(opts: { apiKey?: string; port?: number 
         hi = view.length;
       }
       if (q.offset) {
-        let cursor: [number, string];
-        try {
-          cursor = JSON.parse(q.offset) as [number, string];
-        } catch {
-          return cbError(res, 400, 'invalid_request', 'param_wrong_value', 'offset : invalid value');
-        }
+        const cursor = parseOffset(q.offset);
+        if (cursor === undefined) return cbError(res, 400, 'invalid_request', 'param_wrong_value', 'offset : invalid value');
         const [cv, cid] = cursor;
         const after = (o: CbObject): boolean => dir * (sortVal(o) - cv) > 0 || (sortVal(o) === cv && dir * (o.id < cid ? -1 : o.id > cid ? 1 : 0) > 0);
         if (typeof cv === 'number' && typeof cid === 'string') {

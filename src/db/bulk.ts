@@ -87,3 +87,6 @@ export function upsertClause(conflict: string[], merge: string[], opts: { skipUn
   }
   return sql;
 }
+
+/** upsertClause `set` for deleted_at: null when the row is live again, else when it was first seen deleted. */
+export const keepFirstDeletion = (table: string): string => `CASE WHEN excluded.deleted_at IS NULL THEN NULL ELSE coalesce(${ident(table)}.deleted_at, excluded.deleted_at) END`;

@@ -4,10 +4,7 @@ import type { Knex } from 'knex';
 import type { BillingEventInput, SubscriptionInput } from './types.ts';
 import { chunk } from '../util/chunk.ts';
 import { dedupeBy } from '../util/dedupe.ts';
-import { bulkInsert, upsertClause } from '../db/bulk.ts';
-
-/** deleted_at on upsert: null when live again, else the time it was first seen deleted. */
-export const KEEP_FIRST_DELETION = (table: string): string => `CASE WHEN excluded.deleted_at IS NULL THEN NULL ELSE coalesce("${table}".deleted_at, excluded.deleted_at) END`;
+import { bulkInsert, keepFirstDeletion, upsertClause } from '../db/bulk.ts';
 
 export async function upsertSubscriptions(trx: Knex, rows: SubscriptionInput[]): Promise<Map<string, number>> {
   const out = new Map<string, number>();
@@ -102,7 +99,7 @@ export async function upsertBillingEvents(trx: Knex, rows: BillingEventInput[]):
       'document_id', 'customer_id', 'subscription_id', 'payment_event_id', 'payment_external_id', 'occurred_at', 'amount_minor', 'gross_minor', 'tax_minor',
       'currency', 'amount_usd_minor', 'exchange_rate', 'fx_source', 'settlement_minor', 'settlement_currency', 'classification', 'billing_reason',
       'plan_interval', 'status', 'metadata', 'deleted_at', 'updated_at',
-    ], { skipUnchangedOn: 'billing_events', ignore: ['updated_at'], set: { deleted_at: KEEP_FIRST_DELETION('billing_events') } }),
+    ], { skipUnchangedOn: 'billing_events', ignore: ['updated_at'], set: { deleted_at: keepFirstDeletion('billing_events') } }),
     returning: ['id', 'external_id', 'kind'],
   });
   for (const e of ins) out.set(`${e.kind}:${e.external_id}`, Number(e.id));

@@ -3,8 +3,7 @@ import type { Knex } from 'knex';
 import type { AttributionInput, NetworkCommissionInput, NetworkTransactionInput } from './types.ts';
 import { chunk } from '../util/chunk.ts';
 import { dedupeBy } from '../util/dedupe.ts';
-import { bulkInsert, upsertClause } from '../db/bulk.ts';
-import { KEEP_FIRST_DELETION } from './billing.ts';
+import { bulkInsert, keepFirstDeletion, upsertClause } from '../db/bulk.ts';
 
 export async function upsertNetworkCommissions(trx: Knex, rows: NetworkCommissionInput[], observedAt = new Date()): Promise<Map<string, number>> {
   const out = new Map<string, number>();
@@ -50,7 +49,7 @@ export async function upsertNetworkCommissions(trx: Knex, rows: NetworkCommissio
       'partner_account_id', 'partner_external_id', 'customer_id', 'customer_external_key', 'transaction_key', 'order_ref', 'kind_hint', 'amount_minor', 'currency',
       'amount_usd_minor', 'sale_amount_minor', 'sale_currency', 'status', 'raw_status', 'occurred_at', 'click_at', 'offer_key', 'trigger_key', 'invoice_status',
       'description', 'metadata', 'deleted_at', 'last_seen_at', 'updated_at',
-    ], { skipUnchangedOn: 'network_commissions', ignore: ['last_seen_at', 'updated_at'], set: { deleted_at: KEEP_FIRST_DELETION('network_commissions') } }),
+    ], { skipUnchangedOn: 'network_commissions', ignore: ['last_seen_at', 'updated_at'], set: { deleted_at: keepFirstDeletion('network_commissions') } }),
     returning: ['id', 'external_id'],
   });
   for (const r of ins) out.set(r.external_id, Number(r.id));
@@ -125,7 +124,7 @@ export async function upsertAttributions(trx: Knex, rows: AttributionInput[]): P
     updated_at: now,
   }));
   await bulkInsert(trx, 'attributions', attRows, {
-    onConflict: upsertClause(['connection', 'source_ref'], ['customer_id', 'partner_account_id', 'click_at', 'signup_at', 'attributed_at', 'deleted_at', 'updated_at'], { skipUnchangedOn: 'attributions', ignore: ['updated_at'], set: { deleted_at: KEEP_FIRST_DELETION('attributions') } }),
+    onConflict: upsertClause(['connection', 'source_ref'], ['customer_id', 'partner_account_id', 'click_at', 'signup_at', 'attributed_at', 'deleted_at', 'updated_at'], { skipUnchangedOn: 'attributions', ignore: ['updated_at'], set: { deleted_at: keepFirstDeletion('attributions') } }),
   });
 }
 
