@@ -95,6 +95,20 @@ export const configSchema = z
         concurrency: z.number().int().min(1).max(8).default(3),
         /** Streams that allow it skip re-writing records whose raw content is unchanged (false: re-map everything read). */
         skipUnchanged: z.boolean().default(true),
+        /**
+         * Look-back re-reads (src/sync/lookback.ts). Networks change old records without saying so
+         * (approvals, voids, deletions), so window streams re-read their connector's look-back window
+         * (`lookbackDays`) and diff it — a *sweep*. Sweeping on every run makes each frequent run pay
+         * for weeks of history; instead a stream sweeps at most every `everyHours` (0 = every run; the
+         * `--sweep` flag forces one), and runs in between re-read only the last `tailHours` before the
+         * end of their last completed pass, plus whatever change feed the API has.
+         */
+        lookback: z
+          .object({
+            everyHours: z.number().min(0).max(24 * 31).default(24),
+            tailHours: z.number().min(0).max(24 * 31).default(48),
+          })
+          .prefault({}),
       })
       .prefault({}),
     /** Where the FX fallback table (R3) lives: CSV currency,date,usd_per_unit. */

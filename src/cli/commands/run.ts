@@ -4,6 +4,7 @@ import { openApp, type GlobalOptions } from '../context.ts';
 import { parseFormat, renderRows, usd } from '../output.ts';
 import { runMainJob } from '../../jobs/main-job.ts';
 import { preflightConnections } from '../../sync/run-connections.ts';
+import { withForcedSweep } from '../../sync/lookback.ts';
 import { UserError } from '../../util/errors.ts';
 
 export function register(program: Command): void {
@@ -11,9 +12,10 @@ export function register(program: Command): void {
     .command('run')
     .description('run the main job once: sync → compute → reconcile → alert → push (push only when auto-push is configured)')
     .option('--no-sync', 'skip the sync step (work on what is stored)')
+    .option('--sweep', 're-read every window stream\'s whole look-back window in this sync (default: every sync.lookback.everyHours)')
     .option('--period <yyyy-mm>', 'reconcile only this month')
     .option('--format <format>', 'table | json', 'table')
-    .action(async (opts: { sync: boolean; period?: string; format?: string }, cmd: Command) => {
+    .action(async (opts: { sync: boolean; sweep?: boolean; period?: string; format?: string }, cmd: Command) => {
       const format = parseFormat(opts.format);
       if (opts.period !== undefined && !/^\d{4}-(0[1-9]|1[0-2])$/.test(opts.period)) throw new UserError(`--period: expected yyyy-mm (got "${opts.period}")`);
       const app = await openApp(cmd.optsWithGlobals<GlobalOptions>());
@@ -31,7 +33,8 @@ export function register(program: Command): void {
       const stop = (): void => ac.abort();
       process.once('SIGINT', stop);
       try {
-        const s = await runMainJob({ db: app.db, config: app.config, log: app.log, env: app.env, signal: ac.signal }, { sync: opts.sync, period: opts.period });
+        const config = opts.sweep ? withForcedSweep(app.config) : app.config;
+        const s = await runMainJob({ db: app.db, config, log: app.log, env: app.env, signal: ac.signal }, { sync: opts.sync, period: opts.period });
         if (format === 'json') console.log(JSON.stringify(s, null, 2));
         else {
           console.log(renderRows(s.sync.connections.map((c) => ({ connection: c.connection, sync: c.status, records: c.records, error: c.error ?? '' })), 'table'));

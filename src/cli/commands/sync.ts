@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { openApp, type GlobalOptions } from '../context.ts';
 import { CONNECTION_TYPES } from '../../config/schema.ts';
 import { preflightConnections, selectConnections, syncConnections } from '../../sync/run-connections.ts';
+import { withForcedSweep } from '../../sync/lookback.ts';
 import { createProgress } from '../progress.ts';
 import { renderRows } from '../output.ts';
 import { UserError } from '../../util/errors.ts';
@@ -13,6 +14,7 @@ const optsSchema = z.object({
   connection: z.string().optional(),
   stream: z.array(z.string()).optional(),
   progress: z.boolean().default(true),
+  sweep: z.boolean().default(false),
 });
 
 export function register(program: Command): void {
@@ -22,6 +24,7 @@ export function register(program: Command): void {
     .option('--source <type>', `only connections of this type (${CONNECTION_TYPES.join('|')})`)
     .option('--connection <name>', 'only this connection')
     .option('--stream <name...>', 'only these streams')
+    .option('--sweep', 're-read every window stream\'s whole look-back window now (default: every sync.lookback.everyHours)')
     .option('--no-progress', 'no progress output')
     .action(async (raw: unknown, cmd: Command) => {
       const parsed = optsSchema.safeParse(raw);
@@ -33,7 +36,8 @@ export function register(program: Command): void {
         // Invalid options or a missing credential stop before any work (exit 2 naming the field).
         const sel = { source: opts.source, connection: opts.connection, streams: opts.stream };
         await preflightConnections(selectConnections(app.config, sel), app.env);
-        const results = await syncConnections({ db: app.db, config: app.config, log: app.log, env: app.env, onProgress: (e) => progress.update(e) }, sel);
+        const config = opts.sweep ? withForcedSweep(app.config) : app.config;
+        const results = await syncConnections({ db: app.db, config, log: app.log, env: app.env, onProgress: (e) => progress.update(e) }, sel);
         progress.stop();
         const rows = results.flatMap((r) =>
           Object.entries(r.streams).map(([stream, s]) => ({ connection: r.connection, stream, pages: s.pages, records: s.records, quarantined: s.quarantined, deleted: s.deleted, run: r.status })),
