@@ -16,6 +16,7 @@ import { syncConnections } from '../src/sync/run-connections.ts';
 import { computeAndStore } from '../src/rules/store.ts';
 import { runReconciliation } from '../src/reconcile/run.ts';
 import { runMainJob } from '../src/jobs/main-job.ts';
+import { withForcedSweep } from '../src/sync/lookback.ts';
 import { createLogger } from '../src/log/logger.ts';
 
 export interface PipelineRequest {
@@ -32,6 +33,8 @@ export interface PipelineRequest {
   firstIssuedAt: string;
   now: string;
   payments: number;
+  /** incremental: force a look-back sweep (every window stream re-reads its whole window). */
+  sweep?: boolean;
 }
 
 const log = createLogger({ level: 'silent', format: 'json' });
@@ -98,9 +101,22 @@ async function incremental(r: PipelineRequest): Promise<Record<string, unknown>>
     const { config, env } = demoConfigFor(r.endpoints, new Date(r.firstIssuedAt), { base: { log: { level: 'silent' }, alerts: { sinks: [] } } });
     // The incremental run uses PartnerStack's normal 60-day look-back (the first run read all history).
     for (const c of config.connections) if (c.type === 'partnerstack') c.options = { ...c.options, lookbackDays: 60 };
+    // sweep: every window stream re-reads its whole look-back window (what `run --sweep` does, and
+    // what a scheduled run does once per sync.lookback.everyHours); otherwise tails + change feeds.
+    const cfg = r.sweep ? withForcedSweep(config) : config;
+    let syncMs = 0;
+    let records = 0;
+    const timedSync: typeof syncConnections = async (d, sel) => {
+      const ts = Date.now();
+      const res = await syncConnections(d, sel);
+      syncMs = Date.now() - ts;
+      records = res.reduce((n, x) => n + Object.values(x.streams).reduce((m, st) => m + st.records, 0), 0);
+      return res;
+    };
     const t = Date.now();
-    const s = await runMainJob({ db, config, log, env }, { now: new Date(r.now) });
-    return { seconds: secs(Date.now() - t), ok: s.ok, errors: s.errors, max_rss_mb: maxRssMb(), cpu_s: cpuS() };
+    const s = await runMainJob({ db, config: cfg, log, env, syncConnections: timedSync }, { now: new Date(r.now) });
+    const ms = Date.now() - t;
+    return { seconds: secs(ms), sync_s: secs(syncMs), after_sync_s: secs(ms - syncMs), records_read: records, ok: s.ok, errors: s.errors, max_rss_mb: maxRssMb(), cpu_s: cpuS() };
   } finally {
     await db.destroy();
   }
