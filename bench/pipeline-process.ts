@@ -116,7 +116,7 @@ async function incremental(r: PipelineRequest): Promise<Record<string, unknown>>
     const t = Date.now();
     const s = await runMainJob({ db, config: cfg, log, env, syncConnections: timedSync }, { now: new Date(r.now) });
     const ms = Date.now() - t;
-    return { seconds: secs(ms), sync_s: secs(syncMs), after_sync_s: secs(ms - syncMs), records_read: records, ok: s.ok, errors: s.errors, max_rss_mb: maxRssMb(), cpu_s: cpuS() };
+    return { seconds: secs(ms), sync_s: secs(syncMs), after_sync_s: secs(ms - syncMs), step_s: Object.fromEntries(Object.entries(s.stepMs).map(([k, v]) => [k, secs(v)])), records_read: records, ok: s.ok, errors: s.errors, max_rss_mb: maxRssMb(), cpu_s: cpuS() };
   } finally {
     await db.destroy();
   }

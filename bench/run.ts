@@ -102,10 +102,10 @@ async function benchOne(fakes: Child, ready: Ready, size: number, kind: 'pglite'
     if (incremental) {
       const loaded = await fakes.request<{ payments: number; new_payments: number }>({ type: 'incremental', n: 1000 });
       const inc = await step({ ...base, mode: 'incremental' });
-      r.incremental_1k = { seconds: inc.seconds, sync_s: inc.sync_s, after_sync_s: inc.after_sync_s, records_read: inc.records_read, ok: inc.ok, new_payments: loaded.new_payments, errors: inc.errors, cpu_s: inc.cpu_s };
+      r.incremental_1k = { seconds: inc.seconds, sync_s: inc.sync_s, after_sync_s: inc.after_sync_s, step_s: inc.step_s, records_read: inc.records_read, ok: inc.ok, new_payments: loaded.new_payments, errors: inc.errors, cpu_s: inc.cpu_s };
       // The same run as a look-back sweep (nothing new since): what the once-a-day deep re-read costs.
       const sweep = await step({ ...base, mode: 'incremental', sweep: true });
-      r.incremental_sweep = { seconds: sweep.seconds, sync_s: sweep.sync_s, after_sync_s: sweep.after_sync_s, records_read: sweep.records_read, ok: sweep.ok, errors: sweep.errors, cpu_s: sweep.cpu_s };
+      r.incremental_sweep = { seconds: sweep.seconds, sync_s: sweep.sync_s, after_sync_s: sweep.after_sync_s, step_s: sweep.step_s, records_read: sweep.records_read, ok: sweep.ok, errors: sweep.errors, cpu_s: sweep.cpu_s };
       rss.pipeline_incremental = Math.max(inc.max_rss_mb as number, sweep.max_rss_mb as number);
       await fakes.request({ type: 'reset' });
     }

@@ -42,6 +42,8 @@ export interface MainJobSummary {
   startedAt: string;
   finishedAt: string;
   durationMs: number;
+  /** Milliseconds per step (steps not run are absent): where a run's time went, for ops and the benchmark. */
+  stepMs: Partial<Record<'sync' | 'compute' | 'reconcile' | 'alerts' | 'push', number>>;
   sync: { status: 'done' | 'skipped' | 'failed'; connections: Array<{ connection: string; status: string; records: number; error?: string | undefined }> };
   compute: { status: 'done' | 'skipped' | 'failed'; reason?: string; result?: unknown };
   reconcile: { status: 'done' | 'failed'; runId?: number; found: number; new: number; stillOpen: number; resolved: number; byKind: Record<string, number>; totals?: ReconcileSummary['totals'] };
@@ -76,12 +78,20 @@ export async function runMainJob(deps: MainJobDeps, opts: MainJobOptions = {}): 
     startedAt: started.toISOString(),
     finishedAt: '',
     durationMs: 0,
+    stepMs: {},
     sync: { status: 'skipped', connections: [] },
     compute: { status: 'skipped' },
     reconcile: { status: 'failed', found: 0, new: 0, stillOpen: 0, resolved: 0, byKind: {} },
     alerts: { status: 'failed', candidates: 0, sent: 0, failed: 0, deduped: 0, sinkErrors: [] },
     push: { status: 'skipped', planned: 0, confirmed: 0, sent: 0, failed: 0, skipped: 0, usdMovedMinor: 0, stoppedBy: null, message: null },
     errors,
+  };
+
+  let mark = Date.now();
+  const lap = (step: keyof MainJobSummary['stepMs']): void => {
+    const t = Date.now();
+    s.stepMs[step] = (s.stepMs[step] ?? 0) + (t - mark);
+    mark = t;
   };
 
   // 1. Sync
@@ -98,6 +108,7 @@ export async function runMainJob(deps: MainJobDeps, opts: MainJobOptions = {}): 
       s.sync.status = 'failed';
       fail('sync', err);
     }
+    lap('sync');
   }
   if (signal?.aborted) return finish();
 
@@ -110,6 +121,7 @@ export async function runMainJob(deps: MainJobDeps, opts: MainJobOptions = {}): 
   } catch (err) {
     s.compute = { status: 'failed', reason: fail('compute', err) };
   }
+  lap('compute');
   if (signal?.aborted) return finish();
 
   // 3. Reconcile
@@ -119,12 +131,14 @@ export async function runMainJob(deps: MainJobDeps, opts: MainJobOptions = {}): 
   } catch (err) {
     fail('reconcile', err);
   }
+  lap('reconcile');
 
   // 4. Alerts (never throws; failing sinks are reported in the summary)
   const alertDeps = { db, config, log, env: deps.env };
   const a = await runAlerts(alertDeps, { now: started });
   s.alerts = { status: a.sinkErrors.some((e) => e.sink === '*') ? 'failed' : 'done', ...a };
   for (const e of a.sinkErrors) errors.push(`alert sink ${e.sink}: ${e.error}`);
+  lap('alerts');
 
   // 5. Push, only when automatic push is configured and reconciliation is current.
   if (config.push.autoPushKinds.length === 0) s.push.reason = 'push.autoPushKinds is empty: corrections are pushed by `commission-sync push --apply`';
@@ -143,6 +157,7 @@ export async function runMainJob(deps: MainJobDeps, opts: MainJobOptions = {}): 
     } catch (err) {
       s.push = { ...s.push, status: 'failed', reason: fail('push', err) };
     }
+    lap('push');
   }
   return finish();
 
@@ -150,7 +165,7 @@ export async function runMainJob(deps: MainJobDeps, opts: MainJobOptions = {}): 
     s.finishedAt = new Date().toISOString();
     s.durationMs = Date.now() - t0;
     s.ok = errors.length === 0 && s.reconcile.status === 'done';
-    log.info({ ok: s.ok, reconcile: { found: s.reconcile.found, new: s.reconcile.new, resolved: s.reconcile.resolved }, alerts: { sent: s.alerts.sent, failed: s.alerts.failed }, push: s.push.status }, 'main job finished');
+    log.info({ ok: s.ok, stepMs: s.stepMs, reconcile: { found: s.reconcile.found, new: s.reconcile.new, resolved: s.reconcile.resolved }, alerts: { sent: s.alerts.sent, failed: s.alerts.failed }, push: s.push.status }, 'main job finished');
     return s;
   }
 }

@@ -45,6 +45,9 @@ describe('main job', () => {
     expect(s.alerts.sent).toBeGreaterThanOrEqual(2);
     // Only the auto-push kind goes out: create_transaction for the missing $200.00 sale.
     expect(s.push).toMatchObject({ status: 'done', planned: 1, confirmed: 1, usdMovedMinor: 4000 });
+    // Every step that ran has its time, and they add up to no more than the whole run.
+    expect(Object.keys(s.stepMs).sort()).toEqual(['alerts', 'compute', 'push', 'reconcile', 'sync']);
+    expect(Object.values(s.stepMs).reduce((x, y) => x + y, 0)).toBeLessThanOrEqual(s.durationMs);
     expect(sent.map((a) => a.type)).toEqual(['create_transaction']);
 
     const again = await runMainJob(deps, { now });
@@ -66,6 +69,7 @@ describe('main job', () => {
     expect(s.compute.status).toBe('failed');
     expect(s.reconcile.status).toBe('done');
     expect(s.push.status).toBe('skipped');
+    expect(s.stepMs.push).toBeUndefined(); // push did not run
     expect(s.errors).toEqual(expect.arrayContaining(['sync ps: HTTP 401', 'compute: rules exploded']));
   });
 });

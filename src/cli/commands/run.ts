@@ -42,6 +42,7 @@ export function register(program: Command): void {
           console.log(`reconcile: ${s.reconcile.status}; ${s.reconcile.found} found, ${s.reconcile.new} new, ${s.reconcile.resolved} resolved`);
           console.log(`alerts:    ${s.alerts.sent} sent, ${s.alerts.failed} failed, ${s.alerts.deduped} already sent`);
           console.log(`push:      ${s.push.status}${s.push.reason ? ` — ${s.push.reason}` : `; ${s.push.confirmed + s.push.sent} sent, ${s.push.failed} failed, ${usd(s.push.usdMovedMinor)} moved`}${s.push.message ? ` — ${s.push.message}` : ''}`);
+          console.log(`took:      ${(s.durationMs / 1000).toFixed(1)} s (${Object.entries(s.stepMs).map(([k, ms]) => `${k} ${(ms / 1000).toFixed(1)} s`).join(', ')})`);
           for (const e of s.errors) console.error(`error: ${e}`);
         }
         if (!s.ok) process.exitCode = 1;
