@@ -58,6 +58,32 @@ function input(name, label, value, attrs = {}) {
   return h('label', { class: 'field' }, label, h('input', { name, value: value ?? '', 'data-testid': `filter-${name}`, ...attrs }));
 }
 
+// ---------------------------------------------------------------- paging
+
+/** Page size from the hash (?limit=, 1–1000; default 500) and the page's offset (?offset=). */
+function paging(params) {
+  const limit = Math.min(1000, Math.max(1, Number.parseInt(params.limit ?? '', 10) || PAGE));
+  const offset = Math.max(0, Number.parseInt(params.offset ?? '', 10) || 0);
+  return { limit, offset };
+}
+const PAGE = 500;
+
+/** Every row of a list endpoint for a CSV export (pages of 1,000 — the API's maximum). */
+async function fetchAll(path, query, pick = (d) => d.items) {
+  const out = [];
+  for (let offset = 0; ; offset += 1000) {
+    const page = pick(await api(path, { query: { ...query, limit: 1000, offset } }));
+    out.push(...page);
+    if (page.length < 1000) return out;
+  }
+}
+
+/** The pager for a list view: moving keeps the filters (and page size) in the hash. */
+function pagerFor(view, params, data, path, query) {
+  const { limit, offset } = paging(params);
+  return { offset, limit, total: data.total, onPage: (o) => go(view, { ...params, offset: o || undefined }), exportAll: () => fetchAll(path, query) };
+}
+
 function formValues(form) {
   const out = {};
   for (const el of form.elements) if (el.name && el.value !== '') out[el.name] = el.value;
@@ -117,9 +143,9 @@ const STATUSES = ['open', 'approved', 'resolved', 'ignored'];
 const SEVERITIES = ['info', 'low', 'medium', 'high', 'critical'];
 
 async function discrepanciesView(params) {
-  const query = { status: params.status ?? 'open', kind: params.kind, network: params.network, period: params.period, severity: params.severity, limit: 500 };
-  if (query.status === 'all') delete query.status;
-  const data = await api('/api/discrepancies', { query });
+  const filters = { status: params.status ?? 'open', kind: params.kind, network: params.network, period: params.period, severity: params.severity };
+  if (filters.status === 'all') delete filters.status;
+  const data = await api('/api/discrepancies', { query: { ...filters, ...paging(params) } });
   const form = h('form', { class: 'filters', id: 'discrepancy-filters' },
     h('label', { class: 'field' }, 'Status', h('select', { name: 'status', 'data-testid': 'filter-status' },
       ['all', ...STATUSES].map((o) => h('option', { value: o, selected: o === (params.status ?? 'open') ? true : undefined }, o)))),
@@ -128,13 +154,13 @@ async function discrepanciesView(params) {
     select('period', 'Month', data.facets.periods, params.period),
     select('severity', 'Severity', SEVERITIES, params.severity),
     h('button', { type: 'submit', 'data-testid': 'apply-filters' }, 'Apply'));
-  form.addEventListener('submit', (e) => { e.preventDefault(); go('discrepancies', formValues(form)); });
+  form.addEventListener('submit', (e) => { e.preventDefault(); go('discrepancies', { ...formValues(form), limit: params.limit }); });
   for (const sel of form.querySelectorAll('select')) sel.addEventListener('change', () => form.requestSubmit());
   return [
     heading('Discrepancies', h('span', { class: 'muted', id: 'discrepancy-total' }, `${data.total} matching`)),
     form,
     table({
-      id: 'discrepancies-table', csvName: 'discrepancies', rows: data.items,
+      id: 'discrepancies-table', csvName: 'discrepancies', rows: data.items, pager: pagerFor('discrepancies', params, data, '/api/discrepancies', filters),
       onRowClick: (r) => { location.hash = `#/discrepancies/${r.id}`; },
       columns: [
         { key: 'id', label: '#' },
@@ -224,14 +250,14 @@ async function decide(id, action, reason) {
 }
 
 async function partnersView(params) {
-  const data = await api('/api/partners', { query: { q: params.q, limit: 500 } });
+  const data = await api('/api/partners', { query: { q: params.q, ...paging(params) } });
   const form = h('form', { class: 'filters' }, input('q', 'Search', params.q, { placeholder: 'name, email or key' }), h('button', { type: 'submit' }, 'Search'));
-  form.addEventListener('submit', (e) => { e.preventDefault(); go('partners', formValues(form)); });
+  form.addEventListener('submit', (e) => { e.preventDefault(); go('partners', { ...formValues(form), limit: params.limit }); });
   return [
     heading('Partners'),
     form,
     table({
-      id: 'partners-table', csvName: 'partners', rows: data.items, onRowClick: (r) => { location.hash = `#/partners/${r.id}`; },
+      id: 'partners-table', csvName: 'partners', rows: data.items, pager: pagerFor('partners', params, data, '/api/partners', { q: params.q }), onRowClick: (r) => { location.hash = `#/partners/${r.id}`; },
       columns: [
         { key: 'id', label: '#' }, { key: 'name', label: 'Name' }, { key: 'email', label: 'Email' }, { key: 'networks', label: 'Networks', format: (v) => v.join(', ') },
         { key: 'reportedUsdMinor', label: 'Reported', format: usd, class: 'num' }, { key: 'owedUsdMinor', label: 'Owed', format: usd, class: 'num' },
@@ -275,11 +301,11 @@ async function partnerView(id) {
 }
 
 async function correctionsView(params) {
-  const [data, plan] = await Promise.all([api('/api/corrections', { query: { status: params.status, limit: 500 } }), api('/api/push/plan').catch((e) => ({ error: e.message }))]);
+  const [data, plan] = await Promise.all([api('/api/corrections', { query: { status: params.status, ...paging(params) } }), api('/api/push/plan').catch((e) => ({ error: e.message }))]);
   const actions = plan.plan?.actions ?? [];
   const planRows = actions.map((a) => ({ discrepancyId: a.discrepancyId, kind: a.discrepancyKind, connection: a.connection, network: a.network, type: a.type, usdMinor: a.usdMinor, idempotencyKey: a.idempotencyKey }));
   const form = h('form', { class: 'filters' }, select('status', 'Status', ['planned', 'sending', 'sent', 'confirmed', 'failed', 'skipped'], params.status), h('button', { type: 'submit' }, 'Apply'));
-  form.addEventListener('submit', (e) => { e.preventDefault(); go('corrections', formValues(form)); });
+  form.addEventListener('submit', (e) => { e.preventDefault(); go('corrections', { ...formValues(form), limit: params.limit }); });
   const pushNow = isOperator()
     ? h('div', { class: 'actions' }, h('button', { type: 'button', id: 'push-now', onclick: () => trigger('/api/trigger/push', {}) }, 'Push approved corrections now'), h('span', { class: 'muted' }, 'Per-run caps apply; every action is idempotent.'))
     : null;
@@ -294,7 +320,7 @@ async function correctionsView(params) {
     h('h2', {}, 'Sent and pending'),
     form,
     table({
-      id: 'corrections-table', csvName: 'corrections', rows: data.items,
+      id: 'corrections-table', csvName: 'corrections', rows: data.items, pager: pagerFor('corrections', params, data, '/api/corrections', { status: params.status }),
       columns: [
         { key: 'id', label: '#' }, { key: 'discrepancyId', label: 'Discrepancy', format: (v) => (v ? h('a', { href: `#/discrepancies/${v}` }, `#${v}`) : '') },
         { key: 'network', label: 'Network' }, { key: 'actionType', label: 'Action' }, { key: 'usdMinor', label: 'USD', format: usd, class: 'num' },

@@ -41,7 +41,11 @@ export function download(filename, content, type = 'text/csv;charset=utf-8') {
  * columns: [{ key, label, format?(value,row), class? }]; CSV exports raw values (minor units stay
  * integers) under the column keys.
  */
-export function table({ id, columns, rows, csvName, onRowClick, empty = 'Nothing to show.' }) {
+/**
+ * pager (lists longer than one page): { offset, total, onPage(offset), exportAll() } — the tools then
+ * show "rows a–b of N" with previous/next, and "Export all" fetches every page for the CSV.
+ */
+export function table({ id, columns, rows, csvName, onRowClick, pager, empty = 'Nothing to show.' }) {
   const head = h('tr', {}, columns.map((c) => h('th', { class: c.class }, c.label)));
   const body = h('tbody');
   for (const r of rows) {
@@ -58,10 +62,35 @@ export function table({ id, columns, rows, csvName, onRowClick, empty = 'Nothing
   }
   const wrap = h('div', { class: 'table-wrap', id: id ? `${id}-wrap` : undefined },
     h('div', { class: 'table-tools' },
-      h('span', { class: 'muted' }, `${rows.length} row${rows.length === 1 ? '' : 's'}`),
-      h('button', { type: 'button', class: 'secondary', 'data-testid': id ? `${id}-csv` : undefined, onclick: () => download(`${csvName ?? id ?? 'export'}.csv`, csvOf(columns, rows)) }, 'Export CSV')),
+      pager ? pagerTools(id, rows.length, pager) : h('span', { class: 'muted' }, `${rows.length} row${rows.length === 1 ? '' : 's'}`),
+      h('button', { type: 'button', class: 'secondary', 'data-testid': id ? `${id}-csv` : undefined, onclick: () => download(`${csvName ?? id ?? 'export'}.csv`, csvOf(columns, rows)) }, pager && pager.total > rows.length ? 'Export page (CSV)' : 'Export CSV'),
+      pager && pager.total > rows.length
+        ? h('button', {
+          type: 'button', class: 'secondary', 'data-testid': id ? `${id}-csv-all` : undefined,
+          onclick: async (e) => {
+            const button = e.currentTarget; // currentTarget is gone after the first await
+            button.disabled = true;
+            try {
+              download(`${csvName ?? id ?? 'export'}-all.csv`, csvOf(columns, await pager.exportAll()));
+            } catch (err) {
+              toast(err.message, 'error');
+            } finally {
+              button.disabled = false;
+            }
+          },
+        }, `Export all ${pager.total.toLocaleString('en-US')} (CSV)`)
+        : null),
     rows.length ? h('table', { id }, h('thead', {}, head), body) : h('p', { class: 'muted' }, empty));
   return wrap;
+}
+
+function pagerTools(id, shown, { offset, total, limit, onPage }) {
+  const first = shown ? offset + 1 : 0;
+  const last = offset + shown;
+  return h('span', { class: 'pager' },
+    h('button', { type: 'button', class: 'secondary', 'data-testid': id ? `${id}-prev` : undefined, disabled: offset <= 0 ? true : undefined, onclick: () => onPage(Math.max(0, offset - limit)) }, '‹ Previous'),
+    h('span', { class: 'muted', 'data-testid': id ? `${id}-range` : undefined }, `rows ${first.toLocaleString('en-US')}–${last.toLocaleString('en-US')} of ${total.toLocaleString('en-US')}`),
+    h('button', { type: 'button', class: 'secondary', 'data-testid': id ? `${id}-next` : undefined, disabled: last >= total ? true : undefined, onclick: () => onPage(offset + limit) }, 'Next ›'));
 }
 
 export function toast(message, kind = 'info') {

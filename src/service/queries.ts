@@ -332,6 +332,8 @@ export async function listCorrections(db: Knex, f: { status?: string | undefined
   if (f.status) q.where({ status: f.status });
   if (f.network) q.where({ network: f.network });
   if (f.discrepancyId !== undefined) q.where({ discrepancy_id: f.discrepancyId });
+  const [{ n } = { n: 0 }] = await q.clone().count<Array<{ n: string | number }>>('* as n');
   const rows = await q.orderBy('id', 'desc').limit(f.limit).offset(f.offset).select('id', 'idempotency_key', 'discrepancy_id', 'connection', 'network', 'action_type', 'usd_minor', 'status', 'attempts', 'error', 'created_at', 'sent_at', 'confirmed_at');
-  return rows.map((r: Record<string, unknown>) => ({ id: num(r.id), idempotencyKey: r.idempotency_key, discrepancyId: numOrNull(r.discrepancy_id), connection: r.connection, network: r.network, actionType: r.action_type, usdMinor: num(r.usd_minor), status: r.status, attempts: num(r.attempts), error: r.error, createdAt: r.created_at, sentAt: r.sent_at, confirmedAt: r.confirmed_at }));
+  const items = rows.map((r: Record<string, unknown>) => ({ id: num(r.id), idempotencyKey: r.idempotency_key, discrepancyId: numOrNull(r.discrepancy_id), connection: r.connection, network: r.network, actionType: r.action_type, usdMinor: num(r.usd_minor), status: r.status, attempts: num(r.attempts), error: r.error, createdAt: r.created_at, sentAt: r.sent_at, confirmedAt: r.confirmed_at }));
+  return { items, total: Number(n) };
 }

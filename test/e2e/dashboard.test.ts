@@ -156,4 +156,43 @@ describe.skipIf(!haveChromium)('dashboard in headless chromium', () => {
     expect(await page.textContent('#decision')).toMatch(/operator token/);
     await context.close();
   });
+
+  it('pages through a list longer than a page and exports every page', async () => {
+    // Three more partners (five in all), shown one per page.
+    await t.db('partners').insert(['carol', 'dave', 'erin'].map((n) => ({ partner_key: `${n}@example.com`, name: n, email: `${n}@example.com`, email_normalized: `${n}@example.com` })));
+    const total = Number((await t.db('partners').count<Array<{ n: string }>>('* as n'))[0]!.n);
+    const context = await browser.newContext({ acceptDownloads: true });
+    const page = await context.newPage();
+    await page.goto(`${base}/dashboard/`);
+    await page.fill('#token', VIEWER);
+    await page.click('#login-form button[type=submit]');
+    await page.locator('#overview-chart').waitFor();
+    await page.goto(`${base}/dashboard/#/partners?limit=2`);
+    await page.locator('#partners-table').waitFor();
+    expect(await page.textContent('[data-testid=partners-table-range]')).toBe(`rows 1–2 of ${total}`);
+    expect(await page.isDisabled('[data-testid=partners-table-prev]')).toBe(true);
+    const firstPage = await page.locator('#partners-table tbody tr td:first-child').allTextContents();
+
+    await page.click('[data-testid=partners-table-next]');
+    await expect.poll(() => page.textContent('[data-testid=partners-table-range]')).toBe(`rows 3–4 of ${total}`);
+    expect(page.url()).toMatch(/limit=2.*offset=2|offset=2.*limit=2/);
+    const secondPage = await page.locator('#partners-table tbody tr td:first-child').allTextContents();
+    expect(secondPage.some((id) => firstPage.includes(id))).toBe(false);
+
+    await page.click('[data-testid=partners-table-next]');
+    await expect.poll(() => page.textContent('[data-testid=partners-table-range]')).toBe(`rows 5–5 of ${total}`);
+    expect(await page.isDisabled('[data-testid=partners-table-next]')).toBe(true);
+
+    // "Export all" holds every partner, not only the page shown.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=partners-table-csv-all]')]);
+    const csvPath = path.join(ARTIFACTS, 'partners-all.csv');
+    await download.saveAs(csvPath);
+    const lines = readFileSync(csvPath, 'utf8').trim().split('\r\n');
+    expect(lines).toHaveLength(total + 1);
+    expect(lines.slice(1).map((l) => l.split(',')[0]).sort()).toEqual((await t.db('partners').select('id')).map((r: { id: number | string }) => String(r.id)).sort());
+
+    await page.click('[data-testid=partners-table-prev]');
+    await expect.poll(() => page.textContent('[data-testid=partners-table-range]')).toBe(`rows 3–4 of ${total}`);
+    await context.close();
+  });
 });

@@ -199,7 +199,20 @@ describe('read API over the seeded world', () => {
     expect(body).not.toContain('credentials');
     expect((await app.inject({ url: '/api/runs', headers: bearer(VIEWER) })).json().items).toHaveLength(2);
     expect((await app.inject({ url: '/api/checkpoints', headers: bearer(VIEWER) })).json().items).toEqual([expect.objectContaining({ connection: 'ps', stream: 'rewards' })]);
-    expect((await app.inject({ url: '/api/corrections?status=failed', headers: bearer(VIEWER) })).json().items[0]).toMatchObject({ actionType: 'reward_adjustment', error: 'HTTP 422 from network' });
+    const failed = (await app.inject({ url: '/api/corrections?status=failed', headers: bearer(VIEWER) })).json();
+    expect(failed.items[0]).toMatchObject({ actionType: 'reward_adjustment', error: 'HTTP 422 from network' });
+    expect(failed.total).toBe(failed.items.length); // one page holds them all here
+    // Paging: the total counts every match, not the page.
+    await t.db('corrections').insert([2, 3].map((i) => ({ idempotency_key: `corr-page-${i}`, connection: 'ps', network: 'partnerstack', action_type: 'reward_adjustment', payload: '{}', usd_minor: 100, status: 'planned', attempts: 0 })));
+    try {
+      const all = Number((await t.db('corrections').count<Array<{ n: string }>>('* as n'))[0]!.n);
+      const p1 = (await app.inject({ url: '/api/corrections?limit=2&offset=0', headers: bearer(VIEWER) })).json();
+      const p2 = (await app.inject({ url: '/api/corrections?limit=2&offset=2', headers: bearer(VIEWER) })).json();
+      expect([p1.items.length, p2.items.length, p1.total, p2.total]).toEqual([2, all - 2, all, all]);
+      expect(new Set([...p1.items, ...p2.items].map((c: { id: number }) => c.id)).size).toBe(all);
+    } finally {
+      await t.db('corrections').where('idempotency_key', 'like', 'corr-page-%').delete();
+    }
   });
 });
 

@@ -164,7 +164,7 @@ export function apiRoutes(deps: ApiDeps): AnyRoute[] {
       method: 'GET', url: '/api/corrections', role: 'viewer', tag: 'corrections', summary: 'Corrections (push-back actions) and their outcome',
       query: z.object({ status: z.enum(CORRECTION_STATUSES).optional(), network: z.string().optional(), discrepancyId: z.coerce.number().int().positive().optional(), limit, offset, format }),
       csvItems: (r) => (r as { items: Array<Record<string, unknown>> }).items,
-      handler: async ({ query }) => ({ items: await q.listCorrections(db, query) }),
+      handler: async ({ query }) => q.listCorrections(db, query),
     }),
     defineRoute({
       method: 'GET', url: '/api/push/plan', role: 'viewer', tag: 'corrections', summary: 'Dry run: the corrections a push would send now (nothing is sent)',
