@@ -1,7 +1,10 @@
 // Opens the database: PostgreSQL through pg when a URL is given, otherwise embedded PGlite on disk
 // (or in memory with `memory://`). Both speak the same SQL, so one set of migrations serves both.
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
 import { PGlite } from '@electric-sql/pglite';
@@ -94,6 +97,7 @@ export async function openDb(opts: DbOptions = {}): Promise<Db> {
   if (url !== 'memory://') {
     dataDir = path.resolve(opts.dataDir ?? '.data/pglite');
     mkdirSync(dataDir, { recursive: true });
+    if (!existsSync(path.join(dataDir, 'PG_VERSION'))) await initPgliteDir(dataDir);
   }
   const pglite = new PGlite({ ...(dataDir ? { dataDir } : {}), parsers });
   return knexFactory({
@@ -101,4 +105,23 @@ export async function openDb(opts: DbOptions = {}): Promise<Db> {
     dialect: 'postgres',
     connection: () => ({ pglite }) as object,
   } as Knex.Config);
+}
+
+/**
+ * initdb for a new on-disk PGlite directory, in a child process (src/db/pglite-init.ts says why).
+ * The child builds a sibling temp directory that is renamed into place only when complete, so a
+ * killed start leaves nothing half-made. If the child cannot run (e.g. a bundle without the script),
+ * PGlite initialises in-process as before — same result, higher peak.
+ */
+export async function initPgliteDir(dataDir: string): Promise<void> {
+  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+  const script = fileURLToPath(new URL(`./pglite-init${ext}`, import.meta.url));
+  if (!existsSync(script) || readdirSync(dataDir).length > 0) return;
+  const tmp = `${dataDir}.init-${process.pid}-${Date.now()}`;
+  try {
+    await promisify(execFile)(process.execPath, ['--disable-warning=ExperimentalWarning', script, tmp], { timeout: 120_000 });
+    renameSync(tmp, dataDir); // replaces the empty directory
+  } catch {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 }
