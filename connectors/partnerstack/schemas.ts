@@ -156,7 +156,7 @@ export function rewardRawStatus(r: { reward_status?: string | null | undefined; 
 /** Connection options (`connections.<name>.options`). Defaults are documented in README.md. */
 export const optionsSchema = z
   .strictObject({
-    /** Days of transactions and rewards re-read each run (no updated-at filter exists for them). */
+    /** Days of transactions and rewards re-read by a look-back sweep (no updated-at filter exists for them). */
     lookbackDays: z.number().int().min(1).max(3650).default(60),
     /** Page size; the vendor accepts 1–250. */
     pageSize: z.number().int().min(1).max(250).default(250),

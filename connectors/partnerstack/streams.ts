@@ -1,6 +1,13 @@
 // PartnerStack streams: groups, partnerships, customers (incremental on updated_at), transactions and
 // rewards (look-back rescans with deletion). Lists are newest-first (created_at desc) with a
 // `starting_after=<key>` cursor; we always ask for the largest page (250).
+//
+// Transactions and rewards have no updated-at filter, so reward status changes, voids and deletions
+// are only visible by re-reading a `min_created` window and diffing it. The cadence
+// (src/sync/lookback.ts): a *sweep* re-reads the whole look-back window (first run, `--sweep`, or
+// the last sweep ≥ sync.lookback.everyHours ago); runs in between read only a *tail* from the end of
+// the last completed pass − tailHours. Either pass, once complete, is a complete window: keys inside
+// it not seen are marked deleted. `lastSweepAt` lives in the stream's checkpoint.
 import type { Knex } from 'knex';
 import type { Page, StreamDef, SyncContext } from '../../src/sync/types.ts';
 import {
@@ -15,6 +22,7 @@ import {
   upsertNetworkTransactions,
   upsertPartnerAccounts,
 } from '../../src/model/index.ts';
+import { sweepDue, tailMs } from '../../src/sync/lookback.ts';
 import { chunk } from '../../src/util/chunk.ts';
 import { dedupeBy } from '../../src/util/dedupe.ts';
 import type { PartnerStackClient } from './client.ts';
@@ -73,6 +81,11 @@ export interface IncrementalPass {
 export interface WindowState {
   [k: string]: WindowPass | number | null;
   lastCompletedTo: number | null;
+  /**
+   * `to` of the last completed sweep (run clock, epoch ms). Absent in states written before the
+   * cadence existed: read as null, i.e. a sweep is due.
+   */
+  lastSweepAt: number | null;
   pass: WindowPass | null;
 }
 export interface WindowPass {
@@ -83,6 +96,8 @@ export interface WindowPass {
   to: number;
   phase: number;
   startingAfter: string | null;
+  /** Set (= `to`) when the pass is a sweep; null for a tail. Absent in older passes: not counted as a sweep. */
+  sweepAt: number | null;
 }
 
 function keyOf(item: unknown): string | undefined {
@@ -164,13 +179,9 @@ export async function* readWindow(
   startMs: number | null = null,
 ): AsyncIterable<Page<WindowState>> {
   const to = ctx.now.getTime();
+  const lastSweepAt = state.lastSweepAt ?? null; // absent in pre-cadence states
   // `since` is wall-clock (stream_keys.last_seen_at is stamped with the wall clock at commit).
-  // The first pass (no completed pass yet) reads from startMs, or the full history when unset
-  // (from = null: no min_created at all). Later passes start lookbackDays back, and never after the
-  // end of the last completed pass: after a pause longer than the look-back, records created in
-  // between would otherwise never be read.
-  const from = state.lastCompletedTo === null ? startMs : Math.min(to - lookbackDays * DAY_MS, state.lastCompletedTo);
-  let pass: WindowPass = state.pass ?? { since: new Date().toISOString(), from, to, phase: 0, startingAfter: null };
+  let pass: WindowPass = state.pass ?? newWindowPass(ctx, lookbackDays, state, startMs, to);
   // Keys already yielded by an earlier phase of this pass (in memory: a resumed pass may yield a
   // record twice, which is a harmless upsert; this only keeps the counts honest).
   const seen = new Set<string>();
@@ -189,21 +200,40 @@ export async function* readWindow(
     }
     if (hasMore && res.items.length > 0) {
       pass = { ...pass, startingAfter: lastKey(res.items, path) };
-      yield { records: items, state: { lastCompletedTo: state.lastCompletedTo, pass } };
+      yield { records: items, state: { lastCompletedTo: state.lastCompletedTo, lastSweepAt, pass } };
       continue;
     }
     if (pass.phase + 1 < phases.length) {
       pass = { ...pass, phase: pass.phase + 1, startingAfter: null };
-      yield { records: items, state: { lastCompletedTo: state.lastCompletedTo, pass } };
+      yield { records: items, state: { lastCompletedTo: state.lastCompletedTo, lastSweepAt, pass } };
       continue;
     }
     yield {
       records: items,
-      state: { lastCompletedTo: pass.to, pass: null },
+      state: { lastCompletedTo: pass.to, lastSweepAt: pass.sweepAt ?? lastSweepAt, pass: null },
+      // A tail is as complete as a sweep within its own bounds, so it also detects deletions there.
       completedWindow: { from: new Date(pass.from ?? 0), to: new Date(pass.to), since: new Date(pass.since) },
     };
     return;
   }
+}
+
+/**
+ * Plans a pass. The first pass (no completed pass yet) reads from startMs, or the full history when
+ * unset (from = null: no min_created at all). A sweep starts lookbackDays back, a tail tailHours
+ * before the end of the last completed pass (never further back than a sweep would) — and neither
+ * after the end of the last completed pass: after a pause longer than the window, records created
+ * in between would otherwise never be read.
+ */
+function newWindowPass(ctx: SyncContext, lookbackDays: number, state: WindowState, startMs: number | null, to: number): WindowPass {
+  const since = new Date().toISOString();
+  const last = state.lastCompletedTo;
+  if (last === null) return { since, from: startMs, to, phase: 0, startingAfter: null, sweepAt: to };
+  const sweepFrom = Math.min(to - lookbackDays * DAY_MS, last);
+  if (sweepDue(ctx, state.lastSweepAt)) return { since, from: sweepFrom, to, phase: 0, startingAfter: null, sweepAt: to };
+  // min(…, to): a clock behind the last pass (a back-dated run) reads from its own present.
+  const from = Math.max(sweepFrom, Math.min(last - tailMs(ctx), to));
+  return { since, from, to, phase: 0, startingAfter: null, sweepAt: null };
 }
 
 // ---- lookups ----------------------------------------------------------------------------------
@@ -307,7 +337,7 @@ export function buildStreams(deps: StreamDeps): StreamDef<any, any>[] { // eslin
     schema: transactionSchema,
     key: (t) => t.key,
     recordTime: createdAt,
-    initialState: () => ({ lastCompletedTo: null, pass: null }),
+    initialState: () => ({ lastCompletedTo: null, lastSweepAt: null, pass: null }),
     read: (ctx, state) => readWindow(ctx, deps.client(ctx), 'transactions', [{}], o.pageSize, o.lookbackDays, state, startMs),
     write: async (trx, recs, ctx) => {
       await writeTransactions(trx, recs, ctx.connection.name);
@@ -322,7 +352,7 @@ export function buildStreams(deps: StreamDeps): StreamDef<any, any>[] { // eslin
     schema: rewardSchema,
     key: (r) => r.key,
     recordTime: createdAt,
-    initialState: () => ({ lastCompletedTo: null, pass: null }),
+    initialState: () => ({ lastCompletedTo: null, lastSweepAt: null, pass: null }),
     read: (ctx, state) => readWindow(ctx, deps.client(ctx), 'rewards', rewardPhases, o.pageSize, o.lookbackDays, state, startMs),
     write: async (trx, recs, ctx) => {
       await writeRewards(trx, recs, ctx.connection.name, o);

@@ -165,12 +165,13 @@ describe('sync from the fake server', () => {
     expect(r2.streams.transactions!.deleted + r2.streams.rewards!.deleted).toBe(0);
     expect(await snapshot()).toEqual(s1);
 
-    // The vendor changes: a refund deletes a transaction, a reward is approved.
+    // The vendor changes: a refund deletes a transaction, a reward is approved — anywhere in the
+    // 50 days, so it takes a sweep (forced here, as `sync --sweep` does; the r2 above was a tail).
     const gone = d.transactions[7]!.key;
     fake.store.remove('transactions', gone);
     const approved = d.rewards.find((r) => r.reward_status === 'pending')!;
     fake.store.put('rewards', { ...approved, reward_status: 'approved', updated_at: END + 1 });
-    const r3 = await sync(t.db, conn, { now: new Date(END + 2 * 3_600_000) });
+    const r3 = await sync(t.db, conn, { now: new Date(END + 2 * 3_600_000), sweep: true });
     expect(r3.streams.transactions!.deleted).toBe(1);
     const s3 = await snapshot();
     expect(s3.transactions.find((x) => x.external_id === gone)!.deleted_at).not.toBeNull();

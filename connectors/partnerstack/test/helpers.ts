@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import { configSchema, type ConnectionConfig } from '../../../src/config/schema.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
 import { runStreams, type SyncRunResult } from '../../../src/sync/engine.ts';
+import { withForcedSweep } from '../../../src/sync/lookback.ts';
 import type { SyncContext } from '../../../src/sync/types.ts';
 import { connector } from '../index.ts';
 
@@ -25,13 +26,15 @@ export function connection(baseUrl: string, options: Record<string, unknown> = {
   };
 }
 
-export function ctxFor(db: Knex, conn: ConnectionConfig, now = new Date()): SyncContext {
-  return { db, config, connection: conn, log: silentLogger, now, runId: 0, env };
+export function ctxFor(db: Knex, conn: ConnectionConfig, now = new Date(), cfg = config): SyncContext {
+  return { db, config: cfg, connection: conn, log: silentLogger, now, runId: 0, env };
 }
 
-export async function sync(db: Knex, conn: ConnectionConfig, opts: { now?: Date; only?: string[] } = {}): Promise<SyncRunResult> {
+/** `sweep: true` forces a look-back sweep (what `sync --sweep` does); default cadence otherwise. */
+export async function sync(db: Knex, conn: ConnectionConfig, opts: { now?: Date; only?: string[]; sweep?: boolean } = {}): Promise<SyncRunResult> {
   const now = opts.now ?? new Date();
+  const cfg = opts.sweep ? withForcedSweep(config) : config;
   connector.validateOptions?.(conn);
-  const streams = connector.streams(ctxFor(db, conn, now));
-  return runStreams({ db, config, connection: conn, streams, log: silentLogger, env, now, only: opts.only });
+  const streams = connector.streams(ctxFor(db, conn, now, cfg));
+  return runStreams({ db, config: cfg, connection: conn, streams, log: silentLogger, env, now, only: opts.only });
 }

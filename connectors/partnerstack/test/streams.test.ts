@@ -183,12 +183,12 @@ describe('partnerstack streams', () => {
       ['in_3', 9900, 'USD', null],
       ['in_old', 9900, 'USD', null],
     ]);
-    expect((await t.db('checkpoints').where({ stream: 'transactions' }).first()).state).toEqual({ lastCompletedTo: NOW, pass: null });
+    expect((await t.db('checkpoints').where({ stream: 'transactions' }).first()).state).toEqual({ lastCompletedTo: NOW, lastSweepAt: NOW, pass: null });
 
-    // Next run: in_2 vanished (a refund deleted it), in_old is outside the window and not listed.
+    // Next run, a forced sweep: in_2 vanished (a refund deleted it), in_old is outside the window and not listed.
     const now2 = NOW + 3_600_000;
     api().get('/api/v2/transactions').query({ min_created: String(now2 - 30 * DAY - 1), limit: '250' }).reply(200, page([txn('in_3', NOW - 1 * DAY), txn('in_1', NOW - 3 * DAY, 1, 4900)], false));
-    const r2 = await sync(t.db, conn, { now: new Date(now2), only: ['transactions'] });
+    const r2 = await sync(t.db, conn, { now: new Date(now2), only: ['transactions'], sweep: true });
     expect(r2.status).toBe('succeeded');
     expect(r2.streams.transactions!.deleted).toBe(1);
     const rows2 = await t.db('network_transactions').orderBy('external_id').select('external_id', 'amount_minor', 'deleted_at');
@@ -201,7 +201,7 @@ describe('partnerstack streams', () => {
     expect(nock.pendingMocks()).toEqual([]);
   });
 
-  it('transactions: the first run without startDate reads the full history (no min_created); the next run only the look-back window', async () => {
+  it('transactions: the first run without startDate reads the full history (no min_created); the next run only the tail', async () => {
     const conn = connection(BASE, { lookbackDays: 30 });
     const ancient = txn('in_2019', Date.UTC(2019, 2, 15));
     let firstQuery: Record<string, unknown> | undefined;
@@ -214,9 +214,9 @@ describe('partnerstack streams', () => {
     expect(firstQuery).toEqual({ limit: '250' });
     expect(r1.streams.transactions).toMatchObject({ records: 2, deleted: 0 });
 
-    // Second run: min(now2 − 30 days, NOW) = now2 − 30 days; the 2019 row is outside it and not judged.
+    // Second run, 1 h later (no sweep due): the tail from NOW − 48 h; the 2019 row is outside it and not judged.
     const now2 = NOW + 3_600_000;
-    api().get('/api/v2/transactions').query({ min_created: String(now2 - 30 * DAY - 1), limit: '250' }).reply(200, page([txn('in_1', NOW - DAY)], false));
+    api().get('/api/v2/transactions').query({ min_created: String(NOW - 2 * DAY - 1), limit: '250' }).reply(200, page([txn('in_1', NOW - DAY)], false));
     const r2 = await sync(t.db, conn, { now: new Date(now2), only: ['transactions'] });
     expect(r2.status).toBe('succeeded');
     expect(r2.streams.transactions!.deleted).toBe(0);
@@ -253,12 +253,12 @@ describe('partnerstack streams', () => {
       { external_id: 'rew_3', status: 'scheduled', raw_status: 'scheduled', kind_hint: 'direct', amount_minor: 1980, partner_external_id: 'partner_1', account: 'partner_1', transaction_key: 'in_1', sale_amount_minor: 9900, offer_key: 'offer_direct', invoice_status: 'pending', customer_external_key: 'acct_1' },
     ]);
 
-    // Second pass: rew_1 approved, rew_2 gone, rew_3 paid; the malformed item comes back again.
+    // Second pass (a forced sweep): rew_1 approved, rew_2 gone, rew_3 paid; the malformed item comes back again.
     const now2 = NOW + 60_000;
     const min2 = String(now2 - 60 * DAY - 1);
     api().get('/api/v2/rewards').query({ min_created: min2, limit: '250' }).reply(200, page([reward('rew_1', 'approved', NOW - DAY), bad], false));
     api().get('/api/v2/rewards').query({ min_created: min2, limit: '250', status: 'scheduled' }).reply(200, page([reward('rew_3', 'paid', NOW - 40 * DAY, { invoice: { key: 'inv_9', status: 'charge_succeeded', payment_date: NOW } })], false));
-    const r2 = await sync(t.db, conn, { now: new Date(now2), only: ['rewards'] });
+    const r2 = await sync(t.db, conn, { now: new Date(now2), only: ['rewards'], sweep: true });
     expect(r2.status).toBe('succeeded');
     expect(r2.streams.rewards!.deleted).toBe(1);
     const hist = await t.db('network_commission_status_history as h').join('network_commissions as n', 'n.id', 'h.network_commission_id').orderBy(['n.external_id', 'h.observed_at']).select('n.external_id', 'h.status');

@@ -1,0 +1,170 @@
+// The look-back cadence on transactions and rewards (src/sync/lookback.ts): a sweep re-reads the
+// whole look-back window when due, runs in between read only the tail, and both are complete
+// windows for deletion detection. A nock "server" answers from a mutable list, honouring
+// min_created, status, starting_after and limit, and records every query.
+import nock from 'nock';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createTestDb, type TestDb } from '../../../test/helpers/db.ts';
+import { BASIC, connection, sync } from './helpers.ts';
+
+const HOST = 'https://api.partnerstack.test';
+const BASE = `${HOST}/api/v2`;
+const NOW = Date.UTC(2025, 5, 1);
+const H = 3_600_000;
+const DAY = 24 * H;
+
+type Item = { key: string; created_at: number; [k: string]: unknown };
+const txn = (key: string, createdAt: number): Item => ({ key, amount: 9900, amount_usd: 9900, currency: 'usd', approved: true, archived: false, customer: { key: 'cust_1', email: null, external_key: 'acct_1' }, metadata: {}, test: false, created_at: createdAt, updated_at: createdAt });
+const reward = (key: string, status: string, createdAt: number): Item => ({
+  key, amount: 1980, currency: 'USD', description: 'Direct', reward_status: status,
+  customer: { key: 'cust_1', email: null, external_key: 'acct_1' }, partnership: { key: 'pship_1', email: 'p1@example.com' },
+  transaction: { key: 'in_1', amount: 9900, currency: 'USD' }, created_at: createdAt, updated_at: createdAt,
+});
+
+let t: TestDb;
+let store: Record<'transactions' | 'rewards', Item[]>;
+let queries: Array<{ path: string; q: Record<string, string> }>;
+/** Requests to fail with HTTP 500 (by path + starting_after), e.g. to kill a run between pages. */
+let failing: Set<string>;
+
+function serve(): void {
+  nock(HOST)
+    .persist()
+    .matchHeader('authorization', BASIC)
+    .get(/\/api\/v2\/(transactions|rewards)/)
+    .query(true)
+    .reply((req: unknown) => {
+      // nock hands the callback a fetch Request (older versions: the path string).
+      const url = new URL(typeof req === 'string' ? req : String((req as { url: string }).url), HOST);
+      const path = url.pathname.split('/').pop() as 'transactions' | 'rewards';
+      const q = Object.fromEntries(url.searchParams);
+      if (failing.has(`${path}:${q.starting_after ?? ''}`)) return [500, { message: 'boom', status: 500 }];
+      queries.push({ path, q });
+      const min = q.min_created !== undefined ? Number(q.min_created) : -Infinity;
+      let list = store[path].filter((x) => x.created_at >= min && (!q.status || x.reward_status === q.status)).sort((a, b) => b.created_at - a.created_at);
+      if (q.starting_after) list = list.slice(list.findIndex((x) => x.key === q.starting_after) + 1);
+      const limit = Number(q.limit);
+      return [200, { data: { has_more: list.length > limit, items: list.slice(0, limit) }, message: 'Retrieved', status: 200 }];
+    });
+}
+
+const minCreatedOf = (path: string): string[] => [...new Set(queries.filter((x) => x.path === path).map((x) => x.q.min_created ?? 'none'))];
+const state = async (stream: string) => (await t.db('checkpoints').where({ stream }).first()).state;
+const rows = async (table: string) =>
+  Object.fromEntries((await t.db(table).select('external_id', 'deleted_at', ...(table === 'network_commissions' ? ['status'] : []))).map((r) => [r.external_id, r.status ?? (r.deleted_at ? 'deleted' : 'live')]));
+
+describe('partnerstack look-back cadence (sweep every 24 h, 48 h tail)', () => {
+  beforeAll(() => nock.disableNetConnect());
+  afterAll(() => nock.enableNetConnect());
+  beforeEach(async () => {
+    t = await createTestDb();
+    store = { transactions: [], rewards: [] };
+    queries = [];
+    failing = new Set();
+    serve();
+  });
+  afterEach(async () => {
+    nock.cleanAll();
+    await t.destroy();
+  });
+
+  // startDate = NOW − 30 days = the look-back, so the first pass is a sweep of the same window.
+  const conn = connection(BASE, { lookbackDays: 30, startDate: '2025-05-02', pageSize: 2 });
+
+  it('transactions: a tail run reads only the tail, catches a new row and a deletion inside it; the due sweep catches the old deletion', async () => {
+    store.transactions = [txn('in_old', NOW - 20 * DAY), txn('in_mid', NOW - 10 * DAY), txn('in_recent', NOW - DAY)];
+    expect((await sync(t.db, conn, { now: new Date(NOW), only: ['transactions'] })).status).toBe('succeeded');
+    expect(await state('transactions')).toEqual({ lastCompletedTo: NOW, lastSweepAt: NOW, pass: null });
+
+    // 6 h later: in_recent refunded (deleted), in_old deleted too (but outside the tail), in_new sold.
+    store.transactions = [txn('in_mid', NOW - 10 * DAY), txn('in_new', NOW + 5 * H)];
+    queries = [];
+    const r2 = await sync(t.db, conn, { now: new Date(NOW + 6 * H), only: ['transactions'] });
+    expect(r2.status).toBe('succeeded');
+    expect(minCreatedOf('transactions')).toEqual([String(NOW - 48 * H - 1)]); // end of the last pass − 48 h
+    expect(r2.streams.transactions).toMatchObject({ records: 1, deleted: 1 });
+    expect(await rows('network_transactions')).toEqual({ in_old: 'live', in_mid: 'live', in_recent: 'deleted', in_new: 'live' });
+    expect(await state('transactions')).toEqual({ lastCompletedTo: NOW + 6 * H, lastSweepAt: NOW, pass: null });
+
+    // 24 h after the last sweep: a sweep again, from now − 30 days; in_old's deletion shows.
+    queries = [];
+    const r3 = await sync(t.db, conn, { now: new Date(NOW + DAY), only: ['transactions'] });
+    expect(r3.status).toBe('succeeded');
+    expect(minCreatedOf('transactions')).toEqual([String(NOW + DAY - 30 * DAY - 1)]);
+    expect(r3.streams.transactions!.deleted).toBe(1);
+    expect(await rows('network_transactions')).toEqual({ in_old: 'deleted', in_mid: 'live', in_recent: 'deleted', in_new: 'live' });
+    expect(await state('transactions')).toEqual({ lastCompletedTo: NOW + DAY, lastSweepAt: NOW + DAY, pass: null });
+  });
+
+  it('rewards: both phases use the tail between sweeps; an old status change waits for the sweep', async () => {
+    store.rewards = [reward('rew_old', 'pending', NOW - 20 * DAY), reward('rew_sched', 'scheduled', NOW - 15 * DAY), reward('rew_1', 'pending', NOW - DAY)];
+    expect((await sync(t.db, conn, { now: new Date(NOW), only: ['rewards'] })).status).toBe('succeeded');
+    store.rewards = [reward('rew_old', 'approved', NOW - 20 * DAY), reward('rew_sched', 'scheduled', NOW - 15 * DAY), reward('rew_1', 'declined', NOW - DAY)];
+    queries = [];
+    expect((await sync(t.db, conn, { now: new Date(NOW + 2 * H), only: ['rewards'] })).status).toBe('succeeded');
+    expect(queries.map((x) => [x.q.status ?? 'all', x.q.min_created])).toEqual([
+      ['all', String(NOW - 48 * H - 1)],
+      ['scheduled', String(NOW - 48 * H - 1)],
+    ]);
+    expect(await rows('network_commissions')).toEqual({ rew_old: 'pending', rew_sched: 'scheduled', rew_1: 'declined' });
+    // `--sweep` forces the whole window before the 24 h are up.
+    queries = [];
+    expect((await sync(t.db, conn, { now: new Date(NOW + 3 * H), only: ['rewards'], sweep: true })).status).toBe('succeeded');
+    expect(minCreatedOf('rewards')).toEqual([String(NOW + 3 * H - 30 * DAY - 1)]);
+    expect(await rows('network_commissions')).toEqual({ rew_old: 'approved', rew_sched: 'scheduled', rew_1: 'declined' });
+    expect((await state('rewards')).lastSweepAt).toBe(NOW + 3 * H);
+  });
+
+  it('a run killed between pages resumes the same pass (a tail stays a tail, a sweep is stamped when it completes)', async () => {
+    store.transactions = [txn('in_a', NOW - 20 * DAY), txn('in_b', NOW - 30 * H), txn('in_c', NOW - 20 * H), txn('in_d', NOW - 10 * H)];
+    expect((await sync(t.db, conn, { now: new Date(NOW), only: ['transactions'] })).status).toBe('succeeded');
+
+    // Tail run 1 h later: page 1 (in_d, in_c) commits, page 2 fails; in_b vanished meanwhile.
+    store.transactions = [txn('in_a', NOW - 20 * DAY), txn('in_c', NOW - 20 * H), txn('in_d', NOW - 10 * H), txn('in_e', NOW + 30 * 60_000)];
+    failing.add('transactions:in_d');
+    const r1 = await sync(t.db, conn, { now: new Date(NOW + H), only: ['transactions'] });
+    expect(r1.status).toBe('failed');
+    expect(await state('transactions')).toMatchObject({ lastCompletedTo: NOW, lastSweepAt: NOW, pass: { from: NOW - 48 * H, to: NOW + H, startingAfter: 'in_d', sweepAt: null } });
+
+    // Resumed 30 h later (a sweep would be due): the stored tail pass finishes first, from page 2.
+    failing.clear();
+    queries = [];
+    const r2 = await sync(t.db, conn, { now: new Date(NOW + 30 * H), only: ['transactions'] });
+    expect(r2.status).toBe('succeeded');
+    expect(queries.map((x) => [x.q.min_created, x.q.starting_after])).toEqual([[String(NOW - 48 * H - 1), 'in_d']]);
+    expect(r2.streams.transactions!.deleted).toBe(1); // in_b, inside the tail
+    expect(await state('transactions')).toEqual({ lastCompletedTo: NOW + H, lastSweepAt: NOW, pass: null });
+
+    // The sweep is still due; killed after its first page, then resumed: stamped with its own `to`.
+    failing.add('transactions:in_d');
+    const now3 = NOW + 31 * H;
+    expect((await sync(t.db, conn, { now: new Date(now3), only: ['transactions'] })).status).toBe('failed');
+    expect(await state('transactions')).toMatchObject({ lastSweepAt: NOW, pass: { from: now3 - 30 * DAY, sweepAt: now3 } });
+    failing.clear();
+    queries = [];
+    expect((await sync(t.db, conn, { now: new Date(now3 + H), only: ['transactions'] })).status).toBe('succeeded');
+    expect(minCreatedOf('transactions')).toEqual([String(now3 - 30 * DAY - 1)]);
+    expect(await state('transactions')).toEqual({ lastCompletedTo: now3, lastSweepAt: now3, pass: null });
+  });
+
+  it('a checkpoint from before the cadence (no lastSweepAt) sweeps on the next run', async () => {
+    store.transactions = [txn('in_old', NOW - 20 * DAY), txn('in_recent', NOW - DAY)];
+    expect((await sync(t.db, conn, { now: new Date(NOW), only: ['transactions'] })).status).toBe('succeeded');
+    await t.db('checkpoints').where({ stream: 'transactions' }).update({ state: JSON.stringify({ lastCompletedTo: NOW, pass: null }) });
+    store.transactions = [txn('in_recent', NOW - DAY)];
+    queries = [];
+    const r = await sync(t.db, conn, { now: new Date(NOW + H), only: ['transactions'] });
+    expect(r.status).toBe('succeeded');
+    expect(minCreatedOf('transactions')).toEqual([String(NOW + H - 30 * DAY - 1)]);
+    expect(r.streams.transactions!.deleted).toBe(1);
+    expect(await state('transactions')).toEqual({ lastCompletedTo: NOW + H, lastSweepAt: NOW + H, pass: null });
+  });
+
+  it('a legacy pass in progress (no sweepAt) resumes and completes without counting as a sweep', async () => {
+    store.transactions = [txn('in_1', NOW - DAY)];
+    await t.db('checkpoints').insert({ connection: 'ps', stream: 'transactions', state: JSON.stringify({ lastCompletedTo: NOW - DAY, pass: { since: new Date().toISOString(), from: NOW - 31 * DAY, to: NOW, phase: 0, startingAfter: null } }) });
+    expect((await sync(t.db, conn, { now: new Date(NOW + H), only: ['transactions'] })).status).toBe('succeeded');
+    expect(minCreatedOf('transactions')).toEqual([String(NOW - 31 * DAY - 1)]);
+    expect(await state('transactions')).toEqual({ lastCompletedTo: NOW, lastSweepAt: null, pass: null });
+  });
+});
