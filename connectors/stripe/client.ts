@@ -16,9 +16,10 @@ export const stripeOptionsSchema = z.looseObject({
   /** Earliest `created` (ISO date) read on a first run; default: everything. */
   startDate: z.iso.date().or(z.iso.datetime()).optional(),
   /**
-   * Look-back per stream in days: each run re-reads objects created this long before the last
-   * high-water mark, picking up late changes (an invoice paid later, a refund that failed, a
-   * dispute decided). null = full rescan every run (subscriptions: status changes at any age).
+   * Look-back per stream in days: a sweep (every sync.lookback.everyHours) re-reads objects created
+   * this long before the last high-water mark, picking up late changes (an invoice paid later, a
+   * refund that failed, a dispute decided). null = the whole list (subscriptions). Runs between
+   * sweeps read a tail plus the Events API change feed (see streams.ts).
    */
   lookbackDays: z
     .looseObject({

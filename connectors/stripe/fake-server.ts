@@ -5,12 +5,20 @@
 // `ending_before`, `created[gt|gte|lt|lte]`, `expand[]` (any id field, `data.` prefix on lists; the
 // includable `payments` of an invoice: its first 10 invoice payments, newest first, with has_more),
 // Bearer auth, Stripe error bodies, and fault injection (5xx, 429, latency).
+//
+// `/v1/events` (list and retrieve) serves the change feed the connector reads between sweeps: the
+// store records an event whenever it takes in an object — for a new object the lifecycle its own
+// timestamps tell (created; a subscription's trial end and cancellation; an invoice paid, voided or
+// marked uncollectible; a refund and its charge refunded; a dispute opened and closed), for a
+// replaced object that differs the change (status → the specific type, else `*.updated`) at the
+// store's clock. Filters: `type` (exact or `prefix.*`), `types[]`, `created`. Events are not expired
+// after 30 days (the connector checks retention itself). Objects edited in place (`touch`) record none.
 import http from 'node:http';
 import { listenOnLoopback, lowerBound, VersionedMap, ViewCache } from '../fake-http.ts';
 
 export type StripeObject = { id: string; object: string; created?: number; [k: string]: unknown };
 
-const COLLECTIONS = ['customers', 'subscriptions', 'invoices', 'invoice_payments', 'refunds', 'disputes', 'charges', 'payment_intents', 'balance_transactions'] as const;
+const COLLECTIONS = ['customers', 'subscriptions', 'invoices', 'invoice_payments', 'refunds', 'disputes', 'charges', 'payment_intents', 'balance_transactions', 'events'] as const;
 type Collection = (typeof COLLECTIONS)[number];
 const BY_OBJECT: Record<string, Collection> = {
   customer: 'customers',
@@ -22,6 +30,7 @@ const BY_OBJECT: Record<string, Collection> = {
   charge: 'charges',
   payment_intent: 'payment_intents',
   balance_transaction: 'balance_transactions',
+  event: 'events',
 };
 
 export interface StripeFakeStore {
@@ -38,6 +47,10 @@ export interface StripeFakeStore {
   get(id: string): StripeObject | undefined;
   /** Invoice payments of an invoice (index kept by `add`). */
   paymentsOf(invoiceId: string): StripeObject[];
+  /** The clock (unix seconds) that stamps events for replaced objects; tests set it. Default: wall clock. */
+  clock: () => number;
+  /** Records one event (as `add` does for changes); returns it. */
+  recordEvent(type: string, object: StripeObject, created: number, previous?: Record<string, unknown>): StripeObject;
   clear(): void;
 }
 
@@ -98,13 +111,111 @@ const eqValue = (o: StripeObject, f: EqField): string | undefined => {
   }
 };
 
+/** Pinned like the connector's SDK; events render in the account's version at the time (Stripe docs). */
+const EVENT_API_VERSION = '2025-03-31.basil';
+const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+
+/** The events a newly stored object's own timestamps imply (its lifecycle up to the state it is in). */
+function lifecycleEvents(o: StripeObject, get: (id: string) => StripeObject | undefined): Array<[string, StripeObject, number]> {
+  const created = num(o.created);
+  if (created === null) return [];
+  const out: Array<[string, StripeObject, number]> = [];
+  switch (o.object) {
+    case 'customer':
+      out.push(['customer.created', o, created]);
+      break;
+    case 'subscription': {
+      out.push(['customer.subscription.created', o, created]);
+      const trialEnd = num(o.trial_end);
+      const ended = num(o.ended_at) ?? num(o.canceled_at);
+      if (trialEnd !== null && o.status !== 'trialing' && (ended === null || trialEnd < ended)) out.push(['customer.subscription.updated', o, trialEnd]);
+      if (o.status === 'canceled' || o.status === 'incomplete_expired') out.push(['customer.subscription.deleted', o, ended ?? created]);
+      break;
+    }
+    case 'invoice': {
+      out.push(['invoice.created', o, created]);
+      const st = (o.status_transitions ?? {}) as Record<string, unknown>;
+      if (o.status === 'paid') out.push(['invoice.paid', o, num(st.paid_at) ?? created]);
+      if (o.status === 'void') out.push(['invoice.voided', o, num(st.voided_at) ?? created]);
+      if (o.status === 'uncollectible') out.push(['invoice.marked_uncollectible', o, num(st.marked_uncollectible_at) ?? created]);
+      break;
+    }
+    case 'refund': {
+      out.push(['refund.created', o, created]);
+      const charge = get(idOf(o.charge) ?? '');
+      if (charge) out.push(['charge.refunded', charge, created]);
+      if (o.status === 'failed') out.push(['refund.failed', o, created]);
+      break;
+    }
+    case 'dispute': {
+      out.push(['charge.dispute.created', o, created]);
+      if (o.status === 'won' || o.status === 'lost') {
+        const bts = Array.isArray(o.balance_transactions) ? (o.balance_transactions as Array<{ created?: unknown }>) : [];
+        out.push(['charge.dispute.closed', o, Math.max(created, ...bts.map((b) => num(b.created) ?? created))]);
+      }
+      break;
+    }
+  }
+  return out;
+}
+
+/** The event type for a stored object replaced by a different version, or null for objects without events. */
+function changeEventType(prev: StripeObject, next: StripeObject): string | null {
+  const changed = prev.status !== next.status;
+  switch (next.object) {
+    case 'customer':
+      return next.deleted === true ? 'customer.deleted' : 'customer.updated';
+    case 'subscription':
+      return changed && (next.status === 'canceled' || next.status === 'incomplete_expired') ? 'customer.subscription.deleted' : 'customer.subscription.updated';
+    case 'invoice':
+      if (changed && next.status === 'paid') return 'invoice.paid';
+      if (changed && next.status === 'void') return 'invoice.voided';
+      if (changed && next.status === 'uncollectible') return 'invoice.marked_uncollectible';
+      return 'invoice.updated';
+    case 'refund':
+      return changed && next.status === 'failed' ? 'refund.failed' : 'refund.updated';
+    case 'dispute':
+      return changed && (next.status === 'won' || next.status === 'lost') ? 'charge.dispute.closed' : 'charge.dispute.updated';
+    default:
+      return null;
+  }
+}
+
 function createStore(): StripeFakeStore {
   const collections = Object.fromEntries(COLLECTIONS.map((c) => [c, new VersionedMap<string, StripeObject>()])) as Record<Collection, VersionedMap<string, StripeObject>>;
   const byInvoice = new Map<string, Set<string>>();
   const indexes = new Map<Collection, CollectionIndex>();
+  let eventSeq = 0;
+  const recordEvent = (type: string, object: StripeObject, created: number, previous?: Record<string, unknown>): StripeObject => {
+    // Ids grow with recording order, so events of one second list newest (last recorded) first.
+    const e: StripeObject = {
+      id: `evt_${String(++eventSeq).padStart(12, '0')}`,
+      object: 'event',
+      api_version: EVENT_API_VERSION,
+      created,
+      // The object as stored when the event was recorded (a reference: stored objects are never edited).
+      data: previous ? { object, previous_attributes: previous } : { object },
+      livemode: false,
+      pending_webhooks: 0,
+      request: { id: null, idempotency_key: null },
+      type,
+    };
+    collections.events.set(e.id, e);
+    return e;
+  };
   const put = (o: StripeObject, copy: boolean): void => {
     const c = BY_OBJECT[o.object];
     if (!c) throw new Error(`fake stripe: unknown object type "${o.object}"`);
+    const stored = copy ? structuredClone(o) : o;
+    if (c !== 'events') {
+      const prev = collections[c].get(o.id);
+      if (!prev) {
+        for (const [type, obj, at] of lifecycleEvents(stored, (id) => (id === o.id ? stored : storeApi.get(id)))) recordEvent(type, obj, at);
+      } else if (prev !== o && JSON.stringify(prev) !== JSON.stringify(stored)) {
+        const type = changeEventType(prev, stored);
+        if (type) recordEvent(type, stored, storeApi.clock(), prev.status !== stored.status ? { status: prev.status } : {});
+      }
+    }
     if (c === 'invoice_payments') {
       const prev = collections.invoice_payments.get(o.id);
       if (prev) byInvoice.get(idOf(prev.invoice) ?? '')?.delete(o.id);
@@ -113,10 +224,12 @@ function createStore(): StripeFakeStore {
       if (!set) byInvoice.set(inv, (set = new Set()));
       set.add(o.id);
     }
-    collections[c].set(o.id, copy ? structuredClone(o) : o);
+    collections[c].set(o.id, stored);
   };
-  return {
+  const storeApi: StripeFakeStore = {
     collections,
+    clock: () => Math.floor(Date.now() / 1000),
+    recordEvent,
     add(...objs) {
       for (const o of objs) put(o, true);
     },
@@ -175,6 +288,7 @@ function createStore(): StripeFakeStore {
       indexes.clear();
     },
   };
+  return storeApi;
 }
 
 /** Parses `a[b][0]=x` style query strings into nested objects (arrays for numeric or empty keys). */
@@ -269,6 +383,11 @@ function filterFor(coll: Collection, q: Record<string, unknown>): (o: StripeObje
     }
     if ((coll === 'refunds' || coll === 'disputes') && typeof q.charge === 'string' && idOf(o.charge) !== q.charge) return false;
     if ((coll === 'refunds' || coll === 'disputes') && typeof q.payment_intent === 'string' && idOf(o.payment_intent) !== q.payment_intent) return false;
+    if (coll === 'events') {
+      const t = String(o.type);
+      if (typeof q.type === 'string' && !(q.type.endsWith('*') ? t.startsWith(q.type.slice(0, -1)) : t === q.type)) return false;
+      if (Array.isArray(q.types) && !q.types.includes(t)) return false;
+    }
     return true;
   };
 }
@@ -318,6 +437,7 @@ function listView(store: StripeFakeStore, coll: Collection, q: Record<string, un
     (coll === 'invoice_payments' && (q.invoice !== undefined || q.payment !== undefined || q.status !== undefined)) ||
     ((coll === 'refunds' || coll === 'disputes') && (q.charge !== undefined || q.payment_intent !== undefined)) ||
     (coll === 'invoices' && q.subscription !== undefined) ||
+    (coll === 'events' && (q.type !== undefined || q.types !== undefined)) ||
     q.customer !== undefined;
   if (!residual) return { arr: idx.sorted, lo, hi };
   const { starting_after: _a, ending_before: _b, limit: _l, expand: _e, ...rest } = q;

@@ -1,9 +1,20 @@
 // Stripe streams: customers, subscriptions (status=all), invoices (→ payments, with invoice
 // payments and the settlement balance transaction joined per page from list calls — see
 // fetchPageInvoiceLinks — falling back to per-invoice look-ups), refunds and
-// disputes (linked to their invoice through InvoicePayment). Incremental by `created` with a
-// per-stream look-back; within a pass the window's upper bound is fixed so newest-first cursor
-// paging (starting_after) is stable, and the cursor is checkpointed after every page.
+// disputes (linked to their invoice through InvoicePayment). Incremental by `created`; within a pass
+// the window's upper bound is fixed so newest-first cursor paging (starting_after) is stable, and the
+// cursor is checkpointed after every page.
+//
+// Look-back cadence (src/sync/lookback.ts): Stripe lists have no `updated` filter, so a pass is either
+// a *sweep* — the whole look-back window (`lookbackDays`; subscriptions: the whole list) — when one
+// is due (first run, `--sweep`, every `sync.lookback.everyHours`, an event cursor missing or past the
+// Events API's 30-day retention), or a *tail*: objects created since the end of the last pass minus
+// `sync.lookback.tailHours`. Changes to older objects come from the change feed: each pass first reads
+// the stream's change events (`/v1/events`, `types[]`, `created[gt]` = the stream's event cursor) and
+// re-fetches the objects they name that the window will not read anyway, through the stream's normal
+// mapping. The next cursor is the newest event (any type) seen at the start of the pass minus a
+// margin, stored with `lastSweepAt` in the stream's checkpoint only when the pass completes; event
+// pages checkpoint their `starting_after`, so a killed run resumes without losing events.
 import type { Knex } from 'knex';
 import { chunk } from '../../src/util/chunk.ts';
 import type { Logger } from 'pino';
@@ -12,10 +23,12 @@ import type { Page, StreamDef, SyncContext } from '../../src/sync/types.ts';
 import { ensureCustomers, upsertBillingEvents, upsertCustomers, upsertSubscriptions } from '../../src/model/index.ts';
 import type { BillingEventInput } from '../../src/model/types.ts';
 import { baseOfPayment, keepFirstOccurredAt, paymentFacts, subscriptionFacts, type PaymentFacts } from '../billing/common.ts';
-import { mapLimit, type StripeApi } from './client.ts';
+import { sweepDue, tailMs } from '../../src/sync/lookback.ts';
+import { mapLimit, stripeStatusOf, type StripeApi } from './client.ts';
 import {
   customerSchema,
   disputeSchema,
+  eventSchema,
   invoicePaymentSchema,
   invoiceSchema,
   refId,
@@ -36,7 +49,29 @@ export type WindowState = {
   /** `created` upper bound (unix seconds) of the last completed pass. */
   hwm: number | null;
   /** The pass in progress: fixed window and the cursor after the last committed page. */
-  pass: { from: number; to: number; after: string | null } | null;
+  pass: WindowPass | null;
+  /**
+   * When the last completed sweep started (ms, the run's `now`). Absent in states written before the
+   * cadence existed: read as null, i.e. a sweep is due.
+   */
+  lastSweepAt: number | null;
+  /** Change events created after this (unix seconds) are read by the next pass; absent/null → sweep. */
+  eventCursor: number | null;
+};
+
+export type WindowPass = {
+  from: number;
+  to: number;
+  /** Window paging: the last object id committed. */
+  after: string | null;
+  /** This pass re-reads the whole look-back window (absent in passes started before the cadence). */
+  sweep: boolean;
+  /** `ctx.now` (ms) when the pass started; becomes lastSweepAt when a sweep completes. */
+  startedAt: number;
+  /** Change events still to read (created after `since`, paging after event `after`); null when done. */
+  events: { since: number; after: string | null } | null;
+  /** The event cursor stored when this pass completes (fixed at its start). */
+  nextCursor: number | null;
 };
 
 type ListFn = (params: Record<string, unknown>) => Promise<{ data: Array<{ id: string }>; has_more: boolean }>;
@@ -45,14 +80,103 @@ function startUnix(api: StripeApi): number {
   return api.options.startDate ? Math.floor(new Date(api.options.startDate).getTime() / 1000) : 0;
 }
 
-/** Pages one stream's window newest-first; each page carries the resumable state. */
-export async function* readCreatedWindow(api: StripeApi, ctx: SyncContext, state: WindowState, lookbackDays: number | null, list: ListFn): AsyncIterable<Page<WindowState>> {
+/** Stripe keeps events for 30 days; a cursor older than this (with an hour to spare) means a sweep. */
+export const EVENT_RETENTION_S = 30 * 86_400 - 3_600;
+/**
+ * The next cursor sits this far before the newest event seen at the start of a pass: an event written
+ * in the same second, or listed a moment late, is still read next time (reading one twice is harmless).
+ */
+export const EVENT_MARGIN_S = 300;
+
+/** A changed object named by the change feed (the newest event about it). */
+export interface ChangedRef {
+  id: string;
+  /** The event's `data.object`: the object as it was at the event (in the event's API version). */
+  object: Record<string, unknown>;
+  type: string;
+  created: number;
+}
+
+export interface ChangeFeed {
+  /** Event types that change an existing object of the stream (creations are read by the window). */
+  types: readonly string[];
+  /** Current raw records for changed objects (any order; those not found are left out). */
+  fetch(refs: ChangedRef[]): Promise<unknown[]>;
+}
+
+/** A window page; `changes` (change-feed pages only) says which event brought each object. */
+export type WindowPage = Page<WindowState> & { changes?: Map<string, ChangedRef> };
+
+function startPass(api: StripeApi, ctx: SyncContext, state: WindowState, lookbackDays: number | null): Omit<WindowPass, 'nextCursor' | 'events'> & { cursorValid: boolean } {
   const start = startUnix(api);
+  const to = Math.floor(ctx.now.getTime() / 1000);
+  const cursor = state.eventCursor ?? null;
+  const cursorValid = cursor !== null && cursor > to - EVENT_RETENTION_S;
+  // No completed pass, a due sweep, or no usable change feed (cursor missing or expired) → sweep.
+  const sweep = state.hwm === null || sweepDue(ctx, state.lastSweepAt ?? null) || !cursorValid;
+  const from = sweep ? (lookbackDays === null || state.hwm === null ? start : Math.max(start, state.hwm - lookbackDays * 86_400)) : Math.max(start, (state.hwm ?? 0) - Math.floor(tailMs(ctx) / 1000));
+  return { from, to, after: null, sweep, startedAt: ctx.now.getTime(), cursorValid };
+}
+
+/**
+ * One pass of a window stream: the change feed (events since the cursor; objects the window covers
+ * are skipped), then the window newest-first. Each page carries the resumable state.
+ */
+export async function* readCreatedWindow(api: StripeApi, ctx: SyncContext, state: WindowState, lookbackDays: number | null, list: ListFn, feed?: ChangeFeed): AsyncIterable<WindowPage> {
+  const base = { hwm: state.hwm, lastSweepAt: state.lastSweepAt ?? null, eventCursor: state.eventCursor ?? null };
   let pass = state.pass;
   if (!pass) {
-    const to = Math.floor(ctx.now.getTime() / 1000);
-    const from = lookbackDays === null || state.hwm === null ? start : Math.max(start, state.hwm - lookbackDays * 86_400);
-    pass = { from, to, after: null };
+    const { cursorValid, ...p } = startPass(api, ctx, state, lookbackDays);
+    let nextCursor: number | null = null;
+    let useFeed = !!feed;
+    if (feed) {
+      // The newest event of any type, read before the change events: every change event that exists
+      // now is no newer, so the pass below reads all of them up to the new cursor. Any type, so a
+      // stream whose changes are rare (refund updates) still advances its cursor on a live account.
+      try {
+        const peek = await api.call((s) => s.events.list({ limit: 1 }));
+        const newest = (peek.data[0] as { created?: unknown } | undefined)?.created;
+        nextCursor = typeof newest === 'number' ? Math.max(newest - EVENT_MARGIN_S, state.eventCursor ?? 0) : cursorValid ? state.eventCursor : null;
+      } catch (err) {
+        // A restricted key without Events read access: no feed, so every pass is a sweep (as before the feed).
+        if (stripeStatusOf(err) !== 403) throw err;
+        ctx.log.warn({ connection: ctx.connection.name }, 'stripe: the API key cannot read events; every sync re-reads the whole look-back window');
+        useFeed = false;
+      }
+    }
+    // A window starting at startDate covers every object in scope: no change events to read.
+    const feedNeeded = useFeed && cursorValid && p.from > startUnix(api);
+    pass = { ...p, events: feedNeeded ? { since: state.eventCursor!, after: null } : null, nextCursor };
+  }
+  if (pass.sweep === undefined) pass = { ...pass, sweep: false, startedAt: ctx.now.getTime(), events: null, nextCursor: null }; // a pass from before the cadence
+  const start = startUnix(api);
+  if (pass.events && feed) {
+    const seen = new Set<string>();
+    for (;;) {
+      const ev: { since: number; after: string | null } = pass.events!;
+      // `types[]` takes up to 20 names (Stripe docs); each stream lists fewer.
+      const params: Record<string, unknown> = { limit: api.options.pageSize, types: [...feed.types], created: { gt: ev.since } };
+      if (ev.after) params.starting_after = ev.after;
+      const res = await api.call((s) => s.events.list(params));
+      const changes = new Map<string, ChangedRef>();
+      for (const raw of res.data as unknown[]) {
+        const e = eventSchema.safeParse(raw);
+        if (!e.success) continue;
+        const obj = e.data.data.object as Record<string, unknown>;
+        const id = typeof obj.id === 'string' ? obj.id : null;
+        if (!id || seen.has(id)) continue;
+        seen.add(id); // newest first: the first event about an object is its latest
+        // Objects created inside the window are read by it; before startDate they are out of scope.
+        const created = typeof obj.created === 'number' ? obj.created : null;
+        if (created !== null && (created >= pass.from || created < start)) continue;
+        changes.set(id, { id, object: obj, type: e.data.type, created: e.data.created });
+      }
+      const records = changes.size > 0 ? await feed.fetch([...changes.values()]) : [];
+      const last = res.data[res.data.length - 1];
+      pass = { ...pass, events: res.has_more && last ? { since: ev.since, after: last.id } : null };
+      yield { records, state: { ...base, pass }, changes };
+      if (!pass.events) break;
+    }
   }
   for (;;) {
     const params: Record<string, unknown> = { limit: api.options.pageSize, created: { gte: pass.from, lte: pass.to } };
@@ -61,15 +185,40 @@ export async function* readCreatedWindow(api: StripeApi, ctx: SyncContext, state
     const last = res.data[res.data.length - 1];
     if (res.has_more && last) {
       pass = { ...pass, after: last.id };
-      yield { records: res.data, state: { hwm: state.hwm, pass } };
+      yield { records: res.data, state: { ...base, pass } };
     } else {
-      yield { records: res.data, state: { hwm: pass.to, pass: null } };
+      const done: WindowState = {
+        hwm: pass.to,
+        pass: null,
+        lastSweepAt: pass.sweep ? pass.startedAt : base.lastSweepAt,
+        // A pass without a feed keeps no cursor, so the next one sweeps (the strict, old behaviour).
+        eventCursor: pass.nextCursor,
+      };
+      yield { records: res.data, state: done };
       return;
     }
   }
 }
 
-const initial = (): WindowState => ({ hwm: null, pass: null });
+/**
+ * Re-fetches changed objects one by one (the API has no multi-id look-up), `concurrency` at a time.
+ * The current object, not the event's `data.object`: that is the object at event time, rendered in
+ * the API version of the event (possibly older than the pinned one, e.g. pre-basil invoices), and
+ * without the expansions the mapping needs (charges, invoice payments). An object gone since (404)
+ * falls back to the event's snapshot, which the stream's schema then validates like any record.
+ */
+export async function refetchEach(api: StripeApi, refs: ChangedRef[], retrieve: (s: Stripe, id: string) => Promise<unknown>): Promise<unknown[]> {
+  return mapLimit(refs, api.options.concurrency, async (r) => {
+    try {
+      return await api.call((s) => retrieve(s, r.id));
+    } catch (err) {
+      if (stripeStatusOf(err) === 404) return structuredClone(r.object);
+      throw err;
+    }
+  });
+}
+
+const initial = (): WindowState => ({ hwm: null, pass: null, lastSweepAt: null, eventCursor: null });
 
 // ------------------------------------------------------------------------------------- enrichment
 
@@ -401,9 +550,38 @@ function parsedList<T>(schema: { safeParse(v: unknown): { success: boolean; data
   return items.map((i) => schema.safeParse(i)).filter((p) => p.success).map((p) => p.data as T);
 }
 
+/** Change events per stream (Stripe event names; a name Stripe does not send simply never matches). */
+export const CHANGE_EVENTS = {
+  // customer.deleted is left out: a deleted customer is not written (and its retrieve has no `created`).
+  customers: ['customer.updated'],
+  subscriptions: ['customer.subscription.updated', 'customer.subscription.deleted', 'customer.subscription.paused', 'customer.subscription.resumed'],
+  invoices: ['invoice.paid', 'invoice.payment_succeeded', 'invoice.voided', 'invoice.marked_uncollectible', 'invoice.updated'],
+  // A new refund is a new object (the window reads it); these change existing ones. `charge.refund.updated`
+  // is the older name of `refund.updated` (which one an account sends depends on its API version).
+  refunds: ['refund.updated', 'refund.failed', 'charge.refund.updated'],
+  disputes: ['charge.dispute.updated', 'charge.dispute.closed', 'charge.dispute.funds_withdrawn', 'charge.dispute.funds_reinstated'],
+} as const;
+
+/** Dispute close times from `charge.dispute.closed` events of a page (as the webhook uses the event time). */
+function closedAtOf(page: WindowPage): Map<string, Date> | undefined {
+  if (!page.changes) return undefined;
+  const out = new Map<string, Date>();
+  for (const c of page.changes.values()) if (c.type === 'charge.dispute.closed') out.set(c.id, new Date(c.created * 1000));
+  return out.size > 0 ? out : undefined;
+}
+
+/** Page payload read() hands to write() (plain pages: the map alone, as before). */
+interface DisputeContext {
+  resolved: Map<string, ResolvedPayment>;
+  closedAt?: Map<string, Date> | undefined;
+}
+
 export function stripeStreams(api: StripeApi): StreamDef<any, WindowState>[] { // eslint-disable-line @typescript-eslint/no-explicit-any
   const lb = api.options.lookbackDays;
   const list = (fn: (s: Stripe, p: Record<string, unknown>) => Promise<unknown>): ListFn => (p) => api.call((s) => fn(s, p) as Promise<{ data: Array<{ id: string }>; has_more: boolean }>);
+  const feed = (types: readonly string[], retrieve: (s: Stripe, id: string) => Promise<unknown>): ChangeFeed => ({ types, fetch: (refs) => refetchEach(api, refs, retrieve) });
+  /** Pages without the change-feed bookkeeping (it stays in read()). */
+  const plain = ({ changes: _c, ...page }: WindowPage): Page<WindowState> => page;
 
   const customers: StreamDef<StripeCustomer, WindowState> = {
     name: 'customers',
@@ -412,7 +590,10 @@ export function stripeStreams(api: StripeApi): StreamDef<any, WindowState>[] { /
     key: (c) => c.id,
     recordTime: (c) => new Date(c.created * 1000),
     initialState: initial,
-    read: (ctx, state) => readCreatedWindow(api, ctx, state, lb.customers, list((s, p) => s.customers.list(p))),
+    async *read(ctx, state) {
+      const f = feed(CHANGE_EVENTS.customers, (s, id) => s.customers.retrieve(id));
+      for await (const page of readCreatedWindow(api, ctx, state, lb.customers, list((s, p) => s.customers.list(p)), f)) yield plain(page);
+    },
     write: (trx, recs, ctx) => writeCustomers(trx, ctx.connection.name, recs, ctx.log),
   };
 
@@ -423,7 +604,11 @@ export function stripeStreams(api: StripeApi): StreamDef<any, WindowState>[] { /
     key: (s) => s.id,
     recordTime: (s) => new Date(s.created * 1000),
     initialState: initial,
-    read: (ctx, state) => readCreatedWindow(api, ctx, state, lb.subscriptions, list((s, p) => s.subscriptions.list({ ...p, status: 'all' }))),
+    async *read(ctx, state) {
+      // Between sweeps only subscriptions created in the tail are listed; status changes of older ones come from the feed.
+      const f = feed(CHANGE_EVENTS.subscriptions, (s, id) => s.subscriptions.retrieve(id));
+      for await (const page of readCreatedWindow(api, ctx, state, lb.subscriptions, list((s, p) => s.subscriptions.list({ ...p, status: 'all' })), f)) yield plain(page);
+    },
     write: (trx, recs, ctx) => writeSubscriptions(trx, ctx.connection.name, recs),
   };
 
@@ -435,11 +620,13 @@ export function stripeStreams(api: StripeApi): StreamDef<any, WindowState>[] { /
     recordTime: (i) => new Date(i.created * 1000),
     initialState: initial,
     async *read(ctx, state) {
+      // `payments` is includable on a retrieve as on the list (tolerant: without it the links are looked up per invoice).
+      const f = feed(CHANGE_EVENTS.invoices, (s, id) => s.invoices.retrieve(id, { expand: ['payments'] }));
       // The list includes each invoice's payments, so the page's links take a few list calls (see fetchPageInvoiceLinks).
-      for await (const page of readCreatedWindow(api, ctx, state, lb.invoices, list((s, p) => s.invoices.list({ ...p, expand: ['data.payments'] })))) {
+      for await (const page of readCreatedWindow(api, ctx, state, lb.invoices, list((s, p) => s.invoices.list({ ...p, expand: ['data.payments'] })), f)) {
         const included = takeIncludedPayments(page.records);
         const invs = parsedList<StripeInvoice>(invoiceSchema, page.records);
-        yield { ...page, context: await fetchPageInvoiceLinks(api, invs, included) };
+        yield { ...plain(page), context: await fetchPageInvoiceLinks(api, invs, included) };
       }
     },
     write: async (trx, recs, ctx, contexts) => ({ written: await writeInvoices(trx, ctx.connection.name, recs, mergeLinks<InvoiceLinks | null>(contexts)) }),
@@ -452,9 +639,10 @@ export function stripeStreams(api: StripeApi): StreamDef<any, WindowState>[] { /
     recordTime: (r) => new Date(r.created * 1000),
     initialState: initial,
     async *read(ctx, state) {
-      for await (const page of readCreatedWindow(api, ctx, state, lb.refunds, list((s, p) => s.refunds.list({ ...p, expand: ['data.charge', 'data.balance_transaction'] })))) {
+      const f = feed(CHANGE_EVENTS.refunds, (s, id) => s.refunds.retrieve(id, { expand: ['charge', 'balance_transaction'] }));
+      for await (const page of readCreatedWindow(api, ctx, state, lb.refunds, list((s, p) => s.refunds.list({ ...p, expand: ['data.charge', 'data.balance_transaction'] })), f)) {
         const recs = parsedList<StripeRefund>(refundSchema, page.records);
-        yield { ...page, context: await resolvePayments(api, ctx.db, ctx.connection.name, recs.map(paymentRefOf)) };
+        yield { ...plain(page), context: await resolvePayments(api, ctx.db, ctx.connection.name, recs.map(paymentRefOf)) };
       }
     },
     write: async (trx, recs, ctx, contexts) => ({ written: await writeRefunds(trx, ctx.connection.name, recs, mergeLinks<ResolvedPayment>(contexts)) }),
@@ -467,12 +655,19 @@ export function stripeStreams(api: StripeApi): StreamDef<any, WindowState>[] { /
     recordTime: (d) => new Date(d.created * 1000),
     initialState: initial,
     async *read(ctx, state) {
-      for await (const page of readCreatedWindow(api, ctx, state, lb.disputes, list((s, p) => s.disputes.list({ ...p, expand: ['data.charge'] })))) {
+      const f = feed(CHANGE_EVENTS.disputes, (s, id) => s.disputes.retrieve(id, { expand: ['charge'] }));
+      for await (const page of readCreatedWindow(api, ctx, state, lb.disputes, list((s, p) => s.disputes.list({ ...p, expand: ['data.charge'] })), f)) {
         const recs = parsedList<StripeDispute>(disputeSchema, page.records);
-        yield { ...page, context: await resolvePayments(api, ctx.db, ctx.connection.name, recs.map(paymentRefOf)) };
+        const context: DisputeContext = { resolved: await resolvePayments(api, ctx.db, ctx.connection.name, recs.map(paymentRefOf)), closedAt: closedAtOf(page) };
+        yield { ...plain(page), context };
       }
     },
-    write: async (trx, recs, ctx, contexts) => ({ written: await writeDisputes(trx, ctx.connection.name, recs, mergeLinks<ResolvedPayment>(contexts)) }),
+    write: async (trx, recs, ctx, contexts) => {
+      const cs = contexts as DisputeContext[];
+      const closedAt = new Map<string, Date>();
+      for (const c of cs) for (const [k, v] of c.closedAt ?? []) closedAt.set(k, v);
+      return { written: await writeDisputes(trx, ctx.connection.name, recs, mergeLinks<ResolvedPayment>(cs.map((c) => c.resolved)), closedAt) };
+    },
   };
 
   return [customers, subscriptions, invoices, refunds, disputes];
