@@ -23,7 +23,7 @@ export const shareasaleOptionsSchema = z.object({
   format: z.enum(['pipe', 'csv']).default('pipe'),
   /** First day of history to pull on the first run (yyyy-mm-dd, in `timezone`); default 90 days back. */
   startDate: isoDate.optional(),
-  /** Days re-read on every run so voids and edits (possible until the lock date) are seen. */
+  /** Days re-read by a look-back sweep (every sync.lookback.everyHours) so voids and edits (possible until the lock date) are seen. */
   lookbackDays: z.number().int().min(0).max(365).default(60),
   /** Days per transactiondetail request (datestart..dateend). */
   windowDays: z.number().int().min(1).max(366).default(31),

@@ -1,13 +1,17 @@
-// The ShareASale `transactiondetail` stream. Each run reads one pass of date windows from
-// (last synced day − lookbackDays) to today, in pages of ≤5,000 rows; the pass's last page carries
+// The ShareASale `transactiondetail` stream. Each run reads one pass of date windows up to today
+// (America/Chicago days by default), in pages of ≤5,000 rows; the pass's last page carries
 // `completedWindow` so rows that vanished from the re-read days are marked deleted. Voids and edits
-// inside the look-back window are picked up as row changes. The monthly credit budget is checked
-// before every request; running short stops the run cleanly mid-pass and the next run resumes at the
-// same window and page.
+// are picked up as row changes of re-read days. Which days (src/sync/lookback.ts): a *sweep* —
+// first run, `--sweep`, or the last sweep ≥ sync.lookback.everyHours ago — starts at (last synced
+// day − lookbackDays); runs in between read only a *tail*: the whole days covering tailHours before
+// the start of the last synced day (never further back than a sweep). `lastSweepAt` is in the
+// checkpoint; states without it sweep. The monthly credit budget is checked before every request;
+// running short stops the run cleanly mid-pass and the next run resumes at the same window and page.
 import { DateTime } from 'luxon';
 import type { Knex } from 'knex';
 import type { Json, Page, StreamDef, SyncContext } from '../../src/sync/types.ts';
 import { StopSync } from '../../src/sync/engine.ts';
+import { sweepDue, tailMs } from '../../src/sync/lookback.ts';
 import { resolveSecret } from '../../src/config/load.ts';
 import { upsertPartnerAccounts, upsertNetworkCommissions, markNetworkCommissionsDeleted, attributeFromSales } from '../../src/model/index.ts';
 import type { AccountRef } from '../../src/model/partners.ts';
@@ -50,8 +54,13 @@ export interface SasTransactionState {
   v: 1;
   /** Last local day (yyyy-mm-dd) a completed pass read up to. */
   syncedThrough: string | null;
-  /** The pass in progress (null between runs). */
-  pass: { from: string; to: string; since: string; windowStart: string; page: number } | null;
+  /** Run clock (epoch ms) of the last completed sweep; absent in older states = a sweep is due. */
+  lastSweepAt: number | null;
+  /**
+   * The pass in progress (null between runs). `sweepAt`: the run clock when the pass is a sweep,
+   * null for a tail; absent in passes from older versions (completing one does not count as a sweep).
+   */
+  pass: { from: string; to: string; since: string; windowStart: string; page: number; sweepAt: number | null } | null;
 }
 
 const ISO_DAY = 'yyyy-MM-dd';
@@ -99,21 +108,31 @@ export function transactionDetailStream(ctx: SyncContext, rt?: ShareASaleRuntime
     schema,
     key: (r) => r.transId,
     recordTime: (r) => new Date(r.occurredAt),
-    initialState: () => ({ v: 1, syncedThrough: null, pass: null }),
+    initialState: () => ({ v: 1, syncedThrough: null, lastSweepAt: null, pass: null }),
     async *read(c, state): AsyncIterable<Page<SasTransactionState>> {
       const runtime = rt ?? shareasaleRuntime(c);
       const { client, budget } = runtime;
       const zone = opts.timezone;
       const today = DateTime.fromJSDate(c.now, { zone }).startOf('day');
       const start = opts.startDate ? day(opts.startDate, zone) : today.minus({ days: 90 });
+      const lastSweepAt = state.lastSweepAt ?? null; // absent in older states
       let pass = state.pass;
       if (!pass) {
-        let from = state.syncedThrough ? day(state.syncedThrough, zone).minus({ days: opts.lookbackDays }) : start;
+        const sweep = !state.syncedThrough || sweepDue(c, lastSweepAt);
+        let from = start;
+        if (state.syncedThrough) {
+          const last = day(state.syncedThrough, zone);
+          from = last.minus({ days: opts.lookbackDays });
+          // Tail: whole days covering tailHours before the start of the last synced day (that day
+          // itself was perhaps read only in part); never further back than a sweep.
+          const tailFrom = last.minus({ milliseconds: tailMs(c) }).startOf('day');
+          if (!sweep && tailFrom > from) from = tailFrom;
+        }
         if (from < start) from = start;
         if (from > today) from = today;
         // `since` is wall-clock, like stream_keys.last_seen_at it is compared with (c.now may be a
         // simulated present: `run` on the job's clock, the demo, the benchmark).
-        pass = { from: from.toFormat(ISO_DAY), to: today.toFormat(ISO_DAY), since: new Date().toISOString(), windowStart: from.toFormat(ISO_DAY), page: 1 };
+        pass = { from: from.toFormat(ISO_DAY), to: today.toFormat(ISO_DAY), since: new Date().toISOString(), windowStart: from.toFormat(ISO_DAY), page: 1, sweepAt: sweep ? c.now.getTime() : null };
         if (opts.credits.checkTokenCount) await refreshUsage(c, client, budget);
       } else {
         c.log.info({ window: pass.windowStart, page: pass.page }, 'resuming ShareASale pass');
@@ -149,7 +168,7 @@ export function transactionDetailStream(ctx: SyncContext, rt?: ShareASaleRuntime
         c.log.debug({ window: [wStart.toFormat(ISO_DAY), wEnd.toFormat(ISO_DAY)], page: pass.page, rows: dataRows }, 'ShareASale page');
         if (full) {
           pass = { ...pass, page: pass.page + 1 };
-          yield { records, rejects, state: { v: 1, syncedThrough: state.syncedThrough, pass } };
+          yield { records, rejects, state: { v: 1, syncedThrough: state.syncedThrough, lastSweepAt, pass } };
           continue;
         }
         if (wEnd >= passTo) {
@@ -158,13 +177,13 @@ export function transactionDetailStream(ctx: SyncContext, rt?: ShareASaleRuntime
           yield {
             records,
             rejects,
-            state: { v: 1, syncedThrough: pass.to, pass: null },
+            state: { v: 1, syncedThrough: pass.to, lastSweepAt: pass.sweepAt ?? lastSweepAt, pass: null },
             completedWindow: { from: zoneFrom, to: zoneTo, since: new Date(pass.since) },
           };
           return;
         }
         pass = { ...pass, windowStart: wEnd.plus({ days: 1 }).toFormat(ISO_DAY), page: 1 };
-        yield { records, rejects, state: { v: 1, syncedThrough: state.syncedThrough, pass } };
+        yield { records, rejects, state: { v: 1, syncedThrough: state.syncedThrough, lastSweepAt, pass } };
       }
     },
     write: (trx, records, c) => writeSasTransactions(trx, records, { connection: c.connection.name, currency: opts.currency }),

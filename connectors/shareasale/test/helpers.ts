@@ -6,8 +6,10 @@ export const silentLog = pino({ level: 'silent' });
 
 export const SAS_ENV = { SAS_TOKEN: 'fake-sas-token', SAS_SECRET: 'fake-sas-secret-0123456789' };
 
-export function sasConfig(baseUrl: string, options: Record<string, unknown> = {}, name = 'shareasale'): { config: Config; connection: ConnectionConfig } {
+/** `top` adds top-level config, e.g. `{ sync: { lookback: { everyHours: 0 } } }` to sweep on every run. */
+export function sasConfig(baseUrl: string, options: Record<string, unknown> = {}, name = 'shareasale', top: Record<string, unknown> = {}): { config: Config; connection: ConnectionConfig } {
   const config = configSchema.parse({
+    ...top,
     connections: [
       {
         name,

@@ -20,6 +20,7 @@ afterEach(async () => {
 });
 
 const DAY = 86_400_000;
+const SWEEP_EVERY_RUN = { sync: { lookback: { everyHours: 0 } } };
 const ago = (days: number, hours = 0): Date => new Date(Date.now() - days * DAY - hours * 3_600_000);
 const isoDay = (d: Date): string => d.toISOString().slice(0, 10);
 
@@ -68,9 +69,10 @@ describe('ShareASale transactiondetail sync', () => {
     expect(await count('network_commission_status_history')).toBe(before.hist);
   });
 
-  it('reads CSV format too, and re-reads the look-back window so voids and vanished rows show up', async () => {
+  it('reads CSV format too, and a sweep re-reads the look-back window so voids and vanished rows show up', async () => {
     fill(4);
-    const cfg = sasConfig(fake.url, { format: 'csv', pageSize: 3, startDate: isoDay(ago(10)), lookbackDays: 30, credits: { checkTokenCount: false } });
+    // Sweep on every run (everyHours 0): the rows are 5 days old, outside a 48 h tail.
+    const cfg = sasConfig(fake.url, { format: 'csv', pageSize: 3, startDate: isoDay(ago(10)), lookbackDays: 30, credits: { checkTokenCount: false } }, 'shareasale', SWEEP_EVERY_RUN);
     expect((await sync(cfg)).status).toBe('succeeded');
     expect(reqs('transactiondetail')[0]!.query.format).toBe('csv');
     fake.store.transactions[0]!.Voided = '01/02/2025';
@@ -160,9 +162,10 @@ describe('ShareASale push', () => {
     return connector.push!(ctx, { network: 'shareasale', type, idempotencyKey: `k-${type}`, payload: payload as never, justification: {} });
   }
 
-  it('voids and edits by order number + order date; the next sync sees it', async () => {
+  it('voids and edits by order number + order date; the next sweep sees it', async () => {
     fill(3);
-    const cfg = sasConfig(fake.url, { startDate: isoDay(ago(10)), credits: { checkTokenCount: false } });
+    // The sales are 5 days old: only a sweep re-reads them (everyHours 0 = every run).
+    const cfg = sasConfig(fake.url, { startDate: isoDay(ago(10)), credits: { checkTokenCount: false } }, 'shareasale', SWEEP_EVERY_RUN);
     await sync(cfg);
     const row = await t.db('network_commissions').where({ external_id: '1001' }).first();
     const v = await push('void', { orderNumber: 'in_1001', orderDate: row.metadata.orderDate, reason: 'refunded in full' });
