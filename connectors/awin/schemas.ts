@@ -35,7 +35,7 @@ export const awinOptionsSchema = z.object({
   windowDays: z.number().int().min(1).max(31).default(31),
   /** The transaction-date pass restarts this many hours before the last run's end (late-tracked sales). */
   overlapHours: z.number().int().min(0).max(24 * 31).default(48),
-  /** Days covered by the validation-date and amendment-date look-back passes on every run. */
+  /** Days covered by the validation-date and amendment-date passes of a look-back sweep (0 = no such passes); between sweeps they read a tail. */
   lookbackDays: z.number().int().min(0).max(365).default(60),
   /** Client-side throttle: Awin allows 20 calls per minute per user (connection.rateLimit overrides). */
   requestsPerMinute: z.number().int().min(1).max(1000).default(20),

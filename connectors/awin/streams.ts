@@ -1,8 +1,13 @@
 // The Awin `transactions` stream. Each run plans up to three passes, in windows of ≤31 days and
 // always with `timezone`:
 //   1. dateType=transaction from the last run's end (minus overlapHours) to now — new sales;
-//   2. dateType=validation over the last lookbackDays — approvals/declines of older sales;
-//   3. dateType=amendment over the last lookbackDays — amended amounts.
+//   2. dateType=validation — approvals/declines of older sales;
+//   3. dateType=amendment — amended amounts.
+// 2 and 3 select by the date of the change, so they are change feeds. Cadence (src/sync/lookback.ts):
+// a *sweep* — first run, `--sweep`, or the last sweep ≥ sync.lookback.everyHours ago — re-reads them
+// over the last lookbackDays (the deep re-read, in case a change was dated before our last read);
+// runs in between read them from their own last completed end (`changesThrough`) minus tailHours.
+// `lastSweepAt` and `changesThrough` are in the checkpoint; states without them sweep.
 // The plan and the window position are in the checkpoint, so a stopped run resumes mid-pass.
 // Awin reports deletions as status 'deleted', so no vanish-based deletion (completedWindow) is used:
 // validation/amendment passes select by a different date than the record time.
@@ -10,6 +15,7 @@ import { DateTime } from 'luxon';
 import type { Knex } from 'knex';
 import type { Json, Page, StreamDef, SyncContext } from '../../src/sync/types.ts';
 import { resolveSecret } from '../../src/config/load.ts';
+import { sweepDue, tailMs } from '../../src/sync/lookback.ts';
 import { attributeFromSales, upsertNetworkCommissions, upsertPartnerAccounts } from '../../src/model/index.ts';
 import type { AccountRef } from '../../src/model/partners.ts';
 import { chunk } from '../../src/util/chunk.ts';
@@ -46,7 +52,12 @@ export interface AwinState {
   v: 1;
   /** End of the last completed transaction-date pass (ISO instant). */
   txCursor: string | null;
-  run: { steps: Array<{ dateType: DateType; from: string; to: string }>; step: number; windowStart: string } | null;
+  /** End of the last completed validation/amendment passes (ISO instant); absent in older states. */
+  changesThrough: string | null;
+  /** Run clock (epoch ms) of the last completed sweep; absent in older states = a sweep is due. */
+  lastSweepAt: number | null;
+  /** `sweepAt`: the run clock when this run's change passes are a sweep, else null (absent in older runs). */
+  run: { steps: Array<{ dateType: DateType; from: string; to: string }>; step: number; windowStart: string; sweepAt: number | null } | null;
 }
 
 export async function ensureAwinAccounts(trx: Knex, connection: string, records: AwinTransaction[]): Promise<Map<string, AccountRef>> {
@@ -82,10 +93,13 @@ export function transactionsStream(ctx: SyncContext, rt?: AwinRuntime): StreamDe
     schema: awinTransactionSchema,
     key: (r) => String(r.id),
     recordTime: (r) => parseAwinTime(r.transactionDate, zone),
-    initialState: () => ({ v: 1, txCursor: null, run: null }),
+    initialState: () => ({ v: 1, txCursor: null, changesThrough: null, lastSweepAt: null, run: null }),
     async *read(c, state): AsyncIterable<Page<AwinState>> {
       const { client } = rt ?? awinRuntime(c);
       await loadIdentityMap(c.db, c, opts);
+      // Older states lack the cadence fields: null means "sweep".
+      const changesThrough = state.changesThrough ?? null;
+      const lastSweepAt = state.lastSweepAt ?? null;
       let run = state.run;
       if (!run) {
         const now = DateTime.fromJSDate(c.now, { zone });
@@ -96,17 +110,29 @@ export function transactionsStream(ctx: SyncContext, rt?: AwinRuntime): StreamDe
         // short window ending now rather than ask for an end date before the start date (HTTP 400).
         if (txFrom >= now) txFrom = now.minus({ hours: Math.max(opts.overlapHours, 1) });
         const steps: NonNullable<AwinState['run']>['steps'] = [{ dateType: 'transaction', from: txFrom.toISO()!, to: now.toISO()! }];
+        let sweepAt: number | null = null;
         if (opts.lookbackDays > 0) {
           // Never start after the last run's end: after a pause longer than the look-back, the
           // approvals/declines/amendments made in between would otherwise never be read.
           let lb = now.minus({ days: opts.lookbackDays });
-          if (state.txCursor) {
-            const last = DateTime.fromISO(state.txCursor, { zone });
+          const lastEnd = changesThrough ?? state.txCursor;
+          if (lastEnd) {
+            const last = DateTime.fromISO(lastEnd, { zone });
             if (last < lb) lb = last;
           }
-          steps.push({ dateType: 'validation', from: lb.toISO()!, to: now.toISO()! }, { dateType: 'amendment', from: lb.toISO()!, to: now.toISO()! });
+          let from = lb;
+          if (changesThrough && !sweepDue(c, lastSweepAt)) {
+            // Tail: the change feed from its own last end − tailHours (no further back than a sweep).
+            const tail = DateTime.fromISO(changesThrough, { zone }).minus({ milliseconds: tailMs(c) });
+            if (tail > from) from = tail;
+            // A clock behind the last run: never ask for a start after the end (HTTP 400).
+            if (from >= now) from = lb;
+          } else {
+            sweepAt = c.now.getTime();
+          }
+          steps.push({ dateType: 'validation', from: from.toISO()!, to: now.toISO()! }, { dateType: 'amendment', from: from.toISO()!, to: now.toISO()! });
         }
-        run = { steps, step: 0, windowStart: steps[0]!.from };
+        run = { steps, step: 0, windowStart: steps[0]!.from, sweepAt };
       } else {
         c.log.info({ step: run.steps[run.step]?.dateType, windowStart: run.windowStart }, 'resuming Awin run');
       }
@@ -125,15 +151,16 @@ export function transactionsStream(ctx: SyncContext, rt?: AwinRuntime): StreamDe
         c.log.debug({ dateType: step.dateType, from: wStart.toISO(), to: wEnd.toISO(), records: records.length }, 'Awin window');
         if (wEnd < stepEnd) {
           run = { ...run, windowStart: wEnd.toISO()! };
-          yield { records, state: { v: 1, txCursor: state.txCursor, run } };
+          yield { records, state: { v: 1, txCursor: state.txCursor, changesThrough, lastSweepAt, run } };
           continue;
         }
         if (run.step + 1 < run.steps.length) {
           run = { ...run, step: run.step + 1, windowStart: run.steps[run.step + 1]!.from };
-          yield { records, state: { v: 1, txCursor: state.txCursor, run } };
+          yield { records, state: { v: 1, txCursor: state.txCursor, changesThrough, lastSweepAt, run } };
           continue;
         }
-        yield { records, state: { v: 1, txCursor: run.steps[0]!.to, run: null } };
+        const changeEnd = run.steps.find((x) => x.dateType !== 'transaction')?.to ?? changesThrough;
+        yield { records, state: { v: 1, txCursor: run.steps[0]!.to, changesThrough: changeEnd, lastSweepAt: run.sweepAt ?? lastSweepAt, run: null } };
         return;
       }
     },
