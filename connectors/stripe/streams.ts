@@ -298,6 +298,8 @@ export function takeIncludedPayments(records: unknown[]): Map<string, IncludedPa
 
 /** Gap (seconds) between creation times that starts a new range listing. */
 const RANGE_GAP = 7 * 86_400;
+/** Look-ups one more list page is worth (a page of 100 expanded objects costs more than one look-up). */
+const RANGE_PAGE_WORTH = 10;
 
 /**
  * Fetches objects by id through a list endpoint filtered on `created` ranges around the wanted
@@ -317,7 +319,13 @@ export async function listByCreated(api: StripeApi, wanted: Map<string, number>,
     const remaining = new Set(c.map((e) => e[0]));
     const cap = Math.ceil(c.length / 100) * 3 + 2;
     let after: string | null = null;
-    for (let pages = 0; remaining.size > 0 && pages < cap; pages++) {
+    // At the cap, objects still wanted buy more pages (one per RANGE_PAGE_WORTH of them), so a burst
+    // created in one second (renewals, imports) is listed through instead of looked up one by one,
+    // and a range that holds mostly other objects costs at most 1/RANGE_PAGE_WORTH more look-ups.
+    let limit = cap;
+    for (let pages = 0; remaining.size > 0; pages++) {
+      if (pages === cap) limit = cap + Math.floor(remaining.size / RANGE_PAGE_WORTH);
+      if (pages >= limit) break;
       const params: Record<string, unknown> = { limit: 100, created: { gte: c[0]![1], lte: c[c.length - 1]![1] } };
       if (after) params.starting_after = after;
       const res = (await list(params)) as { data: Array<{ id: string }>; has_more: boolean };
