@@ -261,98 +261,139 @@ export async function expandSeeds(db: Knex, seeds: Seeds, markers: Map<string, s
   for (const part of chunk(oldUnits, 5000)) for (const r of await db('reconcile_items').whereRaw('unit = ANY(?::text[])', [part]).select('item')) members.add(String(r.item));
 
   const x: Expansion = { nc: new Map(), e: new Map(), removed: [], changed: changed.size };
-  const seen = new Set<string>();
-  let frontier = new Set<string>();
-  const addNc = (n: NetworkRow): void => {
-    if (x.nc.has(n.id)) return;
-    x.nc.set(n.id, n);
-    for (const k of networkRowKeys(n, markers)) {
-      if (seen.has(k)) continue;
-      seen.add(k);
-      frontier.add(k);
-    }
-  };
-  const addE = (e: ExpectedRow): void => {
-    if (x.e.has(e.key)) return;
-    x.e.set(e.key, e);
-    for (const k of expectedRowKeys(e)) {
-      if (seen.has(k)) continue;
-      seen.add(k);
-      frontier.add(k);
-    }
-  };
-
+  const walk = newWalk(x.nc, x.e);
   const needNc: number[] = [];
   const needCc: string[] = [];
   for (const item of members) {
     if (item.startsWith('nc:')) {
       const n = ncSeed.get(Number(item.slice(3)));
-      if (n) addNc(n);
+      if (n) walkNetworkRow(walk, n, markers);
       else needNc.push(Number(item.slice(3)));
     } else {
       const e = eSeed.get(item.slice(3));
-      if (e) addE(e);
+      if (e) walkExpectedRow(walk, e);
       else needCc.push(item.slice(3));
     }
   }
-  if (needNc.length) for (const n of await loadNetworkRows(db, (q) => q.whereRaw('id = ANY(?::bigint[])', [needNc]))) addNc(n);
-  if (needCc.length) for (const e of await loadExpectedRows(db, (q) => q.whereRaw('cc.commission_key = ANY(?::text[])', [needCc]))) addE(e);
+  if (needNc.length) for (const n of await loadNetworkRows(db, (q) => q.whereRaw('id = ANY(?::bigint[])', [needNc]))) walkNetworkRow(walk, n, markers);
+  if (needCc.length) for (const e of await loadExpectedRows(db, (q) => q.whereRaw('cc.commission_key = ANY(?::text[])', [needCc]))) walkExpectedRow(walk, e);
   for (const item of members) {
     const here = item.startsWith('nc:') ? x.nc.has(Number(item.slice(3))) : x.e.has(item.slice(3));
     if (!here) x.removed.push(item);
   }
+  await closeWalk(db, walk, markers, await taggedRows(db, markers));
+  return x;
+}
 
-  // Our own correction rewards, by the commission they adjust (few rows).
+/** A breadth-first walk over the key graph: the rows reached, the keys seen, the keys still to follow. */
+export interface Walk {
+  nc: Map<number, NetworkRow>;
+  e: Map<string, ExpectedRow>;
+  seen: Set<string>;
+  frontier: Set<string>;
+  /**
+   * Customers whose rows (both sides, every network) are all in the walk already: their customer
+   * keys need no look-up, and look-ups by reference leave their rows out (a full run's batch).
+   */
+  loaded?: CustomerRange | undefined;
+}
+
+/** Customer ids lo ≤ id < hi (hi null: no upper bound). */
+export interface CustomerRange {
+  lo: number;
+  hi: number | null;
+}
+
+export const newWalk = (nc: Map<number, NetworkRow> = new Map(), e: Map<string, ExpectedRow> = new Map(), loaded?: CustomerRange): Walk => ({ nc, e, seen: new Set(), frontier: new Set(), loaded });
+
+const inRange = (r: CustomerRange | undefined, id: number | null): boolean => r !== undefined && id !== null && id >= r.lo && (r.hi === null || id < r.hi);
+
+function follow(w: Walk, keys: string[]): void {
+  for (const k of keys) {
+    if (w.seen.has(k)) continue;
+    w.seen.add(k);
+    w.frontier.add(k);
+  }
+}
+
+export function walkNetworkRow(w: Walk, n: NetworkRow, markers: Map<string, string>): void {
+  if (w.nc.has(n.id)) return;
+  w.nc.set(n.id, n);
+  follow(w, networkRowKeys(n, markers));
+}
+
+export function walkExpectedRow(w: Walk, e: ExpectedRow): void {
+  if (w.e.has(e.key)) return;
+  w.e.set(e.key, e);
+  follow(w, expectedRowKeys(e));
+}
+
+/** Our own correction rewards, by the commission they adjust (few rows). */
+export async function taggedRows(db: Knex, markers: Map<string, string>): Promise<Map<string, number[]>> {
   const tagged = new Map<string, number[]>();
-  const taggedRows = markers.size === 0 ? [] : await db('network_commissions').where('description', 'like', '%[cs:%').select('id', 'description');
-  for (const r of taggedRows) {
+  const rows = markers.size === 0 ? [] : await db('network_commissions').where('description', 'like', '%[cs:%').select('id', 'description');
+  for (const r of rows) {
     const tag = ADJUSTMENT_TAG.exec(String(r.description));
     const key = tag?.[1] ? markers.get(tag[1]) : undefined;
     if (key !== undefined) tagged.set(key, [...(tagged.get(key) ?? []), num(r.id)]);
   }
+  return tagged;
+}
 
+/** SQL: the row's customer is outside the walk's loaded range (its rows are not in the walk yet). */
+function outsideLoaded(q: Knex.QueryBuilder, col: string, r: CustomerRange | undefined): void {
+  if (!r) return;
+  q.where((w) => {
+    w.whereNull(col).orWhere(col, '<', r.lo);
+    if (r.hi !== null) w.orWhere(col, '>=', r.hi);
+  });
+}
+
+/** Walks the key graph on current data until the set of rows is closed (whole units). */
+export async function closeWalk(db: Knex, w: Walk, markers: Map<string, string>, tagged: Map<string, number[]>): Promise<void> {
   // Breadth-first over keys, one set of indexed queries per network and round.
-  while (frontier.size > 0) {
+  while (w.frontier.size > 0) {
     const byNetwork = new Map<string, { cust: number[]; refs: string[]; keys: string[] }>();
-    for (const k of frontier) {
+    for (const k of w.frontier) {
       const bar = k.indexOf('|');
       const network = k.slice(0, bar);
       const kind = k.slice(bar + 1, bar + 3);
       const v = k.slice(bar + 3);
       const g = byNetwork.get(network) ?? { cust: [], refs: [], keys: [] };
       byNetwork.set(network, g);
-      if (kind === 'c:') g.cust.push(Number(v));
-      else if (kind === 'r:') g.refs.push(v);
+      if (kind === 'c:') {
+        if (!inRange(w.loaded, Number(v))) g.cust.push(Number(v));
+      } else if (kind === 'r:') g.refs.push(v);
       else if (kind === 'k:') g.keys.push(v);
     }
-    frontier = new Set();
+    w.frontier = new Set();
     for (const [network, g] of byNetwork) {
       // One query per side and round: OR'ed indexed conditions (a bitmap OR on PostgreSQL).
-      const taggedIds = g.keys.flatMap((k) => tagged.get(k) ?? []).filter((id) => !x.nc.has(id));
+      const taggedIds = g.keys.flatMap((k) => tagged.get(k) ?? []).filter((id) => !w.nc.has(id));
       if (g.cust.length || g.refs.length || taggedIds.length) {
-        const ncs = await loadNetworkRows(db, (q) =>
-          q.where('network', network).where((w) =>
-            w.whereRaw('customer_id = ANY(?::bigint[])', [g.cust]).orWhereRaw('transaction_key = ANY(?::text[])', [g.refs]).orWhereRaw('order_ref = ANY(?::text[])', [g.refs]).orWhereRaw('id = ANY(?::bigint[])', [taggedIds]),
-          ),
-        );
-        for (const n of ncs) addNc(n);
+        const ncs = await loadNetworkRows(db, (q) => {
+          q.where('network', network).where((x) =>
+            x.whereRaw('customer_id = ANY(?::bigint[])', [g.cust]).orWhereRaw('transaction_key = ANY(?::text[])', [g.refs]).orWhereRaw('order_ref = ANY(?::text[])', [g.refs]).orWhereRaw('id = ANY(?::bigint[])', [taggedIds]),
+          );
+          outsideLoaded(q, 'customer_id', w.loaded);
+        });
+        for (const n of ncs) walkNetworkRow(w, n, markers);
       }
       const payments: number[] = [];
       if (g.cust.length || g.refs.length) {
-        const rows = await db('billing_events')
+        const q = db('billing_events')
           .where('kind', 'payment')
-          .where((w) =>
-            w.whereRaw('customer_id = ANY(?::bigint[])', [g.cust]).orWhereRaw('external_id = ANY(?::text[])', [g.refs]).orWhereRaw('document_id = ANY(?::text[])', [g.refs]).orWhereRaw('payment_external_id = ANY(?::text[])', [g.refs]),
-          )
-          .select('id');
-        for (const r of rows) payments.push(num(r.id));
+          .where((x) =>
+            x.whereRaw('customer_id = ANY(?::bigint[])', [g.cust]).orWhereRaw('external_id = ANY(?::text[])', [g.refs]).orWhereRaw('document_id = ANY(?::text[])', [g.refs]).orWhereRaw('payment_external_id = ANY(?::text[])', [g.refs]),
+          );
+        outsideLoaded(q, 'customer_id', w.loaded);
+        for (const r of await q.select('id')) payments.push(num(r.id));
       }
-      const keys = g.keys.filter((k) => !x.e.has(k));
+      const keys = g.keys.filter((k) => !w.e.has(k));
       if (payments.length || keys.length) {
-        const es = await loadExpectedRows(db, (q) => q.where('cc.network', network).where((w) => w.whereRaw('cc.payment_event_id = ANY(?::bigint[])', [payments]).orWhereRaw('cc.commission_key = ANY(?::text[])', [keys])));
-        for (const e of es) addE(e);
+        const es = await loadExpectedRows(db, (q) => q.where('cc.network', network).where((x) => x.whereRaw('cc.payment_event_id = ANY(?::bigint[])', [payments]).orWhereRaw('cc.commission_key = ANY(?::text[])', [keys])));
+        for (const e of es) walkExpectedRow(w, e);
       }
     }
   }
-  return x;
 }

@@ -4,13 +4,17 @@
 //   again → reopened (counted as new); open/approved in the evaluated scope but not seen → resolved.
 //
 // Three modes, one procedure:
-// - full: every network and period (`full: true`, no cursor yet, or the matching config changed);
+// - full: every network and period (`full: true`, no cursor yet, or the matching config changed),
+//   by batches of whole units (full.ts), each evaluated and written before the next is loaded, so
+//   memory is one batch's; with a matching rule that blocks on neither reference nor customer (no
+//   units), by (network, period) slices held until the end;
 // - scoped: `period` and/or `network` given — those slices only, fresh from the data; cursor and
 //   reconcile_items untouched (they describe the last whole evaluation);
 // - incremental (default once a full run stored a cursor): only the units whose inputs changed since
 //   the cursor (see incremental.ts for the unit and dependency analysis), evaluated with the same
 //   slice procedure restricted to their rows, so the discrepancies equal a full run's.
-// All discrepancy writes of a run, the reconcile_items rewrite and the cursor commit together.
+// All discrepancy writes of a run, the reconcile_items rewrite and the cursor commit together (a
+// batched full run reads inside that transaction too).
 //
 // "Found" means: the latest evaluation of a row's unit saw it — every open or approved row (one not
 // seen is resolved then) and the ignored rows not listed as stale (cursor state). Counts come from
@@ -27,6 +31,7 @@ import { loadChangeCursor, readChangeWatermark, saveChangeCursor } from '../db/c
 import { defaultMatchRules, matchCommissions, type MatchRule } from './match.ts';
 import { classify, networkUsd } from './classify.ts';
 import { loadAccounts, loadExpectedRows, loadNetworkRows, num, type Account } from './load.ts';
+import { DEFAULT_FULL_BATCH_ROWS, fullUnitBatches } from './full.ts';
 import {
   assignUnits, ccItem, changedSeeds, configHash, expandSeeds, expectedRowKeys, expectedRowSig, ncItem, networkRowKeys, networkRowSig, rulesSupportUnits,
   STATE_VERSION, type ReconcileState,
@@ -44,6 +49,14 @@ export interface ReconcileOptions {
   rules?: MatchRule[] | undefined;
   /** Re-evaluate everything even when an incremental run is possible. */
   full?: boolean | undefined;
+  /** Full run: seed rows per batch of units (bounds memory; the result does not depend on it). */
+  batchRows?: number | undefined;
+  /**
+   * Full run: `units` (default) evaluates and writes batch by batch (full.ts); `slices` holds every
+   * (network, period) slice's output until the end — the reference procedure, and the only one
+   * when a matching rule blocks on neither reference nor customer.
+   */
+  fullStrategy?: 'units' | 'slices' | undefined;
 }
 
 export interface TotalsRow {
@@ -408,35 +421,96 @@ async function planFull(db: Knex, ctx: EvalContext, opts: ReconcileOptions, keep
   return plan;
 }
 
-async function planIncremental(db: Knex, ctx: EvalContext, from: number, to: number, prev: ReconcileState): Promise<Plan> {
-  const seeds = await changedSeeds(db, from, to, { prev, now: ctx.now, graceHours: ctx.config.reconcile.graceHours, accounts: ctx.accounts, markers: ctx.markers });
-  const x = await expandSeeds(db, seeds, ctx.markers);
-  const plan: Plan = { findings: new FindingSet(), slices: [], units: 0, items: [], touchedNc: [], touchedCc: [] };
+/**
+ * Whole units' rows (any union of units) through the slice procedure: each network and period of
+ * their rows, with the match-window margin either side; a period's findings and items are its own.
+ */
+function evaluateUnits(ctx: EvalContext, nc: Iterable<NetworkRow>, e: Iterable<ExpectedRow>): { findings: Finding[]; items: ItemOut[]; slices: ReconcileSummary['slices'] } {
+  const out = { findings: [] as Finding[], items: [] as ItemOut[], slices: [] as ReconcileSummary['slices'] };
   const tz = ctx.config.timezone;
   const marginMs = ctx.config.reconcile.matchWindowHours * 3_600_000;
-  const networks = [...new Set([...[...x.nc.values()].map((n) => n.network), ...[...x.e.values()].map((e) => e.network as string)])].sort();
+  const ncAll = [...nc];
+  const eAll = [...e];
+  const networks = [...new Set([...ncAll.map((n) => n.network), ...eAll.map((x) => x.network as string)])].sort();
   for (const network of networks) {
-    const ncs = [...x.nc.values()].filter((n) => n.network === network).sort((a, b) => a.id - b.id);
-    const es = [...x.e.values()].filter((e) => e.network === network).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    const periods = [...new Set([...ncs.map((n) => periodOf(n.occurredAt, tz)), ...es.map((e) => periodOf(e.billing.occurredAt, tz))])].sort();
+    const ncs = ncAll.filter((n) => n.network === network).sort((a, b) => a.id - b.id);
+    const es = eAll.filter((x) => x.network === network).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    const periods = [...new Set([...ncs.map((n) => periodOf(n.occurredAt, tz)), ...es.map((x) => periodOf(x.billing.occurredAt, tz))])].sort();
     for (const period of periods) {
       const { from: f, to: t } = parsePeriod(period, tz);
       const lo = f.getTime() - marginMs;
       const hi = t.getTime() + marginMs;
       const networkRows = ncs.filter((n) => n.occurredAt.getTime() >= lo && n.occurredAt.getTime() < hi);
-      const expected = es.filter((e) => e.billing.occurredAt.getTime() >= lo && e.billing.occurredAt.getTime() < hi);
-      const out = evaluateSlice(ctx, network, period, networkRows, expected);
-      plan.findings.add(out.findings);
-      plan.items.push(...out.items);
-      plan.slices.push({ network, period, networkRows: networkRows.length, computedRows: expected.length, findings: out.findings.length });
+      const expected = es.filter((x) => x.billing.occurredAt.getTime() >= lo && x.billing.occurredAt.getTime() < hi);
+      const r = evaluateSlice(ctx, network, period, networkRows, expected);
+      out.findings.push(...r.findings);
+      out.items.push(...r.items);
+      out.slices.push({ network, period, networkRows: networkRows.length, computedRows: expected.length, findings: r.findings.length });
     }
   }
+  return out;
+}
+
+async function planIncremental(db: Knex, ctx: EvalContext, from: number, to: number, prev: ReconcileState): Promise<Plan> {
+  const seeds = await changedSeeds(db, from, to, { prev, now: ctx.now, graceHours: ctx.config.reconcile.graceHours, accounts: ctx.accounts, markers: ctx.markers });
+  const x = await expandSeeds(db, seeds, ctx.markers);
+  const plan: Plan = { findings: new FindingSet(), slices: [], units: 0, items: [], touchedNc: [], touchedCc: [] };
+  const out = evaluateUnits(ctx, x.nc.values(), x.e.values());
+  plan.findings.add(out.findings);
+  plan.items = out.items;
+  plan.slices = out.slices;
   plan.units = new Set(assignUnits(plan.items).values()).size;
   for (const item of [...plan.items.map((i) => i.item), ...x.removed]) {
     if (item.startsWith('nc:')) plan.touchedNc!.push(Number(item.slice(3)));
     else plan.touchedCc!.push(item.slice(3));
   }
   return plan;
+}
+
+interface Streamed {
+  newIds: number[];
+  stillOpen: number;
+  units: number;
+  items: number;
+  slices: ReconcileSummary['slices'];
+  /** Milliseconds spent writing (the rest of the stream is loading and evaluating). */
+  writeMs: number;
+}
+
+/**
+ * A full run by units (full.ts): each batch is evaluated, its findings upserted and its items
+ * written before the next is loaded, all in the run's transaction. Memory: one batch.
+ */
+async function streamFull(trx: Knex, ctx: EvalContext, runId: number, batchRows: number): Promise<Streamed> {
+  const s: Streamed = { newIds: [], stillOpen: 0, units: 0, items: 0, slices: [], writeMs: 0 };
+  const slices = new Map<string, ReconcileSummary['slices'][number]>();
+  await trx('reconcile_items').delete();
+  for await (const b of fullUnitBatches(trx, ctx.markers, batchRows)) {
+    const out = evaluateUnits(ctx, b.nc, b.e);
+    // A fingerprint never spans units (incremental.ts), so batches never share one.
+    const findings = new FindingSet();
+    findings.add(out.findings);
+    const t = Date.now();
+    const p = await persist(trx, runId, [...findings.byFp.values()], ctx.now);
+    await writeItems(trx, out.items, assignUnits(out.items));
+    s.writeMs += Date.now() - t;
+    s.newIds.push(...p.newIds);
+    s.stillOpen += p.stillOpen;
+    s.units += b.units;
+    s.items += out.items.length;
+    for (const x of out.slices) {
+      const k = `${x.network}|${x.period}`;
+      const cur = slices.get(k);
+      if (!cur) slices.set(k, { ...x });
+      else {
+        cur.networkRows += x.networkRows;
+        cur.computedRows += x.computedRows;
+        cur.findings += x.findings;
+      }
+    }
+  }
+  s.slices = [...slices.values()].sort((a, b) => a.network.localeCompare(b.network) || a.period.localeCompare(b.period));
+  return s;
 }
 
 export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOptions = {}): Promise<ReconcileSummary> {
@@ -466,13 +540,19 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
     }
     summary.mode = scoped ? 'scoped' : fullReason ? 'full' : 'incremental';
     summary.fullReason = fullReason;
-    const plan = summary.mode === 'incremental' ? await planIncremental(db, ctx, cursor!.changeSeq, watermark, prevState as ReconcileState) : await planFull(db, ctx, opts, summary.mode === 'full');
+    // A full run goes by batches of units when the rules allow it: its memory stays one batch's.
+    const streamed = summary.mode === 'full' && opts.fullStrategy !== 'slices' && rulesSupportUnits(rules);
+    const plan: Plan = streamed
+      ? { findings: new FindingSet(), slices: [], units: 0, items: [] }
+      : summary.mode === 'incremental'
+        ? await planIncremental(db, ctx, cursor!.changeSeq, watermark, prevState as ReconcileState)
+        : await planFull(db, ctx, opts, summary.mode === 'full');
     const findings = [...plan.findings.byFp.values()];
     summary.slices = plan.slices;
     summary.units = plan.units;
     summary.items = plan.items.length;
     const t1 = Date.now();
-    summary.timings.planMs = t1 - t0;
+    let streamEvalMs = 0; // a streamed full run loads and evaluates inside the write transaction
 
     await db.transaction(async (trx) => {
       await trx.raw('SELECT pg_advisory_xact_lock(?, hashtext(current_schema()))', [RECONCILE_LOCK_KEY]);
@@ -490,7 +570,15 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
         candidates = [...ids];
       }
 
-      const p = await persist(trx, runId, findings, now);
+      let p: { newIds: number[]; stillOpen: number };
+      if (streamed) {
+        const st = await streamFull(trx, ctx, runId, opts.batchRows ?? DEFAULT_FULL_BATCH_ROWS);
+        p = st;
+        summary.units = st.units;
+        summary.items = st.items;
+        summary.slices = st.slices;
+        streamEvalMs = Date.now() - t1 - st.writeMs;
+      } else p = await persist(trx, runId, findings, now);
       const inScope = (q: Knex.QueryBuilder): Knex.QueryBuilder =>
         summary.mode === 'incremental' ? q.whereRaw('id = ANY(?::bigint[])', [candidates]) : summary.mode === 'scoped' ? q.whereRaw('network = ANY(?::text[]) AND period = ANY(?::text[])', [plan.scope!.networks, plan.scope!.periods]) : q;
       const notFound = (q: Knex.QueryBuilder): Knex.QueryBuilder => q.where((w) => w.whereNull('last_run_id').orWhereNot('last_run_id', runId));
@@ -529,18 +617,21 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
       summary.stillOpen -= summary.new;
 
       const units = assignUnits(plan.items);
-      if (summary.mode === 'full') await trx('reconcile_items').delete();
+      if (streamed) {
+        // items written batch by batch
+      } else if (summary.mode === 'full') await trx('reconcile_items').delete();
       else {
         const drop = [...plan.touchedNc!.map(ncItem), ...plan.touchedCc!.map(ccItem)];
         for (const part of chunk(drop, 5000)) await trx('reconcile_items').whereRaw('item = ANY(?::text[])', [part]).delete();
       }
-      await writeItems(trx, plan.items, units);
+      if (!streamed) await writeItems(trx, plan.items, units);
       const state: ReconcileState = { v: STATE_VERSION, configHash: hash, now: now.toISOString(), accounts: accountsState(ctx.accounts), markers: Object.fromEntries(ctx.markers), staleIgnored: stale };
       await saveChangeCursor(trx, CONSUMER, watermark, state as unknown as Record<string, unknown>);
     });
 
     const t2 = Date.now();
-    summary.timings.writeMs = t2 - t1;
+    summary.timings.planMs = t1 - t0 + streamEvalMs;
+    summary.timings.writeMs = t2 - t1 - streamEvalMs;
     if (summary.mode === 'scoped') {
       const inScope = plan.items.filter((i) => i.counted);
       summary.totals = await buildTotals(db, inScope.map((i) => ({ network: i.network, partnerId: i.partnerId, reported: i.reported, owed: i.owed, collected: i.collected })));

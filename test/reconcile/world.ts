@@ -8,7 +8,7 @@ export interface World {
   account(partnerId: number, connection: string, network: 'partnerstack' | 'shareasale' | 'awin', externalId: string): Promise<number>;
   customer(key: string, opts?: { isTest?: boolean }): Promise<number>;
   subscription(customerId: number, externalId: string, opts?: { status?: string; startedAt?: string; canceledAt?: string }): Promise<number>;
-  payment(p: { id: string; invoice?: string; customerId: number; subscriptionId?: number; at: string; amountMinor: number; currency?: string; usdMinor?: number }): Promise<number>;
+  payment(p: { id: string; invoice?: string; customerId: number | null; subscriptionId?: number; at: string; amountMinor: number; currency?: string; usdMinor?: number }): Promise<number>;
   takeBack(p: { kind?: 'refund' | 'chargeback'; id: string; paymentId: number; at: string; amountMinor: number; usdMinor?: number; customerId?: number }): Promise<number>;
   computed(c: { key: string; kind?: 'direct' | 'second_tier' | 'clawback'; partnerId: number; accountId: number | null; network: string | null; paymentId: number; amountMinor: number; usdMinor?: number; currency?: string; status?: 'reserve' | 'due' | 'void' | 'paid'; exclusion?: string | null; at: string; clawbackOf?: 'direct' | 'second_tier'; sourceId?: number }): Promise<number>;
   network(n: { id: string; connection: string; network: 'partnerstack' | 'shareasale' | 'awin'; accountId: number | null; customerId?: number | null; tx?: string | null; orderRef?: string | null; kind?: 'direct' | 'second_tier' | null; amountMinor: number; currency?: string; usdMinor?: number | null; saleMinor?: number | null; status?: string; at: string; clickAt?: string; description?: string }): Promise<number>;
