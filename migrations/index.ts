@@ -9,6 +9,7 @@ import * as m005 from './005_reconcile_incremental.ts';
 import * as m006 from './006_compute_content_hash.ts';
 import * as m007 from './007_stripe_payment_refs.ts';
 import * as m008 from './008_stream_key_hash.ts';
+import * as m009 from './009_lean_writes.ts';
 
 export interface Migration {
   name: string;
@@ -16,4 +17,4 @@ export interface Migration {
   down(knex: Knex): Promise<void>;
 }
 
-export const migrations: Migration[] = [m001, m002, m003, m004, m005, m006, m007, m008];
+export const migrations: Migration[] = [m001, m002, m003, m004, m005, m006, m007, m008, m009];

@@ -87,18 +87,37 @@ export async function upsertPartnerAccounts(trx: Knex, input: PartnerAccountInpu
       .returning<{ id: number; partner_id: number; external_id: string }[]>(['id', 'partner_id', 'external_id']);
     for (const a of ins) out.set(a.external_id, { accountId: a.id, partnerId: a.partner_id });
   }
-  // Partner-level payout facts follow the account that reports them.
+  // Partner-level payout facts follow the account that reports them (the last one read per
+  // partner). One statement, and only partners whose facts differ get a new row version: a
+  // re-synced partner list used to cost one UPDATE per account (18 s of a 100k sync).
+  const patches = new Map<number, { id: number; name: string | null; tax: boolean | null; payout: boolean | null }>();
   for (const r of rows) {
     if (r.taxInfoOnFile == null && r.payoutMethodOnFile == null && !r.name) continue;
     const ref = out.get(r.externalId);
     if (!ref) continue;
-    const patch: Record<string, unknown> = {};
-    if (r.taxInfoOnFile != null) patch.tax_info_on_file = r.taxInfoOnFile;
-    if (r.payoutMethodOnFile != null) patch.payout_method_on_file = r.payoutMethodOnFile;
-    if (r.name) patch.name = r.name;
-    await trx('partners').where({ id: ref.partnerId }).update(patch);
+    const prev = patches.get(ref.partnerId);
+    patches.set(ref.partnerId, {
+      id: ref.partnerId,
+      name: r.name || (prev?.name ?? null),
+      tax: r.taxInfoOnFile ?? prev?.tax ?? null,
+      payout: r.payoutMethodOnFile ?? prev?.payout ?? null,
+    });
   }
+  if (patches.size > 0) await patchPartners(trx, [...patches.values()]);
   return out;
+}
+
+/** null in a patch = keep the stored value (as the per-row updates did by leaving the column out). */
+async function patchPartners(trx: Knex, patches: Array<{ id: number; name: string | null; tax: boolean | null; payout: boolean | null }>): Promise<void> {
+  for (const part of chunk(patches, 2000)) {
+    await trx.raw(
+      `UPDATE partners p SET name = coalesce(v.name, p.name), tax_info_on_file = coalesce(v.tax, p.tax_info_on_file), payout_method_on_file = coalesce(v.payout, p.payout_method_on_file)
+         FROM json_to_recordset(?::json) AS v(id bigint, name text, tax boolean, payout boolean)
+        WHERE p.id = v.id
+          AND (p.name, p.tax_info_on_file, p.payout_method_on_file) IS DISTINCT FROM (coalesce(v.name, p.name), coalesce(v.tax, p.tax_info_on_file), coalesce(v.payout, p.payout_method_on_file))`,
+      [JSON.stringify(part)],
+    );
+  }
 }
 
 /** Accounts referenced by commissions before the partner stream saw them get a stub row. */

@@ -91,6 +91,7 @@ export async function runStreams(opts: RunStreamsOptions): Promise<SyncRunResult
     for (const stream of opts.streams) {
       if (opts.only && !opts.only.includes(stream.name)) continue;
       result.streams[stream.name] = await syncStream(ctx, stream, opts);
+      await refreshPlannerStats(ctx);
     }
   } catch (err) {
     const stopped = err instanceof StopSync;
@@ -213,21 +214,29 @@ async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, pages:
   await withConflictRetry(ctx, stream.name, () => ctx.db.transaction(async (trx) => {
     unchanged = 0;
     deleted = 0;
-    let toWrite = valid;
-    if (stream.skipUnchanged && ctx.config.sync.skipUnchanged && valid.length > 0) {
+    // The hash stored per key says which records changed since last read. Only those get a raw
+    // version (a re-read look-back window no longer sends its payloads again), and on
+    // skipUnchanged streams only those are re-mapped. The raw store's unique key still catches a
+    // content seen before under an older hash (A → B → A).
+    const keys = keyRows.map((k) => String(k.external_id));
+    const stored = new Map<string, { hash: string | null; live: boolean }>();
+    if (keys.length > 0) {
+      const res = await trx.raw('SELECT external_id, hash, deleted_at IS NULL AS live FROM stream_keys WHERE connection = ? AND stream = ? AND external_id = ANY(?::text[])', [conn, stream.name, keys]);
+      for (const r of res.rows as Array<{ external_id: string; hash: string | null; live: boolean }>) stored.set(r.external_id, { hash: r.hash, live: r.live });
+    }
+    const skip = stream.skipUnchanged && ctx.config.sync.skipUnchanged;
+    const toWrite: unknown[] = [];
+    const newRaw: Array<Record<string, unknown>> = [];
+    for (let i = 0; i < valid.length; i++) {
+      const s = stored.get(keys[i]!);
+      const same = s !== undefined && s.hash === hashes[i];
+      if (!same) newRaw.push(rawRows[i]!);
       // Same key, same content as last stored (and not deleted since): nothing to re-map.
-      const keys = keyRows.map((k) => String(k.external_id));
-      const res = await trx.raw('SELECT external_id, hash FROM stream_keys WHERE connection = ? AND stream = ? AND external_id = ANY(?::text[]) AND deleted_at IS NULL', [conn, stream.name, keys]);
-      const stored = new Map((res.rows as Array<{ external_id: string; hash: string | null }>).map((r) => [r.external_id, r.hash]));
-      const keep: unknown[] = [];
-      for (let i = 0; i < valid.length; i++) {
-        if (stored.get(keys[i]!) === hashes[i]) unchanged++;
-        else keep.push(valid[i]);
-      }
-      toWrite = keep;
+      if (skip && same && s.live) unchanged++;
+      else toWrite.push(valid[i]);
     }
     written = toWrite.length;
-    await bulkInsert(trx, 'raw_records', dedupeBy(rawRows, (r) => `${String(r.external_id)}|${String(r.hash)}`), { onConflict: '(connection, stream, external_id, hash) DO NOTHING' });
+    await bulkInsert(trx, 'raw_records', dedupeBy(newRaw, (r) => `${String(r.external_id)}|${String(r.hash)}`), { onConflict: '(connection, stream, external_id, hash) DO NOTHING' });
     await bulkInsert(trx, 'stream_keys', dedupeBy(keyRows, (r) => String(r.external_id)), {
       onConflict: '(connection, stream, external_id) DO UPDATE SET record_at = excluded.record_at, last_seen_at = excluded.last_seen_at, deleted_at = excluded.deleted_at, hash = excluded.hash',
     });
@@ -270,6 +279,34 @@ async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, pages:
   stats.unchanged += unchanged;
   stats.deleted += deleted;
   stats.quarantined += bad.length;
+}
+
+/** Smaller tables are left to the planner's defaults (and autovacuum). */
+const ANALYZE_MIN_PAGES = 64;
+
+/**
+ * ANALYZEs the tables that have grown to twice their size at their last statistics. A first import
+ * fills empty tables faster than autovacuum reacts (PGlite has none, and it may be off), and the
+ * planner then takes a table it never analyzed for a few rows: at 100k payments the Stripe refund
+ * look-up scanned every payment per page (50 s of the sync) instead of using its GIN index, and on
+ * PGlite the stream_keys hash look-up scanned the whole stream per batch. Sizes come from the files
+ * (pg_relation_size vs pg_class.relpages), not the statistics collector, so PGlite is covered too;
+ * doubling keeps it to a few ANALYZEs per table over a whole import. Best effort: SKIP_LOCKED leaves
+ * a table another connection is analyzing, and a failure only costs the plan.
+ */
+async function refreshPlannerStats(ctx: SyncContext): Promise<void> {
+  try {
+    const res = await ctx.db.raw(
+      `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = current_schema() AND c.relkind = 'r' AND c.relname <> 'raw_records'
+          AND pg_relation_size(c.oid) >= greatest(?, 2 * c.relpages::bigint) * current_setting('block_size')::bigint`,
+      [ANALYZE_MIN_PAGES],
+    );
+    const tables = (res.rows as Array<{ relname: string }>).map((r) => `"${r.relname.replace(/"/g, '""')}"`);
+    if (tables.length > 0) await ctx.db.raw(`ANALYZE (SKIP_LOCKED) ${tables.join(', ')}`);
+  } catch (err) {
+    ctx.log.warn({ err: errorMessage(err) }, 'refreshing planner statistics failed');
+  }
 }
 
 /** PostgreSQL errors that mean "another transaction got in the way; the same work may succeed now". */
