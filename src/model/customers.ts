@@ -252,12 +252,17 @@ async function upsertResolved(trx: Knex, rows: CustomerInput[], ex: Existing): P
     const cols = Object.keys(p).sort().join(',');
     groups.set(cols, [...(groups.get(cols) ?? []), [resolve(h), p]]);
   }
+  // Only customers whose facts differ are rewritten (updated_at alone is not a change): a re-read
+  // customer list no longer costs a new row version per customer.
   for (const [colList, items] of groups) {
     const cols = colList.split(',');
+    const facts = cols.filter((c) => c !== 'updated_at');
+    if (facts.length === 0) continue;
+    const differs = `(${facts.map((c) => `c."${c}"`).join(', ')}) IS DISTINCT FROM (${facts.map((c) => `v."${c}"`).join(', ')})`;
     for (const part of chunk(items, 500)) {
       const values = part.map(() => `(?::bigint, ${cols.map((c) => `?::${PATCH_CAST[c] ?? 'text'}`).join(', ')})`).join(', ');
       const bindings = part.flatMap(([id, p]) => [id, ...cols.map((c) => p[c] as Knex.Value)]);
-      await trx.raw(`UPDATE customers AS c SET ${cols.map((c) => `"${c}" = v."${c}"`).join(', ')} FROM (VALUES ${values}) AS v(id, ${cols.map((c) => `"${c}"`).join(', ')}) WHERE c.id = v.id`, bindings);
+      await trx.raw(`UPDATE customers AS c SET ${cols.map((c) => `"${c}" = v."${c}"`).join(', ')} FROM (VALUES ${values}) AS v(id, ${cols.map((c) => `"${c}"`).join(', ')}) WHERE c.id = v.id AND ${differs}`, bindings);
     }
   }
   for (const part of chunk(identities, 500)) {
