@@ -151,6 +151,29 @@ describe('sync engine', () => {
     expect(written).toHaveLength(30);
   });
 
+
+  it('keeps one raw version per distinct content: re-reads add none, a change adds one, a change back adds none', async () => {
+    const t = await newDb();
+    const data = items(12);
+    const run = async (rows: unknown[]) => {
+      nock.cleanAll();
+      serve(rows, 5);
+      expect((await runStreams({ db: t.db, config, connection, streams: [toyStream(BASE)], log: silentLogger })).status).toBe('succeeded');
+    };
+    const raw = async (id: string) => (await t.db('raw_records').where({ external_id: id }).orderBy('fetched_at').select('payload')).map((r) => (r.payload as { amount: number }).amount);
+    await run(data);
+    await run(data);
+    expect(await t.db('raw_records').count<{ n: number }[]>('* as n')).toEqual([{ n: 12 }]);
+    const changed = data.map((d) => (d.id === 'it_0003' ? { ...d, amount: 5 } : d));
+    await run(changed);
+    await run(data); // back to the first content: already kept
+    expect(await raw('it_0003')).toEqual([1003, 5]);
+    expect(await t.db('raw_records').count<{ n: number }[]>('* as n')).toEqual([{ n: 13 }]);
+    // The stored hash follows the last content read.
+    const key = await t.db('stream_keys').where({ external_id: 'it_0003' }).first('hash');
+    const first = await t.db('raw_records').where({ external_id: 'it_0003' }).orderBy('fetched_at').first('hash');
+    expect(key.hash).toBe(first.hash);
+  });
   it('retries a batch that met a concurrent writer (deadlock / unique race) and counts it once', async () => {
     const t = await newDb();
     serve(items(12), 5);
