@@ -19,8 +19,8 @@ import { assignUnits, ccItem, closeWalk, expectedRowKeys, ncItem, networkRowKeys
 import { loadExpectedRows, loadNetworkRows, num } from './load.ts';
 import type { ExpectedRow, NetworkRow } from './types.ts';
 
-/** Seed rows per batch of a full run (a bound on its memory, not on its result). */
-export const DEFAULT_FULL_BATCH_ROWS = 10_000;
+/** Seed rows per batch of a full run: bounds its memory, not its result (100k payments: 5,000 is as fast as 10,000 and peaks ~180 MB lower; 2,500 is slower). */
+export const DEFAULT_FULL_BATCH_ROWS = 5_000;
 
 export interface UnitBatch {
   nc: NetworkRow[];

@@ -28,6 +28,8 @@ import { chunk } from '../util/chunk.ts';
 import { sha256 } from '../util/hash.ts';
 import { errorMessage, UserError } from '../util/errors.ts';
 import { loadChangeCursor, readChangeWatermark, saveChangeCursor } from '../db/changes.ts';
+import { bulkInsert, JsonText, upsertClause } from '../db/bulk.ts';
+import { isPglite } from '../db/connection.ts';
 import { defaultMatchRules, matchCommissions, type MatchRule } from './match.ts';
 import { classify, networkUsd } from './classify.ts';
 import { loadAccounts, loadExpectedRows, loadNetworkRows, num, type Account } from './load.ts';
@@ -258,13 +260,26 @@ function evaluateSlice(ctx: EvalContext, network: string, period: string, networ
   return { findings, items };
 }
 
+/** Discrepancy columns a later sighting refreshes (kind, network, period, commission key and the first_* stay). */
+const REFRESHED = [
+  'severity', 'connection', 'partner_id', 'partner_account_id', 'billing_event_id', 'network_commission_id', 'expected_minor', 'reported_minor', 'currency', 'usd_at_stake_minor',
+  'detail', 'last_run_id', 'last_seen_at',
+];
+const UPSERT_DISCREPANCY = upsertClause(['fingerprint'], [...REFRESHED, 'status', 'resolved_at'], {
+  // A resolved problem that shows up again is reopened; ignored and approved keep their decision.
+  set: {
+    status: `CASE WHEN discrepancies.status = 'resolved' THEN 'open' ELSE discrepancies.status END`,
+    resolved_at: `CASE WHEN discrepancies.status = 'resolved' THEN NULL ELSE discrepancies.resolved_at END`,
+  },
+});
+
 /** Upserts the run's findings; returns ids of new (or reopened) and still-open discrepancies. */
 async function persist(db: Knex, runId: number, findings: Finding[], now: Date): Promise<{ newIds: number[]; stillOpen: number }> {
   const newIds: number[] = [];
   let stillOpen = 0;
   for (const part of chunk(findings, 500)) {
     const before = new Map<string, string>();
-    for (const r of await db('discrepancies').whereIn('fingerprint', part.map((f) => f.fingerprint)).select('fingerprint', 'status')) before.set(r.fingerprint, r.status);
+    for (const r of await db('discrepancies').whereRaw('fingerprint = ANY(?::text[])', [part.map((f) => f.fingerprint)]).select('fingerprint', 'status')) before.set(r.fingerprint, r.status);
     const rows = part.map((f) => ({
       fingerprint: f.fingerprint,
       kind: f.kind,
@@ -282,35 +297,14 @@ async function persist(db: Knex, runId: number, findings: Finding[], now: Date):
       currency: f.currency,
       usd_at_stake_minor: f.usdAtStakeMinor,
       status: 'open',
-      detail: JSON.stringify(f.detail),
+      detail: new JsonText(JSON.stringify(f.detail)),
       first_run_id: runId,
       last_run_id: runId,
       first_seen_at: now,
       last_seen_at: now,
     }));
-    const out = await db('discrepancies')
-      .insert(rows)
-      .onConflict('fingerprint')
-      .merge({
-        severity: db.raw('excluded.severity'),
-        connection: db.raw('excluded.connection'),
-        partner_id: db.raw('excluded.partner_id'),
-        partner_account_id: db.raw('excluded.partner_account_id'),
-        billing_event_id: db.raw('excluded.billing_event_id'),
-        network_commission_id: db.raw('excluded.network_commission_id'),
-        expected_minor: db.raw('excluded.expected_minor'),
-        reported_minor: db.raw('excluded.reported_minor'),
-        currency: db.raw('excluded.currency'),
-        usd_at_stake_minor: db.raw('excluded.usd_at_stake_minor'),
-        detail: db.raw('excluded.detail'),
-        last_run_id: db.raw('excluded.last_run_id'),
-        last_seen_at: db.raw('excluded.last_seen_at'),
-        // A resolved problem that shows up again is reopened; ignored and approved keep their decision.
-        status: db.raw(`CASE WHEN discrepancies.status = 'resolved' THEN 'open' ELSE discrepancies.status END`),
-        resolved_at: db.raw(`CASE WHEN discrepancies.status = 'resolved' THEN NULL ELSE discrepancies.resolved_at END`),
-      })
-      .returning(['id', 'fingerprint']);
-    for (const r of out as Array<{ id: number; fingerprint: string }>) {
+    const out = await bulkInsert<{ id: unknown; fingerprint: string }>(db, 'discrepancies', rows, { onConflict: UPSERT_DISCREPANCY, returning: ['id', 'fingerprint'], chunkSize: 500 });
+    for (const r of out) {
       const prev = before.get(r.fingerprint);
       if (prev === undefined || prev === 'resolved') newIds.push(num(r.id));
       else if (prev === 'open' || prev === 'approved') stillOpen++;
@@ -320,22 +314,19 @@ async function persist(db: Knex, runId: number, findings: Finding[], now: Date):
 }
 
 async function writeItems(trx: Knex, items: ItemOut[], units: Map<string, string>): Promise<void> {
-  for (const part of chunk(items, 1000)) {
-    await trx('reconcile_items').insert(
-      part.map((i) => ({
-        item: i.item,
-        network: i.network,
-        unit: units.get(i.item) ?? i.item,
-        payment_event_id: i.paymentId,
-        sig: i.sig,
-        counted: i.counted,
-        partner_id: i.partnerId,
-        reported_usd_minor: i.reported,
-        owed_usd_minor: i.owed,
-        collected_usd_minor: i.collected,
-      })),
-    );
-  }
+  const rows = items.map((i) => ({
+    item: i.item,
+    network: i.network,
+    unit: units.get(i.item) ?? i.item,
+    payment_event_id: i.paymentId,
+    sig: i.sig,
+    counted: i.counted,
+    partner_id: i.partnerId,
+    reported_usd_minor: i.reported,
+    owed_usd_minor: i.owed,
+    collected_usd_minor: i.collected,
+  }));
+  await bulkInsert(trx, 'reconcile_items', rows, { chunkSize: 2000 });
 }
 
 interface Contribution {
@@ -481,11 +472,24 @@ interface Streamed {
  * A full run by units (full.ts): each batch is evaluated, its findings upserted and its items
  * written before the next is loaded, all in the run's transaction. Memory: one batch.
  */
-async function streamFull(trx: Knex, ctx: EvalContext, runId: number, batchRows: number): Promise<Streamed> {
+async function streamFull(db: Knex, trx: Knex, ctx: EvalContext, runId: number, batchRows: number): Promise<Streamed> {
   const s: Streamed = { newIds: [], stillOpen: 0, units: 0, items: 0, slices: [], writeMs: 0 };
   const slices = new Map<string, ReconcileSummary['slices'][number]>();
   await trx('reconcile_items').delete();
-  for await (const b of fullUnitBatches(trx, ctx.markers, batchRows)) {
+  // With a pool (PostgreSQL), the next batch loads on its own connection while this one is evaluated
+  // and written: it reads only canonical rows, which the transaction does not change. PGlite has
+  // one connection, held by the transaction.
+  const overlap = !isPglite(db) && ((db.client as { pool?: { max?: number } }).pool?.max ?? 1) > 1;
+  const batches = fullUnitBatches(overlap ? db : trx, ctx.markers, batchRows);
+  let next = batches.next();
+  for (;;) {
+    const r = await next;
+    if (r.done) break;
+    const b = r.value;
+    if (overlap) {
+      next = batches.next();
+      next.catch(() => undefined); // awaited in its turn; an early failure must not be "unhandled"
+    }
     const out = evaluateUnits(ctx, b.nc, b.e);
     // A fingerprint never spans units (incremental.ts), so batches never share one.
     const findings = new FindingSet();
@@ -498,6 +502,7 @@ async function streamFull(trx: Knex, ctx: EvalContext, runId: number, batchRows:
     s.stillOpen += p.stillOpen;
     s.units += b.units;
     s.items += out.items.length;
+    if (!overlap) next = batches.next();
     for (const x of out.slices) {
       const k = `${x.network}|${x.period}`;
       const cur = slices.get(k);
@@ -572,7 +577,7 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
 
       let p: { newIds: number[]; stillOpen: number };
       if (streamed) {
-        const st = await streamFull(trx, ctx, runId, opts.batchRows ?? DEFAULT_FULL_BATCH_ROWS);
+        const st = await streamFull(db, trx, ctx, runId, opts.batchRows ?? DEFAULT_FULL_BATCH_ROWS);
         p = st;
         summary.units = st.units;
         summary.items = st.items;
