@@ -43,10 +43,6 @@ export interface AlertSummary {
 const usd = (minor: number): string => `${minor < 0 ? '-' : ''}$${(Math.abs(minor) / 100).toFixed(2)}`;
 const rank = (s: string): number => SEVERITIES.indexOf(s as Severity);
 
-/** Above the threshold: severity at or above minSeverity, or (when set) USD at stake at or above minUsdMinor. */
-export function aboveThreshold(d: Pick<DiscrepancyRecord, 'severity' | 'usdAtStakeMinor'>, cfg: Config['alerts']): boolean {
-  return rank(d.severity) >= rank(cfg.minSeverity) || (cfg.minUsdMinor > 0 && d.usdAtStakeMinor >= cfg.minUsdMinor);
-}
 
 function discrepancyLine(d: DiscrepancyRecord): string {
   return `#${d.id} ${d.kind} ${d.severity} ${usd(d.usdAtStakeMinor)} — ${d.network ?? '?'} ${d.period ?? ''} partner ${d.partnerName ?? d.partnerId ?? '?'}${d.computedCommissionKey ? ` (${d.computedCommissionKey})` : ''}`;
@@ -61,11 +57,10 @@ export async function collectAlerts(deps: AlertDeps, opts: { now?: Date } = {}):
   // New discrepancies above the threshold (individually, unless a daily digest is configured).
   if (!a.digest) {
     const individual: AlertCandidate[] = [];
-    for (const d of await listDiscrepancies(db, { status: ['open'] })) {
-      if (!aboveThreshold(d, a)) continue;
+    const sinkNames = [...new Set([...(deps.sinks ?? []).map((x) => x.name), ...a.sinks.map((x) => x.name)])];
+    for (const d of await discrepanciesToAlert(db, a, sinkNames)) {
       individual.push({ trigger: 'discrepancy', ref: `discrepancy:${d.id}`, severity: d.severity, subject: `${d.kind} ${usd(d.usdAtStakeMinor)} (${d.network ?? '?'} ${d.period ?? ''})`, text: discrepancyLine(d), payload: { discrepancyId: d.id, kind: d.kind, severity: d.severity, usdAtStakeMinor: d.usdAtStakeMinor, network: d.network, period: d.period, partnerId: d.partnerId, partnerName: d.partnerName, computedCommissionKey: d.computedCommissionKey } });
     }
-    const sinkNames = [...new Set([...(deps.sinks ?? []).map((x) => x.name), ...a.sinks.map((x) => x.name)])];
     out.push(...(await floodGuard(db, individual, a.maxPerRun, sinkNames)));
   }
 
@@ -98,6 +93,43 @@ export async function collectAlerts(deps: AlertDeps, opts: { now?: Date } = {}):
     out.push({ trigger: 'push_failed', ref: `push_failed:${r.id}:${r.attempts}`, severity: 'high', subject: `correction ${r.action_type} on ${r.connection} failed`, text: `Correction #${r.id} (${r.action_type}, discrepancy #${r.discrepancy_id ?? '?'}) failed after ${r.attempts} attempt(s): ${scrubSecrets(String(r.error ?? ''))}`, payload: { correctionId: Number(r.id), discrepancyId: r.discrepancy_id === null ? null : Number(r.discrepancy_id), connection: r.connection, type: r.action_type, attempts: Number(r.attempts), error: scrubSecrets(String(r.error ?? '')) } });
   }
   return out;
+}
+
+/** Across runs a failing delivery is retried until it has had this many attempts in total. */
+const lifetimeAttempts = (a: Config['alerts']): number => a.maxAttempts * 3;
+
+/**
+ * The severities at or above `min`. The alert threshold (in the SQL below): severity at or above
+ * alerts.minSeverity, or (when set) USD at stake at or above alerts.minUsdMinor.
+ */
+const severitiesFrom = (min: Severity): Severity[] => SEVERITIES.slice(rank(min)) as Severity[];
+
+/** Loads discrepancies by id in bounded chunks, largest USD at stake first (as listDiscrepancies orders). */
+async function discrepanciesByIds(db: Knex, ids: number[]): Promise<DiscrepancyRecord[]> {
+  const out: DiscrepancyRecord[] = [];
+  for (let i = 0; i < ids.length; i += 2000) out.push(...(await listDiscrepancies(db, { ids: ids.slice(i, i + 2000) })));
+  return out.sort((x, y) => y.usdAtStakeMinor - x.usdAtStakeMinor || x.id - y.id);
+}
+
+/**
+ * Open discrepancies above the threshold that some sink has not had yet (no `alerts` row for it that
+ * was sent or has used up its attempts): the new ones, and deliveries to retry. Chosen in SQL, so a
+ * run reads what it may send rather than every open discrepancy of the history (tens of thousands
+ * at 100k payments, each with its detail) only to find them already delivered. No sink, nothing.
+ */
+async function discrepanciesToAlert(db: Knex, a: Config['alerts'], sinkNames: string[]): Promise<DiscrepancyRecord[]> {
+  if (sinkNames.length === 0) return [];
+  const res = await db.raw(
+    `SELECT d.id FROM discrepancies d
+      WHERE d.status = 'open'
+        AND (d.severity = ANY(?::text[]) OR (?::bigint > 0 AND d.usd_at_stake_minor >= ?::bigint))
+        AND EXISTS (SELECT 1 FROM unnest(?::text[]) AS s(name)
+                     WHERE NOT EXISTS (SELECT 1 FROM alerts al
+                                        WHERE al.dedupe_key = 'discrepancy:' || d.id || '|' || s.name
+                                          AND (al.status = 'sent' OR al.attempts >= ?)))`,
+    [severitiesFrom(a.minSeverity), a.minUsdMinor, a.minUsdMinor, sinkNames, lifetimeAttempts(a)],
+  );
+  return discrepanciesByIds(db, (res.rows as Array<{ id: number | string }>).map((r) => Number(r.id)));
 }
 
 /**
@@ -144,7 +176,15 @@ export async function digestFor(deps: AlertDeps, date: string): Promise<AlertCan
   const { db, config } = deps;
   const start = DateTime.fromISO(date, { zone: config.timezone });
   if (!start.isValid) throw new Error(`digest date "${date}" is not yyyy-mm-dd`);
-  const rows = (await listDiscrepancies(db, { status: ['open', 'approved'] })).filter((d) => d.firstSeenAt >= start.toJSDate() && d.firstSeenAt < start.plus({ days: 1 }).toJSDate() && aboveThreshold(d, config.alerts));
+  const a = config.alerts;
+  // The day's discrepancies above the threshold, chosen in SQL (not every open one of the history).
+  const res = await db.raw(
+    `SELECT d.id FROM discrepancies d
+      WHERE d.status IN ('open', 'approved') AND d.first_seen_at >= ? AND d.first_seen_at < ?
+        AND (d.severity = ANY(?::text[]) OR (?::bigint > 0 AND d.usd_at_stake_minor >= ?::bigint))`,
+    [start.toJSDate(), start.plus({ days: 1 }).toJSDate(), severitiesFrom(a.minSeverity), a.minUsdMinor, a.minUsdMinor],
+  );
+  const rows = await discrepanciesByIds(db, (res.rows as Array<{ id: number | string }>).map((r) => Number(r.id)));
   if (rows.length === 0) return null;
   const total = rows.reduce((s, d) => s + d.usdAtStakeMinor, 0);
   const byKind: Record<string, number> = {};
@@ -177,8 +217,7 @@ export async function deliverAlerts(deps: AlertDeps, candidates: AlertCandidate[
     return summary;
   }
   const perTry = config.alerts.maxAttempts;
-  // Across runs a failing delivery is retried until it has had this many attempts in total.
-  const lifetime = perTry * 3;
+  const lifetime = lifetimeAttempts(config.alerts);
   for (const c of candidates) {
     for (const sink of sinks) {
       const key = `${c.ref}|${sink.name}`;
