@@ -132,6 +132,9 @@ async function syncStream(ctx: SyncContext, stream: StreamDef<any, any>, opts: R
     batchSize = 0;
     inflight = (async () => {
       await commitBatch(ctx, stream, pages, stats);
+      // Within a stream too (at most every few seconds), not only after it: a long first import
+      // (75k Stripe invoices) also queries the tables it is filling (refund links).
+      if (Date.now() - lastStatsCheck >= STATS_CHECK_MS) await refreshPlannerStats(ctx);
       const first = stats.pages + 1;
       stats.pages += pages.length;
       opts.onProgress?.({ connection: ctx.connection.name, stream: stream.name, pages: stats.pages, records: stats.records, quarantined: stats.quarantined });
@@ -283,9 +286,13 @@ async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, pages:
 
 /** Smaller tables are left to the planner's defaults (and autovacuum). */
 const ANALYZE_MIN_PAGES = 64;
+/** Within a stream, table sizes are checked at most this often (the check reads every table's size). */
+const STATS_CHECK_MS = 5_000;
+let lastStatsCheck = 0;
 
 /**
- * ANALYZEs the tables that have grown to twice their size at their last statistics. A first import
+ * ANALYZEs the tables that have grown to twice their size at their last statistics (checked after
+ * each stream and every few seconds within one). A first import
  * fills empty tables faster than autovacuum reacts (PGlite has none, and it may be off), and the
  * planner then takes a table it never analyzed for a few rows: at 100k payments the Stripe refund
  * look-up scanned every payment per page (50 s of the sync) instead of using its GIN index, and on
@@ -295,6 +302,7 @@ const ANALYZE_MIN_PAGES = 64;
  * a table another connection is analyzing, and a failure only costs the plan.
  */
 async function refreshPlannerStats(ctx: SyncContext): Promise<void> {
+  lastStatsCheck = Date.now();
   try {
     const res = await ctx.db.raw(
       `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
