@@ -55,8 +55,12 @@
 //
 // APPEND-ONLY. A partner whose only change is new payments (of unchanged customers, or of fresh
 // customers no stored row depends on) that all come after its whole known history gets only those
-// payments' rows computed (see step 4 below for why no earlier row can change); the adapter checks
-// the "after" on the loaded history and recomputes the partner whole otherwise.
+// payments' rows computed (see step 4 below for why no earlier row can change). When they do not
+// all come after it, only the rows of the payments from the first new one on can differ (a
+// payment's rows read sales paid before it, its subscription's earlier payments and its own
+// take-backs): an adapter that loads the partner through a window recomputes exactly those
+// payments' rows (and deletes their stored rows no longer produced); one that loads the whole
+// history checks the "after" and recomputes the partner whole otherwise.
 import type { Knex } from 'knex';
 import { chunk } from '../util/chunk.ts';
 import { resolveAttributions } from './engine.ts';

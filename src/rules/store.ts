@@ -20,7 +20,8 @@
 // Incremental by default: only the partners whose rows the changes since the last run can affect
 // are recomputed (src/rules/incremental.ts has the dependency analysis), and a partner whose only
 // change is new payments after its whole known history gets only those payments' rows computed
-// (the append-only shortcut); `full` recomputes all.
+// (the append-only shortcut; new payments in the middle of its history: the rows of every payment
+// from the first new one on); `full` recomputes all.
 import { resolveShippedPath } from '../util/paths.ts';
 import path from 'node:path';
 import { readFile } from 'node:fs/promises';
@@ -284,8 +285,14 @@ interface BatchResult {
   notAppendable: number[];
   /** Keys of the rows computed for append-only partners. */
   appendKeys: string[];
-  /** Append-only partners loaded through a window that turned out not appendable: to recompute whole (nothing of theirs in `rows`). */
-  retryFull: Row[];
+  /** Append-only partners whose recomputed range holds old payments too: their stored rows on those payments not produced again are deleted. */
+  rangePayments: RangePayments[];
+}
+
+/** A producer and the payments whose rows it recomputed (all of them, nothing else of its). */
+interface RangePayments {
+  partner: number;
+  payments: string[];
 }
 
 interface BatchContext {
@@ -304,22 +311,25 @@ interface LoadWindows {
   byCustomer: Map<number, number>;
   /** Subscriptions whose payments are all loaded (the new payments' subscriptions). */
   subscriptions: Set<number>;
-  /** Partners loaded through a window, and their first new payment (ms). */
+  /** Partners loaded through a window. */
   partners: Set<number>;
-  firstMs: Map<number, number>;
+  /** customer → its partner's first new payment (ms): every payment from then on is recomputed. */
+  firstByCustomer: Map<number, number>;
 }
 
 /**
- * Append-only partners may load only recent history: the rows of a new payment at t read sales paid
+ * Append-only partners may load only recent history: the rows of every payment at or after the
+ * partner's first new payment F are recomputed (new payments can move later payments' tier and
+ * first-qualified flag; nothing before F reads them), and the rows of a payment at t read sales paid
  * in the tier window before t (with their clearing, disputes and refunds, which are loaded with
  * them), the customers, and whether its subscription had a qualified payment before (every payment
- * of that subscription is loaded). So the load starts one tier window (plus a month of margin)
- * before the partner's first new payment. Only when no version counts customers over all history
+ * of each subscription paid at or after F is loaded). So the load starts one tier window (plus a
+ * month of margin) before F. Only when no version counts customers over all history
  * (windowAppliesToCustomerCount) and every version prices later payments at the current tier
  * (otherwise the tier of a subscription's first payment, possibly years back, is needed).
  */
 function appendWindows(batch: readonly Row[], won: readonly Attribution[], ctx: BatchContext): LoadWindows {
-  const out: LoadWindows = { byCustomer: new Map(), subscriptions: new Set(), partners: new Set(), firstMs: new Map() };
+  const out: LoadWindows = { byCustomer: new Map(), subscriptions: new Set(), partners: new Set(), firstByCustomer: new Map() };
   if (!ctx.appendFrom || ctx.versions.some((v) => !v.tierWindow.windowAppliesToCustomerCount || !v.laterPaymentsUseCurrentTier)) return out;
   const months = Math.max(...ctx.versions.map((v) => v.tierWindow.months));
   const inBatch = new Set(batch.map((r) => str(r.id)));
@@ -330,8 +340,8 @@ function appendWindows(batch: readonly Row[], won: readonly Attribution[], ctx: 
     if (!w || !ctx.append?.has(pid)) continue;
     const first = Number.isFinite(w.firstMs) ? w.firstMs : ctx.asOf.getTime();
     out.byCustomer.set(Number(a.customerId), first - (months + 1) * 31 * 86_400_000);
+    out.firstByCustomer.set(Number(a.customerId), first);
     out.partners.add(pid);
-    out.firstMs.set(pid, first);
     for (const sub of w.subscriptions) out.subscriptions.add(sub);
   }
   return out;
@@ -413,21 +423,27 @@ async function loadBatch(db: Knex, batch: Row[], ctx: BatchContext): Promise<() 
 
   // Billing events of those customers, plus take-backs linked to their payments but filed without a
   // customer. Customers of an append-only partner with a load window (see appendWindows) load only
-  // the window and every payment of the new payments' subscriptions.
+  // the window and every payment of the subscriptions paid from its first new payment on.
   const windows = appendWindows(batch, won, ctx);
   const fullIds = customerIds.filter((c) => !windows.byCustomer.has(c));
   const own = (await inBigChunks(fullIds, (part) => db('billing_events').whereRaw('customer_id = ANY(?::bigint[])', [asArray(part)]).whereNull('deleted_at').orderBy('id').select(EVENT_COLS))) as Row[];
   if (windows.byCustomer.size > 0) {
     const cids = [...windows.byCustomer.keys()];
     const since = cids.map((c) => new Date(windows.byCustomer.get(c)!).toISOString());
+    const first = cids.map((c) => new Date(windows.firstByCustomer.get(c)!).toISOString());
     const win = (await db.raw(
       `SELECT ${EVENT_COLS.map((c) => `e.${c}`).join(', ')} FROM unnest(?::bigint[], ?::timestamptz[]) AS w(cid, since)
          JOIN billing_events e ON e.customer_id = w.cid AND e.occurred_at >= w.since
         WHERE e.deleted_at IS NULL
        UNION ALL
        SELECT ${EVENT_COLS.map((c) => `e.${c}`).join(', ')} FROM billing_events e
-        WHERE e.subscription_id = ANY(?::bigint[]) AND e.kind = 'payment' AND e.customer_id = ANY(?::bigint[]) AND e.deleted_at IS NULL`,
-      [asArray(cids), asArray(since), asArray([...windows.subscriptions]), asArray(cids)],
+        WHERE e.kind = 'payment' AND e.customer_id = ANY(?::bigint[]) AND e.deleted_at IS NULL
+          AND e.subscription_id IN (
+                SELECT x.subscription_id FROM unnest(?::bigint[], ?::timestamptz[]) AS f(cid, first)
+                  JOIN billing_events x ON x.customer_id = f.cid AND x.occurred_at >= f.first
+                 WHERE x.kind = 'payment' AND x.deleted_at IS NULL AND x.subscription_id IS NOT NULL
+                UNION SELECT unnest(?::bigint[]))`,
+      [asArray(cids), asArray(since), asArray(cids), asArray(cids), asArray(first), asArray([...windows.subscriptions])],
     )).rows as Row[];
     own.push(...win); // duplicates (a window payment of a new payment's subscription) are skipped below by id
     own.sort((a, b) => num(a.id) - num(b.id));
@@ -437,19 +453,6 @@ async function loadBatch(db: Knex, batch: Row[], ctx: BatchContext): Promise<() 
   const linked = await inBigChunks([...paymentCustomer.keys()], (part) =>
     db('billing_events').whereRaw('payment_event_id = ANY(?::bigint[])', [asArray(part)]).whereNot('kind', 'payment').whereNull('deleted_at').orderBy('id').select(EVENT_COLS),
   );
-  // Take-backs of payments before a window, filed at or after the partner's first new payment: they
-  // are later history the append check must see (own events that late are inside the window).
-  const lateTakeBacks = new Map<number, number>(); // customer → latest such take-back (ms)
-  if (windows.byCustomer.size > 0) {
-    const from = Math.min(...windows.firstMs.values());
-    const late = (await db.raw(
-      `SELECT p.customer_id, max(e.occurred_at) AS at FROM billing_events e JOIN billing_events p ON p.id = e.payment_event_id
-        WHERE e.occurred_at >= ? AND e.occurred_at <= ? AND e.kind <> 'payment' AND e.deleted_at IS NULL AND p.customer_id = ANY(?::bigint[])
-        GROUP BY 1`,
-      [new Date(from).toISOString(), ctx.asOf.toISOString(), asArray([...windows.byCustomer.keys()])],
-    )).rows as Row[];
-    for (const r of late) lateTakeBacks.set(num(r.customer_id), dateOf(r.at).getTime());
-  }
   const seen = new Set<number>();
   const events: BillingEvent[] = [];
   const intervalFromPayments = new Map<number, PlanInterval>();
@@ -504,7 +507,7 @@ async function loadBatch(db: Knex, batch: Row[], ctx: BatchContext): Promise<() 
   const prepared: PreparedRow[] = [];
   const unmatchedEvents: UnmatchedEvent[] = [];
   const notAppendable: number[] = [];
-  const retryFull: Row[] = [];
+  const rangePayments: RangePayments[] = [];
   const appendKeys: string[] = [];
   let partnersWithCustomers = 0;
   for (const r of batch) {
@@ -512,9 +515,39 @@ async function loadBatch(db: Knex, batch: Row[], ctx: BatchContext): Promise<() 
     if (!attrs || attrs.length === 0) continue;
     partnersWithCustomers++;
     let emitOnly = ctx.append?.get(num(r.id));
-    if (emitOnly) {
-      // The shortcut holds only when every appended payment is strictly later than everything the
-      // partner knew before (src/rules/incremental.ts): checked here on the loaded history.
+    if (emitOnly && windows.partners.has(num(r.id))) {
+      // Loaded through a window (every event from a tier window before the first new payment on,
+      // and every payment of the subscriptions paid from then on): the rows of every payment known
+      // from the first new payment on are recomputed — the new payments can change the tier and
+      // the subscription's first qualified payment of later payments only (src/rules/incremental.ts).
+      // Earlier payments' rows read nothing at or after it. When old payments are in that range,
+      // their stored rows the engine no longer produces are deleted (rangePayments).
+      const cids = new Set(attrs.map((a) => a.customerId));
+      let firstNew = Infinity;
+      for (const c of cids) {
+        for (const e of eventsByCustomer.get(c) ?? []) {
+          const t = e.occurredAt.getTime();
+          if (e.kind === 'payment' && t <= ctx.asOf.getTime() && emitOnly.has(e.id)) firstNew = Math.min(firstNew, t);
+        }
+      }
+      const range = new Set(emitOnly);
+      const old: string[] = [];
+      for (const c of cids) {
+        for (const e of eventsByCustomer.get(c) ?? []) {
+          const t = e.occurredAt.getTime();
+          if (e.kind !== 'payment' || t < firstNew || t > ctx.asOf.getTime() || range.has(e.id)) continue;
+          range.add(e.id);
+          old.push(e.id);
+        }
+      }
+      if (old.length > 0) {
+        emitOnly = range;
+        rangePayments.push({ partner: num(r.id), payments: [...range] });
+      }
+    } else if (emitOnly) {
+      // The whole history is loaded: the shortcut holds when every appended payment is strictly
+      // later than everything the partner knew before (src/rules/incremental.ts), else the partner
+      // is recomputed whole.
       const cids = new Set(attrs.map((a) => a.customerId));
       let firstNew = Infinity;
       let lastOld = -Infinity;
@@ -525,14 +558,8 @@ async function loadBatch(db: Knex, batch: Row[], ctx: BatchContext): Promise<() 
           if (emitOnly.has(e.id)) firstNew = Math.min(firstNew, t);
           else lastOld = Math.max(lastOld, t);
         }
-        lastOld = Math.max(lastOld, lateTakeBacks.get(Number(c)) ?? -Infinity);
       }
       if (!(lastOld < firstNew)) {
-        if (windows.partners.has(num(r.id))) {
-          // Loaded through a window: recomputed whole in a batch of its own, with all its history.
-          retryFull.push(r);
-          continue;
-        }
         notAppendable.push(num(r.id));
         emitOnly = undefined;
       }
@@ -569,7 +596,7 @@ async function loadBatch(db: Knex, batch: Row[], ctx: BatchContext): Promise<() 
     }
     unmatchedEvents.push(...res.unmatchedEvents);
   }
-  return { rows: prepared, unmatchedEvents, partnersWithCustomers, payments: paymentCustomer.size, notAppendable, appendKeys, retryFull };
+  return { rows: prepared, unmatchedEvents, partnersWithCustomers, payments: paymentCustomer.size, notAppendable, appendKeys, rangePayments };
   };
 }
 
@@ -664,7 +691,7 @@ interface StoredRow {
  * Stored rows (key → status, hash) of `producers` (see src/rules/incremental.ts: the partner whose
  * computation writes them), plus the stored rows of `keys` (rows an append-only partner produces).
  */
-async function loadStored(db: Knex | Knex.Transaction, producers: readonly number[], keys: readonly string[]): Promise<Map<string, StoredRow>> {
+async function loadStored(db: Knex | Knex.Transaction, producers: readonly number[], keys: readonly string[], ranges: readonly RangePayments[] = []): Promise<Map<string, StoredRow>> {
   const out = new Map<string, StoredRow>();
   const add = (rows: Array<{ commission_key: string; status: CommissionStatus; content_hash: string | null }>): void => {
     for (const r of rows) out.set(r.commission_key, { status: r.status, hash: r.content_hash });
@@ -690,6 +717,20 @@ async function loadStored(db: Knex | Knex.Transaction, producers: readonly numbe
   for (const part of chunk([...keys], 5_000)) {
     add((await db.raw(`SELECT commission_key, status, content_hash FROM computed_commissions WHERE commission_key = ANY(?::text[])`, [part])).rows);
   }
+  // The rows a range-recomputed producer has on the payments it recomputed (what it no longer produces there is stale).
+  const pairs = ranges.flatMap((r) => r.payments.map((p) => [Number(p), r.partner] as const));
+  for (const part of chunk(pairs, 5_000)) {
+    add(
+      (
+        await db.raw(
+          `SELECT cc.commission_key, cc.status, cc.content_hash FROM unnest(?::bigint[], ?::bigint[]) AS r(payment_id, producer)
+             JOIN computed_commissions cc ON cc.payment_event_id = r.payment_id
+            WHERE ${PRODUCER_SQL} = r.producer`,
+          [asArray(part.map((x) => x[0])), asArray(part.map((x) => x[1]))],
+        )
+      ).rows,
+    );
+  }
   return out;
 }
 
@@ -698,8 +739,15 @@ async function loadStored(db: Knex | Knex.Transaction, producers: readonly numbe
  * deletes the stored rows of `producers` that are no longer produced (never paid ones). Returns
  * rows inserted or changed, and rows deleted.
  */
-async function storeRows(db: Knex, rows: readonly PreparedRow[], producers: readonly number[], appendKeys: readonly string[], stamp: Date): Promise<{ written: number; deleted: number }> {
-  const stored = await loadStored(db, producers, appendKeys);
+async function storeRows(
+  db: Knex,
+  rows: readonly PreparedRow[],
+  producers: readonly number[],
+  appendKeys: readonly string[],
+  ranges: readonly RangePayments[],
+  stamp: Date,
+): Promise<{ written: number; deleted: number }> {
+  const stored = await loadStored(db, producers, appendKeys, ranges);
   const toWrite: Row[] = [];
   const produced = new Set<string>();
   for (const r of rows) {
@@ -710,8 +758,8 @@ async function storeRows(db: Knex, rows: readonly PreparedRow[], producers: read
     toWrite.push(r.row);
   }
   const stale: string[] = [];
-  const producerSet = new Set(producers);
-  if (producerSet.size > 0) for (const [k, v] of stored) if (v.status !== 'paid' && !produced.has(k)) stale.push(k);
+  // Stored rows are the producers' own, the appended keys (all produced) and the recomputed ranges' rows.
+  for (const [k, v] of stored) if (v.status !== 'paid' && !produced.has(k)) stale.push(k);
   let written = 0;
   let deleted = 0;
   if (toWrite.length === 0 && stale.length === 0) return { written, deleted };
@@ -892,13 +940,10 @@ export async function computeAndStore(db: Knex, config: Config, asOf: Date = new
     s.computed += r.rows.length;
     s.unmatchedEvents.push(...r.unmatchedEvents);
     const notAppendable = new Set(r.notAppendable);
-    const retry = new Set(r.retryFull.map((p) => num(p.id)));
-    s.partners -= retry.size; // counted when their own batch runs
-    const appended = new Set([...(append?.keys() ?? [])].filter((id) => !notAppendable.has(id) && !retry.has(id)));
+    const appended = new Set([...(append?.keys() ?? [])].filter((id) => !notAppendable.has(id)));
     for (const p of batch) if (appended.has(num(p.id))) s.appendOnlyPartners++;
-    // Partners to retry produced nothing here: they must not count as producers (their rows would look stale).
-    const producers = batch.map((p) => num(p.id)).filter((id) => !appended.has(id) && !retry.has(id));
-    const w = await storeRows(db, r.rows, producers, r.appendKeys, stamp);
+    const producers = batch.map((p) => num(p.id)).filter((id) => !appended.has(id));
+    const w = await storeRows(db, r.rows, producers, r.appendKeys, r.rangePayments, stamp);
     s.written += w.written;
     s.deleted += w.deleted;
     opts.log?.debug({ batch: s.batches, partners: batch.length, rows: r.rows.length, written: w.written }, 'rules batch stored');
@@ -936,7 +981,6 @@ export async function computeAndStore(db: Knex, config: Config, asOf: Date = new
       events += n;
     }
     if (batch.length > 0) batches.push(batch);
-    const retry: Row[] = [];
     const ctx: BatchContext = { versions, asOf, fx, stamp, append, appendFrom };
     let next: Promise<() => BatchResult> | null = batches.length > 0 ? loadBatch(db, batches[0]!, ctx) : null;
     for (let i = 0; i < batches.length; i++) {
@@ -946,9 +990,7 @@ export async function computeAndStore(db: Knex, config: Config, asOf: Date = new
       const compute = await current;
       const r = compute();
       await storeBatch(batches[i]!, r, append);
-      retry.push(...r.retryFull);
     }
-    if (retry.length > 0) await runInBatches(retry);
   };
 
   let agency: Record<string, string | null>;

@@ -262,8 +262,9 @@ describe('incremental compute equals a full recompute', () => {
     // A BACKDATED qualified payment of sub_2 (before p2, 02-01): it becomes sub_2's first qualified
     // payment, so p2 is no longer first and its rate changes — a shortcut would miss that (the
     // comparison with the full run below fails if p2's row is left as it was).
+    // A is loaded through a window, so the rows of every payment from ch_back on are recomputed.
     s = await step(async (db) => db('billing_events').insert(eventRow({ ext: 'ch_back', customerId: ids.c2, subId: await subOf(db, 'sub_2'), at: '2025-01-25T12:00:00Z', amount: 120_000 })), AS_OF);
-    expect([s.partners, s.appendOnlyPartners]).toEqual([1, 0]);
+    expect([s.partners, s.appendOnlyPartners]).toEqual([1, 1]);
     expect(s.written).toBeGreaterThan(2);
     // A payment dated after asOf: not known yet, nothing computed; once asOf passes it, appended.
     s = await step(async (db) => db('billing_events').insert(eventRow({ ext: 'ch_later', customerId: ids.c3, subId: await subOf(db, 'sub_3'), at: '2025-03-12T00:00:00Z', amount: 5_000 })), AS_OF);
@@ -285,7 +286,7 @@ describe('incremental compute equals a full recompute', () => {
       const sub = await one(db('subscriptions').insert({ connection: 'stripe', billing_system: 'stripe', external_id: 'sub_7', customer_id: c, plan_interval: 'month', status: 'active', currency: 'USD' }).returning('id'));
       await db('billing_events').insert(eventRow({ ext: 'ch_c7', customerId: c, subId: sub, at: '2024-11-05T12:00:00Z', amount: 200_000 }));
     }, at('2025-03-13T00:00:00Z'));
-    expect([s.partners, s.appendOnlyPartners]).toEqual([1, 0]);
+    expect([s.partners, s.appendOnlyPartners]).toEqual([1, 1]);
     // A renewal together with a refund of an earlier payment: not append-only (the refund is old input's).
     s = await step(async (db) => {
       await db('billing_events').insert(eventRow({ ext: 'ch_ren4', customerId: ids.c1, subId: await subOf(db, 'sub_1'), at: '2025-03-12T12:00:00Z', amount: 10_000 }));
@@ -317,6 +318,56 @@ describe('incremental compute equals a full recompute', () => {
     const row = await inc.db('computed_commissions').where('commission_key', 'like', 'direct:%').whereIn('payment_event_id', inc.db('billing_events').where('external_id', 'ch_r8').select('id')).first();
     expect([row.tier, String(Number(row.rate)), Number(row.amount_minor)]).toEqual(['tier1', '0.2', 2_000]); // 10,000 × 0.20
     expect(row.explanation.firstQualifiedPaymentOfSubscription).toBe(false);
+    // A renewal of sub_9 dated just BEFORE ch_r8: the rows of ch_r8 are recomputed too (from a
+    // window starting ~13 months before 2025-03-08, without sub_8's first payment) — sub_8's
+    // payments are loaded as those of a subscription paid in the recomputed range, so ch_r8 is
+    // still not taken for sub_8's first qualified payment.
+    s = await step(async (db) => db('billing_events').insert(eventRow({ ext: 'ch_r9', customerId: (await db('customers').where('customer_key', 'c9').first('id')).id, subId: await subOf(db, 'sub_9'), at: '2025-03-08T12:00:00Z', amount: 10_000 })), AS_OF);
+    expect([s.partners, s.appendOnlyPartners]).toEqual([1, 1]);
+    expect(s.computed).toBeGreaterThan(2);
+  });
+
+  it('new payments in the middle of a partner\'s history recompute its rows from the first of them on', async () => {
+    expect((await step(null, AS_OF)).mode).toBe('full');
+    let s: ComputeSummary;
+    const rowOf = async (ext: string, kind = 'direct') =>
+      inc.db('computed_commissions').where('kind', kind).where((q) => (kind === 'clawback' ? q.where('clawback_of', 'direct') : q)).whereIn('payment_event_id', inc.db('billing_events').where('external_id', ext).select('id')).first();
+    expect(await rowOf('ch_p1', 'clawback')).toBeDefined(); // p1 (first of sub_1, Referral 100%) has a direct clawback for re1
+    // A payment of sub_1 BEFORE p1: it becomes sub_1's first qualified payment, so p1 is a renewal
+    // at Referral tier → 0 (referral_tier_renewal), and p1's clawback row disappears. Everything of
+    // A's from 2024-12-20 on is recomputed; rows before it are left as they are.
+    s = await step(async (db) => db('billing_events').insert(eventRow({ ext: 'ch_b1', customerId: ids.c1, subId: await subOf(db, 'sub_1'), at: '2024-12-20T12:00:00Z', amount: 10_000 })), AS_OF);
+    expect([s.mode, s.partners, s.appendOnlyPartners]).toEqual(['incremental', 1, 1]);
+    expect(s.deleted).toBeGreaterThan(0);
+    expect((await rowOf('ch_p1')).exclusion_reason).toBe('referral_tier_renewal');
+    expect(await rowOf('ch_p1', 'clawback')).toBeUndefined();
+    // A tier boundary crossed from the past: two fresh customers of A paid $600 each in October
+    // 2024 (cleared by December). From then on A has 2 distinct customers and $1,200 > $1,000 in
+    // its window: the later payments move from Referral to Tier 2.
+    const before = (await rowOf('ch_p2')).tier;
+    s = await step(async (db) => {
+      for (const [key, at] of [['c11', '2024-10-01T12:00:00Z'], ['c12', '2024-10-02T12:00:00Z']] as const) {
+        const c = await one(db('customers').insert({ customer_key: key, email: `${key}@cust.example`, email_normalized: `${key}@cust.example` }).returning('id'));
+        await db('attributions').insert({ customer_id: c, partner_account_id: ids.accA, connection: 'partnerstack', network: 'partnerstack', source_ref: `att-${key}`, attributed_at: '2024-09-20T00:00:00Z' });
+        const sid = await one(db('subscriptions').insert({ connection: 'stripe', billing_system: 'stripe', external_id: `sub_${key}`, customer_id: c, plan_interval: 'year', status: 'active', currency: 'USD' }).returning('id'));
+        await db('billing_events').insert(eventRow({ ext: `ch_${key}`, customerId: c, subId: sid, at, amount: 60_000 }));
+      }
+    }, AS_OF);
+    expect([s.partners, s.appendOnlyPartners]).toEqual([1, 1]);
+    expect([before, (await rowOf('ch_p2')).tier]).toEqual(['referral', 'tier2']);
+    // A refund of the backdated payment, filed after A's latest payments, plus a new renewal: not
+    // append-only (the refund is old input's), A whole — still equal.
+    s = await step(async (db) => {
+      await db('billing_events').insert(eventRow({ ext: 'ch_ren9', customerId: ids.c1, subId: await subOf(db, 'sub_1'), at: '2025-03-09T12:00:00Z', amount: 10_000 }));
+      await db('billing_events').insert(eventRow({ ext: 're_b1', kind: 'refund', customerId: ids.c1, paymentId: await one(db('billing_events').where('external_id', 'ch_b1').select('id')), at: '2025-03-09T13:00:00Z', amount: 10_000 }));
+    }, AS_OF);
+    expect([s.partners, s.appendOnlyPartners]).toEqual([1, 0]);
+    // Another backdated payment, before a refund filed later (re1, 2025-03-01, of p1) and the
+    // renewal ch_ren9: the range from 2025-02-20 on holds ch_ren9 (not p1 nor its refund); still equal.
+    s = await step(async (db) => db('billing_events').insert(eventRow({ ext: 'ch_b2', customerId: ids.c2, subId: await subOf(db, 'sub_2'), at: '2025-02-20T12:00:00Z', amount: 120_000 })), AS_OF);
+    expect([s.partners, s.appendOnlyPartners]).toEqual([1, 1]);
+    const f = await computeAndStore(inc.db, config, AS_OF, { full: true });
+    expect([f.written, f.deleted]).toEqual([0, 0]);
   });
 
   it('upserts from a re-sync that change nothing do not rewrite rows (written 0)', async () => {
