@@ -14,6 +14,7 @@
 //   npm run bench -- --full                        # 10k, 100k and 1M
 //   npm run bench -- --db pglite|postgres|both     # PostgreSQL: DATABASE_URL, else postgres@127.0.0.1
 //   npm run bench -- --fakes-heap-mb 12288         # heap limit of the fakes process (default 12 GB from 500k payments)
+//   npm run bench -- --pipeline-heap-mb 320        # V8 old-space cap of the pipeline processes (default Node's)
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -35,6 +36,8 @@ const NOW = new Date(Date.UTC(2025, 6, 1));
 
 const secs = (ms: number): number => Math.round(ms) / 1000;
 const fakesHeapMb = flag('fakes-heap-mb') ? Number(flag('fakes-heap-mb')) : undefined;
+/** V8 old-space cap of the pipeline processes (`--max-old-space-size`); default: Node's own. */
+const pipelineHeapMb = flag('pipeline-heap-mb') ? Number(flag('pipeline-heap-mb')) : undefined;
 
 interface Ready {
   endpoints: FakeEndpoints;
@@ -73,7 +76,7 @@ async function freshDb(kind: 'pglite' | 'postgres'): Promise<{ ref: Pick<Pipelin
 
 /** One step in a fresh pipeline process; resolves with its result once the process has exited. */
 async function step(req: PipelineRequest): Promise<Record<string, unknown>> {
-  const child = forkChild('pipeline-process.ts', 'pipeline');
+  const child = forkChild('pipeline-process.ts', 'pipeline', { heapMb: pipelineHeapMb });
   const out = await child.request<Record<string, unknown>>(req);
   await child.exited;
   return out;
@@ -129,7 +132,7 @@ async function benchOne(fakes: Child, ready: Ready, size: number, kind: 'pglite'
   return r;
 }
 
-const out: Record<string, unknown> = { started: new Date().toISOString(), node: process.version, cpus: os.cpus().length, cpu: os.cpus()[0]?.model, sizes, harness: 'out-of-process (fakes, pipeline full, COPY, incremental: one process each)', runs: [] as unknown[] };
+const out: Record<string, unknown> = { started: new Date().toISOString(), node: process.version, cpus: os.cpus().length, cpu: os.cpus()[0]?.model, sizes, pipeline_heap_mb: pipelineHeapMb ?? null, load_at_start: os.loadavg()[0], harness: 'out-of-process (fakes, pipeline full, COPY, incremental: one process each)', runs: [] as unknown[] };
 const kinds: Array<'pglite' | 'postgres'> = which === 'both' ? ['pglite', 'postgres'] : [which as 'pglite' | 'postgres'];
 const largest = Math.max(...sizes);
 for (const size of sizes) {
