@@ -418,8 +418,11 @@ export async function resolvePayments(api: StripeApi, db: Knex, connection: stri
   if (values.length > 0) {
     // `?|` on the GIN-indexed arrays (migration 007) finds the payments, then the arrays say which
     // id matched. (`\\?|` is knex's escape for a literal `?|` operator.)
+    // Small chunks: with ~200 ids the planner estimates `?|` to match so many rows that it picks a
+    // (parallel) sequential scan of billing_events — 1.2 s per query at 100k payments, against 0.3 ms
+    // through the GIN index for 20 (EXPLAIN ANALYZE; index kept up to ~80 ids there).
     const wanted = new Set(values);
-    for (const part of chunk(values, 1000)) {
+    for (const part of chunk(values, 25)) {
       const rows = await db('billing_events')
         .where({ connection, kind: 'payment' })
         .where((q) => q.whereRaw(`metadata->'payment_intents' \\?| ?::text[]`, [part]).orWhereRaw(`metadata->'charges' \\?| ?::text[]`, [part]))
