@@ -311,19 +311,27 @@ export async function findAffectedPartners(db: Knex, input: FindAffectedInput): 
   //    only touch its own payments' rows), so for its winner it is new input like appended payments
   //    are: its payments go the append-only way (the adapter checks they all come after the
   //    winner's other history, else recomputes the winner whole).
+  // Customer look-ups below are per-customer index probes (LATERAL … OFFSET 0): `customer_id =
+  // ANY(large array)` was planned as a scan of every billing event.
   const changed = [...customers].sort((a, b) => a - b);
   const priced = new Set<number>();
   for (const part of chunk(changed, IN_CHUNK * 10)) {
     for (const r of await rows(
       db,
-      `SELECT DISTINCT e.customer_id FROM billing_events e WHERE e.customer_id = ANY(?::bigint[]) AND e.kind = 'payment'
-          AND EXISTS (SELECT 1 FROM computed_commissions cc WHERE cc.payment_event_id = e.id)`,
+      `SELECT DISTINCT e.customer_id FROM unnest(?::bigint[]) AS c(id)
+         CROSS JOIN LATERAL (SELECT * FROM billing_events e WHERE e.customer_id = c.id AND e.kind = 'payment' OFFSET 0) e
+        WHERE EXISTS (SELECT 1 FROM computed_commissions cc WHERE cc.payment_event_id = e.id)`,
       [part],
     )) priced.add(Number(r.customer_id));
   }
   const fresh = changed.filter((c) => !priced.has(c));
   for (const part of chunk(fresh, IN_CHUNK * 10)) {
-    for (const r of await rows(db, `SELECT id, customer_id, occurred_at, subscription_id FROM billing_events WHERE customer_id = ANY(?::bigint[]) AND kind = 'payment' AND deleted_at IS NULL`, [part])) {
+    for (const r of await rows(
+      db,
+      `SELECT e.id, e.customer_id, e.occurred_at, e.subscription_id FROM unnest(?::bigint[]) AS c(id)
+        CROSS JOIN LATERAL (SELECT * FROM billing_events e WHERE e.customer_id = c.id AND e.kind = 'payment' AND e.deleted_at IS NULL OFFSET 0) e`,
+      [part],
+    )) {
       const c = Number(r.customer_id);
       let l = appendEvents.get(c);
       if (!l) appendEvents.set(c, (l = []));

@@ -426,25 +426,39 @@ async function loadBatch(db: Knex, batch: Row[], ctx: BatchContext): Promise<() 
   // the window and every payment of the subscriptions paid from its first new payment on.
   const windows = appendWindows(batch, won, ctx);
   const fullIds = customerIds.filter((c) => !windows.byCustomer.has(c));
-  const own = (await inBigChunks(fullIds, (part) => db('billing_events').whereRaw('customer_id = ANY(?::bigint[])', [asArray(part)]).whereNull('deleted_at').orderBy('id').select(EVENT_COLS))) as Row[];
+  // Per-customer index look-ups (`customer_id = ANY(large array)` was planned as a scan of every billing event).
+  const own = (await inBigChunks(fullIds, async (part) =>
+    (await db.raw(
+      `SELECT ${EVENT_COLS.map((c) => `e.${c}`).join(', ')} FROM unnest(?::bigint[]) AS c(id)
+        CROSS JOIN LATERAL (SELECT * FROM billing_events e WHERE e.customer_id = c.id AND e.deleted_at IS NULL OFFSET 0) e ORDER BY e.id`,
+      [asArray(part)],
+    )).rows as Row[],
+  )) as Row[];
   if (windows.byCustomer.size > 0) {
+    // Index look-ups per customer and per subscription (LATERAL … OFFSET 0 keeps them parameterized:
+    // joined plainly, the arrays were planned as hash joins over a scan of every billing event).
     const cids = [...windows.byCustomer.keys()];
     const since = cids.map((c) => new Date(windows.byCustomer.get(c)!).toISOString());
-    const first = cids.map((c) => new Date(windows.firstByCustomer.get(c)!).toISOString());
     const win = (await db.raw(
       `SELECT ${EVENT_COLS.map((c) => `e.${c}`).join(', ')} FROM unnest(?::bigint[], ?::timestamptz[]) AS w(cid, since)
-         JOIN billing_events e ON e.customer_id = w.cid AND e.occurred_at >= w.since
-        WHERE e.deleted_at IS NULL
-       UNION ALL
-       SELECT ${EVENT_COLS.map((c) => `e.${c}`).join(', ')} FROM billing_events e
-        WHERE e.kind = 'payment' AND e.customer_id = ANY(?::bigint[]) AND e.deleted_at IS NULL
-          AND e.subscription_id IN (
-                SELECT x.subscription_id FROM unnest(?::bigint[], ?::timestamptz[]) AS f(cid, first)
-                  JOIN billing_events x ON x.customer_id = f.cid AND x.occurred_at >= f.first
-                 WHERE x.kind = 'payment' AND x.deleted_at IS NULL AND x.subscription_id IS NOT NULL
-                UNION SELECT unnest(?::bigint[]))`,
-      [asArray(cids), asArray(since), asArray(cids), asArray(cids), asArray(first), asArray([...windows.subscriptions])],
+        CROSS JOIN LATERAL (SELECT * FROM billing_events e WHERE e.customer_id = w.cid AND e.occurred_at >= w.since AND e.deleted_at IS NULL OFFSET 0) e`,
+      [asArray(cids), asArray(since)],
     )).rows as Row[];
+    // Every payment of the subscriptions paid from the partner's first new payment on (all inside the window).
+    const subs = new Set(windows.subscriptions);
+    for (const r of win) {
+      if (r.kind !== 'payment' || r.subscription_id === null || r.subscription_id === undefined) continue;
+      if (dateOf(r.occurred_at).getTime() >= windows.firstByCustomer.get(num(r.customer_id))!) subs.add(num(r.subscription_id));
+    }
+    if (subs.size > 0) {
+      const inWindow = new Set(cids);
+      const subPayments = (await db.raw(
+        `SELECT ${EVENT_COLS.map((c) => `e.${c}`).join(', ')} FROM unnest(?::bigint[]) AS s(id)
+          CROSS JOIN LATERAL (SELECT * FROM billing_events e WHERE e.subscription_id = s.id AND e.kind = 'payment' AND e.deleted_at IS NULL OFFSET 0) e`,
+        [asArray([...subs].sort((a, b) => a - b))],
+      )).rows as Row[];
+      for (const r of subPayments) if (r.customer_id !== null && r.customer_id !== undefined && inWindow.has(num(r.customer_id))) win.push(r);
+    }
     own.push(...win); // duplicates (a window payment of a new payment's subscription) are skipped below by id
     own.sort((a, b) => num(a.id) - num(b.id));
   }
@@ -724,7 +738,7 @@ async function loadStored(db: Knex | Knex.Transaction, producers: readonly numbe
       (
         await db.raw(
           `SELECT cc.commission_key, cc.status, cc.content_hash FROM unnest(?::bigint[], ?::bigint[]) AS r(payment_id, producer)
-             JOIN computed_commissions cc ON cc.payment_event_id = r.payment_id
+            CROSS JOIN LATERAL (SELECT * FROM computed_commissions cc WHERE cc.payment_event_id = r.payment_id OFFSET 0) cc
             WHERE ${PRODUCER_SQL} = r.producer`,
           [asArray(part.map((x) => x[0])), asArray(part.map((x) => x[1]))],
         )
