@@ -330,21 +330,29 @@ interface LoadWindows {
  */
 function appendWindows(batch: readonly Row[], won: readonly Attribution[], ctx: BatchContext): LoadWindows {
   const out: LoadWindows = { byCustomer: new Map(), subscriptions: new Set(), partners: new Set(), firstByCustomer: new Map() };
-  if (!ctx.appendFrom || ctx.versions.some((v) => !v.tierWindow.windowAppliesToCustomerCount || !v.laterPaymentsUseCurrentTier)) return out;
-  const months = Math.max(...ctx.versions.map((v) => v.tierWindow.months));
   const inBatch = new Set(batch.map((r) => str(r.id)));
   for (const a of won) {
     if (!inBatch.has(a.partnerId)) continue;
     const pid = Number(a.partnerId);
-    const w = ctx.appendFrom.get(pid);
-    if (!w || !ctx.append?.has(pid)) continue;
-    const first = Number.isFinite(w.firstMs) ? w.firstMs : ctx.asOf.getTime();
-    out.byCustomer.set(Number(a.customerId), first - (months + 1) * 31 * 86_400_000);
+    const win = loadWindowOf(pid, ctx);
+    if (!win) continue;
+    const w = ctx.appendFrom!.get(pid)!;
+    const { first, since } = win;
+    out.byCustomer.set(Number(a.customerId), since);
     out.firstByCustomer.set(Number(a.customerId), first);
     out.partners.add(pid);
     for (const sub of w.subscriptions) out.subscriptions.add(sub);
   }
   return out;
+}
+
+/** The first new payment (ms) of a partner loaded through a window, and where its load starts; null: whole history. */
+function loadWindowOf(pid: number, ctx: Pick<BatchContext, 'versions' | 'asOf' | 'append' | 'appendFrom'>): { first: number; since: number } | null {
+  const w = ctx.appendFrom?.get(pid);
+  if (!w || !ctx.append?.has(pid) || ctx.versions.some((v) => !v.tierWindow.windowAppliesToCustomerCount || !v.laterPaymentsUseCurrentTier)) return null;
+  const months = Math.max(...ctx.versions.map((v) => v.tierWindow.months));
+  const first = Number.isFinite(w.firstMs) ? w.firstMs : ctx.asOf.getTime();
+  return { first, since: first - (months + 1) * 31 * 86_400_000 };
 }
 
 /**
@@ -971,13 +979,21 @@ export async function computeAndStore(db: Knex, config: Config, asOf: Date = new
   const runInBatches = async (partners: Row[], append?: ReadonlyMap<number, ReadonlySet<string>>, appendFrom?: ReadonlyMap<number, AppendWindow>): Promise<void> => {
     const ids = partners.map((p) => num(p.id));
     const sizes = new Map<number, number>();
+    // Events each partner will load (of its claimed customers): from its load window on when it
+    // has one (loadWindowOf), else all; counted through per-customer index look-ups.
+    const sizeCtx = { versions, asOf, append, appendFrom };
     for (const part of chunk(ids, 5_000)) {
+      const since = part.map((id) => {
+        const w = loadWindowOf(id, sizeCtx);
+        return w ? new Date(w.since).toISOString() : '-infinity';
+      });
       const res = await db.raw(
-        `SELECT pa.partner_id, count(e.id)::int AS n FROM partner_accounts pa
+        `SELECT p.id AS partner_id, count(*)::int AS n FROM unnest(?::bigint[], ?::timestamptz[]) AS p(id, since)
+           JOIN partner_accounts pa ON pa.partner_id = p.id
            JOIN attributions a ON a.partner_account_id = pa.id AND a.deleted_at IS NULL
-           JOIN billing_events e ON e.customer_id = a.customer_id
-          WHERE pa.partner_id = ANY(?::bigint[]) GROUP BY 1`,
-        [part],
+          CROSS JOIN LATERAL (SELECT 1 FROM billing_events e WHERE e.customer_id = a.customer_id AND e.occurred_at >= p.since OFFSET 0) e
+          GROUP BY 1`,
+        [asArray(part), asArray(since)],
       );
       for (const r of res.rows as Row[]) sizes.set(num(r.partner_id), num(r.n));
     }
