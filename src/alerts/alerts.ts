@@ -99,10 +99,15 @@ export async function collectAlerts(deps: AlertDeps, opts: { now?: Date } = {}):
 const lifetimeAttempts = (a: Config['alerts']): number => a.maxAttempts * 3;
 
 /**
- * The severities at or above `min`. The alert threshold (in the SQL below): severity at or above
+ * The alert threshold as a SQL condition on `discrepancies d`: severity at or above
  * alerts.minSeverity, or (when set) USD at stake at or above alerts.minUsdMinor.
  */
-const severitiesFrom = (min: Severity): Severity[] => SEVERITIES.slice(rank(min)) as Severity[];
+function aboveThresholdSql(a: Config['alerts']): { sql: string; bindings: Knex.RawBinding[] } {
+  return {
+    sql: '(d.severity = ANY(?::text[]) OR (?::bigint > 0 AND d.usd_at_stake_minor >= ?::bigint))',
+    bindings: [SEVERITIES.slice(rank(a.minSeverity)) as string[], a.minUsdMinor, a.minUsdMinor],
+  };
+}
 
 /** Loads discrepancies by id in bounded chunks, largest USD at stake first (as listDiscrepancies orders). */
 async function discrepanciesByIds(db: Knex, ids: number[]): Promise<DiscrepancyRecord[]> {
@@ -119,15 +124,15 @@ async function discrepanciesByIds(db: Knex, ids: number[]): Promise<DiscrepancyR
  */
 async function discrepanciesToAlert(db: Knex, a: Config['alerts'], sinkNames: string[]): Promise<DiscrepancyRecord[]> {
   if (sinkNames.length === 0) return [];
+  const above = aboveThresholdSql(a);
   const res = await db.raw(
     `SELECT d.id FROM discrepancies d
-      WHERE d.status = 'open'
-        AND (d.severity = ANY(?::text[]) OR (?::bigint > 0 AND d.usd_at_stake_minor >= ?::bigint))
+      WHERE d.status = 'open' AND ${above.sql}
         AND EXISTS (SELECT 1 FROM unnest(?::text[]) AS s(name)
                      WHERE NOT EXISTS (SELECT 1 FROM alerts al
                                         WHERE al.dedupe_key = 'discrepancy:' || d.id || '|' || s.name
                                           AND (al.status = 'sent' OR al.attempts >= ?)))`,
-    [severitiesFrom(a.minSeverity), a.minUsdMinor, a.minUsdMinor, sinkNames, lifetimeAttempts(a)],
+    [...above.bindings, sinkNames, lifetimeAttempts(a)],
   );
   return discrepanciesByIds(db, (res.rows as Array<{ id: number | string }>).map((r) => Number(r.id)));
 }
@@ -176,13 +181,12 @@ export async function digestFor(deps: AlertDeps, date: string): Promise<AlertCan
   const { db, config } = deps;
   const start = DateTime.fromISO(date, { zone: config.timezone });
   if (!start.isValid) throw new Error(`digest date "${date}" is not yyyy-mm-dd`);
-  const a = config.alerts;
   // The day's discrepancies above the threshold, chosen in SQL (not every open one of the history).
+  const above = aboveThresholdSql(config.alerts);
   const res = await db.raw(
     `SELECT d.id FROM discrepancies d
-      WHERE d.status IN ('open', 'approved') AND d.first_seen_at >= ? AND d.first_seen_at < ?
-        AND (d.severity = ANY(?::text[]) OR (?::bigint > 0 AND d.usd_at_stake_minor >= ?::bigint))`,
-    [start.toJSDate(), start.plus({ days: 1 }).toJSDate(), severitiesFrom(a.minSeverity), a.minUsdMinor, a.minUsdMinor],
+      WHERE d.status IN ('open', 'approved') AND d.first_seen_at >= ? AND d.first_seen_at < ? AND ${above.sql}`,
+    [start.toJSDate(), start.plus({ days: 1 }).toJSDate(), ...above.bindings],
   );
   const rows = await discrepanciesByIds(db, (res.rows as Array<{ id: number | string }>).map((r) => Number(r.id)));
   if (rows.length === 0) return null;
