@@ -94,7 +94,14 @@ describe.skipIf(!usingPostgres())('multi-replica scheduling on PostgreSQL', () =
     expect(new Date(taken).getTime() - new Date(killedFire!).getTime()).toBe(3_000);
     await waitFor(() => lines.includes(`END ${taken} ${survivor}`), 10_000, 'the survivor to finish');
 
-    const rows = await t.db('job_fires').where({ job_name: 'work' }).orderBy('fire_at').select('fire_at', 'owner', 'status', 'error');
+    // END is printed by the job body, before the scheduler commits the fire's status, and the dead
+    // replica's fire is marked failed by whoever next finds its lease expired: wait for both rows to
+    // settle instead of reading them the moment END appears.
+    const readFires = () => t.db('job_fires').where({ job_name: 'work' }).orderBy('fire_at').select('fire_at', 'owner', 'status', 'error');
+    let rows = await readFires();
+    const settled = () => ['failed', 'succeeded'].includes(rows.find((r) => new Date(r.fire_at).toISOString() === killedFire)?.status)
+      && rows.find((r) => new Date(r.fire_at).toISOString() === taken)?.status === 'succeeded';
+    for (const until = Date.now() + 10_000; !settled() && Date.now() < until; rows = await readFires()) await sleep(100);
     const killedRow = rows.find((r) => new Date(r.fire_at).toISOString() === killedFire)!;
     expect(killedRow).toMatchObject({ owner: victim, status: 'failed' });
     expect(killedRow.error).toMatch(/lease expired/);
