@@ -59,6 +59,21 @@ export interface PartnerComputationInput {
    * returned are exactly the ones a call without it returns for these payments.
    */
   emitOnly?: ReadonlySet<string>;
+  /**
+   * Sales (R4) of this partner whose payments are not in `events`: the adapter's stored tier facts
+   * of the history before what it loaded. They only feed the tiers (merged in paid order with the
+   * sales of the loaded payments), so with every sale of the tier windows of the returned payments
+   * given one way or the other, the rows are those of a whole-history call.
+   */
+  priorSales?: readonly CountableSale[];
+}
+
+/** A payment whose rows were returned, with what later tiers read from it (null: not a countable sale). */
+export interface PricedPayment {
+  paymentEventId: string;
+  customerId: string;
+  paidAt: Date;
+  sale: CountableSale | null;
 }
 
 export interface UnmatchedEvent {
@@ -70,6 +85,8 @@ export interface PartnerResult {
   commissions: ComputedCommission[];
   /** Refunds/disputes that point at no known payment: reported, never silently dropped. */
   unmatchedEvents: UnmatchedEvent[];
+  /** computePartnerCommissions: the payments whose rows were returned (every known one without emitOnly), in paid order. */
+  priced?: PricedPayment[];
 }
 
 export interface EngineInput {
@@ -257,16 +274,24 @@ export function computePartnerCommissions(input: PartnerComputationInput): Partn
   }
 
   // Sales the tier calculation may count (R4): qualified with a known USD value.
-  const sales: CountableSale[] = work
-    .filter((w) => w.qualification.reason === null && w.usd.ok)
-    .map((w) => ({
+  const saleOf = new Map<string, CountableSale>();
+  for (const w of work) {
+    if (w.qualification.reason !== null || !w.usd.ok) continue;
+    saleOf.set(w.payment.id, {
       paymentEventId: w.payment.id,
       customerId: w.payment.customerId,
       paidAt: w.payment.occurredAt,
       clearedAt: w.facts.clearedAt,
       usdMinor: w.facts.baseUsdMinor!,
       refunds: w.facts.refunds.filter((r) => r.usdMinor > 0).map((r) => ({ at: r.event.occurredAt, usdMinor: r.usdMinor })),
-    }));
+    });
+  }
+  const sales: CountableSale[] = [...saleOf.values()];
+  if (input.priorSales && input.priorSales.length > 0) {
+    // A loaded payment's own facts win over a stored copy; the order is byTimeThenId's (paid time, then id).
+    for (const p of input.priorSales) if (!paymentIds.has(p.paymentEventId)) sales.push(p);
+    sales.sort((a, b) => a.paidAt.getTime() - b.paidAt.getTime() || cmpStr(a.paymentEventId, b.paymentEventId));
+  }
 
   const tracker = new TierTracker(sales, MAX_LISTED_COUNTED_SALES);
 
@@ -278,6 +303,7 @@ export function computePartnerCommissions(input: PartnerComputationInput): Partn
   const firstTierOfSubscription = new Map<string, TierResult>();
 
   const out: ComputedCommission[] = [];
+  const priced: PricedPayment[] = [];
   for (const w of work) {
     const { payment, version, qualification } = w;
     const subId = payment.subscriptionId ?? null;
@@ -288,6 +314,7 @@ export function computePartnerCommissions(input: PartnerComputationInput): Partn
       if (isFirst && version) firstTierOfSubscription.set(subId, tracker.at(payment.occurredAt, version));
       continue;
     }
+    priced.push({ paymentEventId: payment.id, customerId: payment.customerId, paidAt: payment.occurredAt, sale: saleOf.get(payment.id) ?? null });
 
     // ---- direct row
     let exclusion = qualification.reason;
@@ -364,7 +391,7 @@ export function computePartnerCommissions(input: PartnerComputationInput): Partn
   }
   out.sort((a, b) => cmpStr(a.key, b.key));
   unmatchedEvents.sort((a, b) => cmpStr(a.eventId, b.eventId));
-  return { commissions: out, unmatchedEvents };
+  return { commissions: out, unmatchedEvents, priced };
 }
 
 /** All partners at once, from in-memory arrays (tests, small data). Rows sorted by key. */

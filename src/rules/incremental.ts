@@ -171,6 +171,8 @@ export interface AppendWindow {
   firstMs: number;
   /** Subscriptions of the new payments. */
   subscriptions: Set<number>;
+  /** Customers of the new payments. */
+  customers: Set<number>;
 }
 
 export interface FindAffectedResult extends AffectedPartners {
@@ -362,7 +364,8 @@ export async function findAffectedPartners(db: Knex, input: FindAffectedInput): 
     let set = append.get(w);
     if (!set) append.set(w, (set = new Set()));
     let from = appendFrom.get(w);
-    if (!from) appendFrom.set(w, (from = { firstMs: Infinity, subscriptions: new Set() }));
+    if (!from) appendFrom.set(w, (from = { firstMs: Infinity, subscriptions: new Set(), customers: new Set() }));
+    from.customers.add(c);
     for (const e of appendEvents.get(c)!) {
       set.add(String(e.id));
       if (e.atMs <= asOf.getTime()) from.firstMs = Math.min(from.firstMs, e.atMs);

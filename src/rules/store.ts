@@ -35,7 +35,8 @@ import { chunk } from '../util/chunk.ts';
 import { bulkInsert, JsonText, upsertClause } from '../db/bulk.ts';
 import { UserError } from '../util/errors.ts';
 import { loadChangeCursor, readChangeWatermark, saveChangeCursor } from '../db/changes.ts';
-import { computePartnerCommissions, resolveAttributions, type UnmatchedEvent } from './engine.ts';
+import { computePartnerCommissions, resolveAttributions, type PricedPayment, type UnmatchedEvent } from './engine.ts';
+import type { CountableSale } from './tiers.ts';
 import { createFxTable, DECIMAL_RATE_PATTERN, type FxTable } from './money.ts';
 import { advanceClearedRows, agencyOwnerState, findAffectedPartners, fxCurrencyState, PRODUCER_SQL, type AppendWindow, type FxCurrencyState } from './incremental.ts';
 import { buildPayoutStatements } from './payouts.ts';
@@ -287,6 +288,10 @@ interface BatchResult {
   appendKeys: string[];
   /** Append-only partners whose recomputed range holds old payments too: their stored rows on those payments not produced again are deleted. */
   rangePayments: RangePayments[];
+  /** Tier facts (compute_partner_payments rows) of the payments whose rows were produced. */
+  facts: Row[];
+  /** Append-only partners: their stored tier facts from this instant on are replaced by `facts` (the others' are replaced whole). */
+  factsFrom: Array<{ partner: number; fromMs: number }>;
 }
 
 /** A producer and the payments whose rows it recomputed (all of them, nothing else of its). */
@@ -306,46 +311,21 @@ interface BatchContext {
   appendFrom?: ReadonlyMap<number, AppendWindow> | undefined;
 }
 
-interface LoadWindows {
-  /** customer → load events from this instant (ms) on. */
-  byCustomer: Map<number, number>;
-  /** Subscriptions whose payments are all loaded (the new payments' subscriptions). */
-  subscriptions: Set<number>;
-  /** Partners loaded through a window. */
-  partners: Set<number>;
-  /** customer → its partner's first new payment (ms): every payment from then on is recomputed. */
-  firstByCustomer: Map<number, number>;
-}
-
 /**
- * Append-only partners may load only recent history: the rows of every payment at or after the
- * partner's first new payment F are recomputed (new payments can move later payments' tier and
- * first-qualified flag; nothing before F reads them), and the rows of a payment at t read sales paid
- * in the tier window before t (with their clearing, disputes and refunds, which are loaded with
- * them), the customers, and whether its subscription had a qualified payment before (every payment
- * of each subscription paid at or after F is loaded). So the load starts one tier window (plus a
- * month of margin) before F. Only when no version counts customers over all history
+ * Append-only partners load only what their new payments can change. The rows of every payment at
+ * or after the partner's first new payment F are recomputed (new payments can move later payments'
+ * tier and first-qualified flag; nothing before F reads them), so the customers of the partner's
+ * payments from F on (its stored tier facts, compute_partner_payments, plus the new payments'
+ * customers) are loaded with their events from F on and every payment of the subscriptions paid
+ * from F on. The rows of a payment at t also read the sales paid in the tier window before t: those
+ * before F come from the stored tier facts (one tier window, plus a month of margin, before F),
+ * which were written with the partner's rows from the same inputs (any change to an earlier
+ * payment, customer or the partner makes it a whole-partner recompute, src/rules/incremental.ts).
+ * The cost is the new payments' customers plus the window's narrow fact rows, whatever the length
+ * of the partner's history. Only when no version counts customers over all history
  * (windowAppliesToCustomerCount) and every version prices later payments at the current tier
  * (otherwise the tier of a subscription's first payment, possibly years back, is needed).
  */
-function appendWindows(batch: readonly Row[], won: readonly Attribution[], ctx: BatchContext): LoadWindows {
-  const out: LoadWindows = { byCustomer: new Map(), subscriptions: new Set(), partners: new Set(), firstByCustomer: new Map() };
-  const inBatch = new Set(batch.map((r) => str(r.id)));
-  for (const a of won) {
-    if (!inBatch.has(a.partnerId)) continue;
-    const pid = Number(a.partnerId);
-    const win = loadWindowOf(pid, ctx);
-    if (!win) continue;
-    const w = ctx.appendFrom!.get(pid)!;
-    const { first, since } = win;
-    out.byCustomer.set(Number(a.customerId), since);
-    out.firstByCustomer.set(Number(a.customerId), first);
-    out.partners.add(pid);
-    for (const sub of w.subscriptions) out.subscriptions.add(sub);
-  }
-  return out;
-}
-
 /** The first new payment (ms) of a partner loaded through a window, and where its load starts; null: whole history. */
 function loadWindowOf(pid: number, ctx: Pick<BatchContext, 'versions' | 'asOf' | 'append' | 'appendFrom'>): { first: number; since: number } | null {
   const w = ctx.appendFrom?.get(pid);
@@ -362,6 +342,11 @@ function loadWindowOf(pid: number, ctx: Pick<BatchContext, 'versions' | 'asOf' |
 async function loadBatch(db: Knex, batch: Row[], ctx: BatchContext): Promise<() => BatchResult> {
   const batchIds = batch.map((r) => num(r.id));
   const inBatch = new Set(batchIds.map(String));
+  const windowOf = new Map<number, { first: number; since: number }>();
+  for (const id of batchIds) {
+    const w = loadWindowOf(id, ctx);
+    if (w) windowOf.set(id, w);
+  }
   const accountRows = await loadAccounts(db, batchIds);
   const accountsByPartner = new Map<number, AccountRow[]>();
   for (const a of accountRows) {
@@ -370,11 +355,42 @@ async function loadBatch(db: Knex, batch: Row[], ctx: BatchContext): Promise<() 
     l.push(a);
   }
 
-  // Customers claimed by this batch's accounts, then every live claim on them (R1 across batches).
+  // Customers claimed by this batch's accounts (of a windowed partner: those of its payments from its
+  // first new payment on, see loadWindowOf), then every live claim on them (R1 across batches).
   const claimed = await inBigChunks(
-    accountRows.map((a) => a.id),
+    accountRows.filter((a) => !windowOf.has(a.partnerId)).map((a) => a.id),
     (part) => db('attributions').whereRaw('partner_account_id = ANY(?::bigint[])', [asArray(part)]).whereNull('deleted_at').distinct('customer_id').pluck('customer_id'),
   );
+  const priorByPartner = new Map<string, CountableSale[]>();
+  if (windowOf.size > 0) {
+    const pids = [...windowOf.keys()];
+    const iso = (ms: number): string => new Date(ms).toISOString();
+    const range = (await db.raw(
+      `SELECT DISTINCT f.customer_id FROM unnest(?::bigint[], ?::timestamptz[]) AS w(pid, first)
+        CROSS JOIN LATERAL (SELECT f.customer_id FROM compute_partner_payments f WHERE f.partner_id = w.pid AND f.paid_at >= w.first OFFSET 0) f`,
+      [asArray(pids), asArray(pids.map((p) => iso(windowOf.get(p)!.first)))],
+    )).rows as Row[];
+    for (const r of range) claimed.push(r.customer_id);
+    for (const p of pids) for (const c of ctx.appendFrom!.get(p)!.customers) claimed.push(c);
+    const prior = (await db.raw(
+      `SELECT w.pid, f.payment_event_id, f.customer_id, f.paid_at, f.usd_minor, f.cleared_at, f.refunds FROM unnest(?::bigint[], ?::timestamptz[], ?::timestamptz[]) AS w(pid, since, first)
+        CROSS JOIN LATERAL (SELECT * FROM compute_partner_payments f WHERE f.partner_id = w.pid AND f.paid_at >= w.since AND f.paid_at < w.first AND f.usd_minor IS NOT NULL OFFSET 0) f`,
+      [asArray(pids), asArray(pids.map((p) => iso(windowOf.get(p)!.since))), asArray(pids.map((p) => iso(windowOf.get(p)!.first)))],
+    )).rows as Row[];
+    for (const r of prior) {
+      const pid = str(r.pid);
+      let l = priorByPartner.get(pid);
+      if (!l) priorByPartner.set(pid, (l = []));
+      l.push({
+        paymentEventId: str(r.payment_event_id),
+        customerId: str(r.customer_id),
+        paidAt: dateOf(r.paid_at),
+        clearedAt: dateOrNull(r.cleared_at),
+        usdMinor: num(r.usd_minor),
+        refunds: json<Array<[number, number]>>(r.refunds, []).map(([at, usd]) => ({ at: new Date(at), usdMinor: usd })),
+      });
+    }
+  }
   const claimedIds = [...new Set(claimed.map(Number))].sort((a, b) => a - b);
   const allClaims = await inBigChunks(claimedIds, (part) =>
     db('attributions as a')
@@ -430,10 +446,14 @@ async function loadBatch(db: Knex, batch: Row[], ctx: BatchContext): Promise<() 
   });
 
   // Billing events of those customers, plus take-backs linked to their payments but filed without a
-  // customer. Customers of an append-only partner with a load window (see appendWindows) load only
-  // the window and every payment of the subscriptions paid from its first new payment on.
-  const windows = appendWindows(batch, won, ctx);
-  const fullIds = customerIds.filter((c) => !windows.byCustomer.has(c));
+  // customer. Customers won by a windowed partner (see loadWindowOf) load only their events from the
+  // partner's first new payment on, and every payment of the subscriptions paid from then on.
+  const windowCustomers = new Map<number, number>(); // customer → load from (ms)
+  for (const a of won) {
+    const w = windowOf.get(Number(a.partnerId));
+    if (w) windowCustomers.set(Number(a.customerId), w.first);
+  }
+  const fullIds = customerIds.filter((c) => !windowCustomers.has(c));
   // Per-customer index look-ups (`customer_id = ANY(large array)` was planned as a scan of every billing event).
   const own = (await inBigChunks(fullIds, async (part) =>
     (await db.raw(
@@ -442,30 +462,27 @@ async function loadBatch(db: Knex, batch: Row[], ctx: BatchContext): Promise<() 
       [asArray(part)],
     )).rows as Row[],
   )) as Row[];
-  if (windows.byCustomer.size > 0) {
+  if (windowCustomers.size > 0) {
     // Index look-ups per customer and per subscription (LATERAL … OFFSET 0 keeps them parameterized:
     // joined plainly, the arrays were planned as hash joins over a scan of every billing event).
-    const cids = [...windows.byCustomer.keys()];
-    const since = cids.map((c) => new Date(windows.byCustomer.get(c)!).toISOString());
+    const cids = [...windowCustomers.keys()];
+    const since = cids.map((c) => new Date(windowCustomers.get(c)!).toISOString());
     const win = (await db.raw(
       `SELECT ${EVENT_COLS.map((c) => `e.${c}`).join(', ')} FROM unnest(?::bigint[], ?::timestamptz[]) AS w(cid, since)
         CROSS JOIN LATERAL (SELECT * FROM billing_events e WHERE e.customer_id = w.cid AND e.occurred_at >= w.since AND e.deleted_at IS NULL OFFSET 0) e`,
       [asArray(cids), asArray(since)],
     )).rows as Row[];
-    // Every payment of the subscriptions paid from the partner's first new payment on (all inside the window).
-    const subs = new Set(windows.subscriptions);
-    for (const r of win) {
-      if (r.kind !== 'payment' || r.subscription_id === null || r.subscription_id === undefined) continue;
-      if (dateOf(r.occurred_at).getTime() >= windows.firstByCustomer.get(num(r.customer_id))!) subs.add(num(r.subscription_id));
-    }
+    // Every payment of the subscriptions paid from the partner's first new payment on (earlier ones decide the first qualified payment).
+    const subs = new Set<number>();
+    for (const p of windowOf.keys()) for (const sub of ctx.appendFrom!.get(p)!.subscriptions) subs.add(sub);
+    for (const r of win) if (r.kind === 'payment' && r.subscription_id !== null && r.subscription_id !== undefined) subs.add(num(r.subscription_id));
     if (subs.size > 0) {
-      const inWindow = new Set(cids);
       const subPayments = (await db.raw(
         `SELECT ${EVENT_COLS.map((c) => `e.${c}`).join(', ')} FROM unnest(?::bigint[]) AS s(id)
           CROSS JOIN LATERAL (SELECT * FROM billing_events e WHERE e.subscription_id = s.id AND e.kind = 'payment' AND e.deleted_at IS NULL OFFSET 0) e`,
         [asArray([...subs].sort((a, b) => a - b))],
       )).rows as Row[];
-      for (const r of subPayments) if (r.customer_id !== null && r.customer_id !== undefined && inWindow.has(num(r.customer_id))) win.push(r);
+      for (const r of subPayments) if (r.customer_id !== null && r.customer_id !== undefined && windowCustomers.has(num(r.customer_id))) win.push(r);
     }
     own.push(...win); // duplicates (a window payment of a new payment's subscription) are skipped below by id
     own.sort((a, b) => num(a.id) - num(b.id));
@@ -531,13 +548,16 @@ async function loadBatch(db: Knex, batch: Row[], ctx: BatchContext): Promise<() 
   const notAppendable: number[] = [];
   const rangePayments: RangePayments[] = [];
   const appendKeys: string[] = [];
+  const facts: Row[] = [];
+  const factsFrom: Array<{ partner: number; fromMs: number }> = [];
   let partnersWithCustomers = 0;
   for (const r of batch) {
     const attrs = wonByPartner.get(str(r.id));
     if (!attrs || attrs.length === 0) continue;
     partnersWithCustomers++;
     let emitOnly = ctx.append?.get(num(r.id));
-    if (emitOnly && windows.partners.has(num(r.id))) {
+    const windowed = windowOf.has(num(r.id));
+    if (emitOnly && windowed) {
       // Loaded through a window (every event from a tier window before the first new payment on,
       // and every payment of the subscriptions paid from then on): the rows of every payment known
       // from the first new payment on are recomputed — the new payments can change the tier and
@@ -607,18 +627,37 @@ async function loadBatch(db: Knex, batch: Row[], ctx: BatchContext): Promise<() 
       paidCommissionKeys: paidKeys,
       competingPartners: competing,
       ...(emitOnly ? { emitOnly } : {}),
+      ...(windowed ? { priorSales: priorByPartner.get(str(r.id)) ?? [] } : {}),
     });
     // A windowed load sees only part of the history: refunds of payments before the window look
     // unmatched there. The unmatched list is the whole-partner runs' (full or not append-only).
-    if (windows.partners.has(num(r.id))) res.unmatchedEvents.length = 0;
+    if (windowed) res.unmatchedEvents.length = 0;
     for (const c of res.commissions) {
       const row = prepareRow(c, ctx.asOf, ctx.stamp);
       prepared.push(row);
       if (emitOnly) appendKeys.push(row.key);
     }
     unmatchedEvents.push(...res.unmatchedEvents);
+    const priced = res.priced ?? [];
+    for (const p of priced) facts.push(factRow(num(r.id), p));
+    // Appended payments (and a windowed range) are the partner's latest: its stored facts from the first of them on are replaced.
+    if (emitOnly && priced.length > 0) factsFrom.push({ partner: num(r.id), fromMs: priced[0]!.paidAt.getTime() });
   }
-  return { rows: prepared, unmatchedEvents, partnersWithCustomers, payments: paymentCustomer.size, notAppendable, appendKeys, rangePayments };
+  return { rows: prepared, unmatchedEvents, partnersWithCustomers, payments: paymentCustomer.size, notAppendable, appendKeys, rangePayments, facts, factsFrom };
+  };
+}
+
+/** A compute_partner_payments row (migration 010): what later tiers read from this payment. */
+function factRow(partnerId: number, p: PricedPayment): Row {
+  const sale = p.sale;
+  return {
+    partner_id: partnerId,
+    paid_at: p.paidAt.toISOString(),
+    payment_event_id: Number(p.paymentEventId),
+    customer_id: Number(p.customerId),
+    usd_minor: sale ? sale.usdMinor : null,
+    cleared_at: sale?.clearedAt ? sale.clearedAt.toISOString() : null,
+    refunds: sale && sale.refunds.length > 0 ? sale.refunds.map((x) => [x.at.getTime(), x.usdMinor]) : null,
   };
 }
 
@@ -768,6 +807,7 @@ async function storeRows(
   appendKeys: readonly string[],
   ranges: readonly RangePayments[],
   stamp: Date,
+  facts: Pick<BatchResult, 'facts' | 'factsFrom'>,
 ): Promise<{ written: number; deleted: number }> {
   const stored = await loadStored(db, producers, appendKeys, ranges);
   const toWrite: Row[] = [];
@@ -784,10 +824,18 @@ async function storeRows(
   for (const [k, v] of stored) if (v.status !== 'paid' && !produced.has(k)) stale.push(k);
   let written = 0;
   let deleted = 0;
-  if (toWrite.length === 0 && stale.length === 0) return { written, deleted };
+  if (toWrite.length === 0 && stale.length === 0 && facts.facts.length === 0 && producers.length === 0) return { written, deleted };
   const stampMs = stamp.getTime();
-  // One transaction per batch: its partners' rows are replaced as a whole.
+  // One transaction per batch: its partners' rows are replaced as a whole, with their tier facts.
   await db.transaction(async (trx) => {
+    for (const part of chunk([...producers], 5_000)) await trx.raw(`DELETE FROM compute_partner_payments WHERE partner_id = ANY(?::bigint[])`, [asArray(part)]);
+    for (const part of chunk(facts.factsFrom, 5_000)) {
+      await trx.raw(
+        `DELETE FROM compute_partner_payments f USING unnest(?::bigint[], ?::timestamptz[]) AS d(pid, since) WHERE f.partner_id = d.pid AND f.paid_at >= d.since`,
+        [asArray(part.map((x) => x.partner)), asArray(part.map((x) => new Date(x.fromMs).toISOString()))],
+      );
+    }
+    await bulkInsert(trx, 'compute_partner_payments', facts.facts, { chunkSize: 5_000 });
     const ret = await bulkInsert<{ computed_at: unknown }>(trx, 'computed_commissions', toWrite, { onConflict: UPSERT_SQL, returning: ['computed_at'], chunkSize: 1_000 });
     for (const r of ret) if (dateOf(r.computed_at).getTime() === stampMs) written++;
     for (const keys of chunk(stale, 5_000)) {
@@ -808,8 +856,11 @@ async function countDeleted(db: Knex | Knex.Transaction, sql: string, bindings: 
 
 /** change_cursors consumer name of the compute (src/db/changes.ts). */
 export const COMPUTE_CONSUMER = 'compute';
-/** Bumped when the cursor state's meaning changes: an old state then forces one full run. */
-const CURSOR_STATE_VERSION = 1;
+/**
+ * Bumped when the cursor state's meaning changes: an old state then forces one full run.
+ * 2: compute_partner_payments (migration 010) is filled by every run and read by incremental ones.
+ */
+const CURSOR_STATE_VERSION = 2;
 
 interface ComputeCursorState {
   v: number;
@@ -965,7 +1016,7 @@ export async function computeAndStore(db: Knex, config: Config, asOf: Date = new
     const appended = new Set([...(append?.keys() ?? [])].filter((id) => !notAppendable.has(id)));
     for (const p of batch) if (appended.has(num(p.id))) s.appendOnlyPartners++;
     const producers = batch.map((p) => num(p.id)).filter((id) => !appended.has(id));
-    const w = await storeRows(db, r.rows, producers, r.appendKeys, r.rangePayments, stamp);
+    const w = await storeRows(db, r.rows, producers, r.appendKeys, r.rangePayments, stamp, r);
     s.written += w.written;
     s.deleted += w.deleted;
     opts.log?.debug({ batch: s.batches, partners: batch.length, rows: r.rows.length, written: w.written }, 'rules batch stored');
@@ -982,11 +1033,21 @@ export async function computeAndStore(db: Knex, config: Config, asOf: Date = new
     // Events each partner will load (of its claimed customers): from its load window on when it
     // has one (loadWindowOf), else all; counted through per-customer index look-ups.
     const sizeCtx = { versions, asOf, append, appendFrom };
-    for (const part of chunk(ids, 5_000)) {
-      const since = part.map((id) => {
-        const w = loadWindowOf(id, sizeCtx);
-        return w ? new Date(w.since).toISOString() : '-infinity';
-      });
+    const windowed = ids.filter((id) => loadWindowOf(id, sizeCtx) !== null);
+    for (const part of chunk(windowed, 5_000)) {
+      // A windowed partner loads its stored sales of the window and its payments from the first new one on.
+      const since = part.map((id) => new Date(loadWindowOf(id, sizeCtx)!.since).toISOString());
+      const res = await db.raw(
+        `SELECT p.id AS partner_id, count(*)::int AS n FROM unnest(?::bigint[], ?::timestamptz[]) AS p(id, since)
+          CROSS JOIN LATERAL (SELECT 1 FROM compute_partner_payments f WHERE f.partner_id = p.id AND f.paid_at >= p.since OFFSET 0) f
+          GROUP BY 1`,
+        [asArray(part), asArray(since)],
+      );
+      for (const r of res.rows as Row[]) sizes.set(num(r.partner_id), num(r.n));
+    }
+    const windowedSet = new Set(windowed);
+    for (const part of chunk(ids.filter((id) => !windowedSet.has(id)), 5_000)) {
+      const since = part.map(() => '-infinity');
       const res = await db.raw(
         `SELECT p.id AS partner_id, count(*)::int AS n FROM unnest(?::bigint[], ?::timestamptz[]) AS p(id, since)
            JOIN partner_accounts pa ON pa.partner_id = p.id
@@ -1033,6 +1094,8 @@ export async function computeAndStore(db: Knex, config: Config, asOf: Date = new
       lastId = num(page[page.length - 1]!.id);
       await runInBatches(page);
     }
+    // Tier facts of partners that no longer exist (every existing partner's were replaced above).
+    await db.raw(`DELETE FROM compute_partner_payments f WHERE NOT EXISTS (SELECT 1 FROM partners p WHERE p.id = f.partner_id)`);
     // Second-tier rows whose producer no longer prices that payment at all (no direct row of it
     // there, e.g. legacy rows): nothing above reaches them.
     s.deleted += await countDeleted(

@@ -27,6 +27,10 @@ async function content(db: Knex): Promise<Array<Record<string, unknown>>> {
   });
 }
 
+async function facts(db: Knex): Promise<Array<Record<string, unknown>>> {
+  return db('compute_partner_payments').orderBy(['partner_id', 'paid_at', 'payment_event_id']).select('*');
+}
+
 const one = async (q: PromiseLike<unknown>): Promise<number> => Number(((await q) as Array<{ id: number }>)[0]!.id);
 const at = (iso: string): Date => new Date(iso);
 
@@ -57,6 +61,8 @@ describe('incremental compute equals a full recompute', () => {
     const full = await computeAndStore(ref.db, config, asOf, { ...opts, full: true });
     expect(full.mode).toBe('full');
     expect(await content(inc.db)).toEqual(await content(ref.db));
+    // The tier facts later incremental runs read are those a full recompute writes.
+    expect(await facts(inc.db)).toEqual(await facts(ref.db));
     return s;
   }
 
@@ -367,6 +373,68 @@ describe('incremental compute equals a full recompute', () => {
     s = await step(async (db) => db('billing_events').insert(eventRow({ ext: 'ch_b2', customerId: ids.c2, subId: await subOf(db, 'sub_2'), at: '2025-02-20T12:00:00Z', amount: 120_000 })), AS_OF);
     expect([s.partners, s.appendOnlyPartners]).toEqual([1, 1]);
     const f = await computeAndStore(inc.db, config, AS_OF, { full: true });
+    expect([f.written, f.deleted]).toEqual([0, 0]);
+  });
+
+  it('append-only partners read earlier sales from the stored tier facts: refunds, disputes, window exits, tier boundaries, back-dated payments', async () => {
+    // A's earlier sales (2024), each a way the stored facts could be read wrong:
+    //   c20 $600 2024-02-10          leaves the tier window before 2025-03 (counted: Tier 2)
+    //   c21 $400 2024-05-01          refunded $200 on 2024-05-20 (not subtracted: Tier 2)
+    //   c22 $700 2024-09-01          disputed 09-20, won 11-20: clears 11-20 instead of 10-16
+    //   c23 $300 2024-12-01          refunded in full 12-05: never counts
+    const subs: Record<string, number> = {};
+    const pay: Record<string, number> = {};
+    let s = await step(async (db) => {
+      for (const [key, interval, at, amount] of [['c20', 'year', '2024-02-10T12:00:00Z', 60_000], ['c21', 'month', '2024-05-01T12:00:00Z', 40_000], ['c22', 'year', '2024-09-01T12:00:00Z', 70_000], ['c23', 'month', '2024-12-01T12:00:00Z', 30_000]] as const) {
+        const c = await one(db('customers').insert({ customer_key: key, email: `${key}@cust.example`, email_normalized: `${key}@cust.example` }).returning('id'));
+        await db('attributions').insert({ customer_id: c, partner_account_id: ids.accA, connection: 'partnerstack', network: 'partnerstack', source_ref: `att-${key}`, attributed_at: '2024-01-20T00:00:00Z' });
+        subs[key] = await one(db('subscriptions').insert({ connection: 'stripe', billing_system: 'stripe', external_id: `sub_${key}`, customer_id: c, plan_interval: interval, status: 'active', currency: 'USD' }).returning('id'));
+        pay[key] = await one(db('billing_events').insert(eventRow({ ext: `ch_${key}`, customerId: c, subId: subs[key], at, amount })).returning('id'));
+      }
+      await db('billing_events').insert(eventRow({ ext: 're_c21', kind: 'refund', customerId: null, paymentId: pay.c21!, at: '2024-05-20T12:00:00Z', amount: 20_000 }));
+      await db('billing_events').insert(eventRow({ ext: 'dp_c22', kind: 'dispute_opened', customerId: null, paymentId: pay.c22!, at: '2024-09-20T12:00:00Z', amount: 70_000 }));
+      await db('billing_events').insert(eventRow({ ext: 'dw_c22', kind: 'dispute_won', customerId: null, paymentId: pay.c22!, at: '2024-11-20T12:00:00Z', amount: 70_000 }));
+      await db('billing_events').insert(eventRow({ ext: 're_c23', kind: 'refund', customerId: null, paymentId: pay.c23!, at: '2024-12-05T12:00:00Z', amount: 30_000 }));
+    }, AS_OF);
+    expect(s.mode).toBe('full');
+    const customerOf = async (db: Knex, key: string): Promise<number> => Number((await db('customers').where('customer_key', key).first('id')).id);
+    const directOf = async (ext: string) => inc.db('computed_commissions').where('kind', 'direct').whereIn('payment_event_id', inc.db('billing_events').where('external_id', ext).select('id')).first();
+
+    // A renewal of c21 on 2025-03-05, after all of A's history. Counted then: c21 $200, c22 $700,
+    // p1 $75 (re1 on 03-01) = $975 → Tier 1 (p2 clears 03-18; c20 left the window on 03-05's start).
+    s = await step(async (db) => db('billing_events').insert(eventRow({ ext: 'ch_c21_r', customerId: await customerOf(db, 'c21'), subId: subs.c21!, at: '2025-03-05T12:00:00Z', amount: 40_000 })), AS_OF);
+    expect([s.partners, s.appendOnlyPartners, s.computed]).toEqual([1, 1, 2]);
+    expect(s.payments).toBeLessThanOrEqual(2); // the renewal and its subscription's first payment, not A's history
+    const r1 = await directOf('ch_c21_r');
+    expect([r1.tier, r1.explanation.tier.revenueUsdMinor, r1.explanation.tier.distinctCustomers]).toEqual(['tier1', 97_500, 3]);
+
+    // asOf moves past p2's clearing: a renewal of c22 on 03-20 counts p2 too ($2,175) → Tier 2.
+    const later = at('2025-03-25T00:00:00Z');
+    s = await step(async (db) => db('billing_events').insert(eventRow({ ext: 'ch_c22_r', customerId: await customerOf(db, 'c22'), subId: subs.c22!, at: '2025-03-20T12:00:00Z', amount: 70_000 })), later);
+    expect([s.partners, s.appendOnlyPartners]).toEqual([1, 1]);
+    expect((await directOf('ch_c22_r')).tier).toBe('tier2');
+
+    // A back-dated renewal of c20 (2024-06-01): every payment of A from then on is recomputed, with
+    // the sales before it read from the stored facts.
+    s = await step(async (db) => db('billing_events').insert(eventRow({ ext: 'ch_c20_b', customerId: await customerOf(db, 'c20'), subId: subs.c20!, at: '2024-06-01T12:00:00Z', amount: 60_000 })), later);
+    expect([s.partners, s.appendOnlyPartners]).toEqual([1, 1]);
+    expect(s.computed).toBeGreaterThan(2);
+
+    // A refund inside the window of an earlier sale (c22's): not append-only, A whole.
+    s = await step((db) => db('billing_events').insert(eventRow({ ext: 're_c22', kind: 'refund', customerId: null, paymentId: pay.c22!, at: '2025-03-21T12:00:00Z', amount: 35_000 })), later);
+    expect([s.partners, s.appendOnlyPartners]).toEqual([1, 0]);
+    // ... and a renewal after it reads the refund from the facts the whole recompute wrote.
+    s = await step(async (db) => db('billing_events').insert(eventRow({ ext: 'ch_c21_r2', customerId: await customerOf(db, 'c21'), subId: subs.c21!, at: '2025-03-22T12:00:00Z', amount: 40_000 })), later);
+    expect([s.partners, s.appendOnlyPartners]).toEqual([1, 1]);
+
+    // A program change recomputes in full (facts rewritten under the new program); appends read those.
+    const changed = structuredClone(await loadProgramVersions(config)) as ProgramVersion[];
+    for (const v of changed) for (const t of v.tiers) if (t.revenueOverUsd !== null) (t as { revenueOverUsd: number }).revenueOverUsd = Math.floor(t.revenueOverUsd / 2);
+    s = await step(null, later, { programVersions: changed });
+    expect([s.mode, s.fullReason]).toEqual(['full', 'program definition changed']);
+    s = await step(async (db) => db('billing_events').insert(eventRow({ ext: 'ch_c22_r2', customerId: await customerOf(db, 'c22'), subId: subs.c22!, at: '2025-03-23T12:00:00Z', amount: 70_000 })), later, { programVersions: changed });
+    expect([s.mode, s.partners, s.appendOnlyPartners]).toEqual(['incremental', 1, 1]);
+    const f = await computeAndStore(inc.db, config, later, { full: true, programVersions: changed });
     expect([f.written, f.deleted]).toEqual([0, 0]);
   });
 
