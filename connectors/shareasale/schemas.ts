@@ -84,10 +84,19 @@ export const COLUMN_ALIASES = {
 } as const;
 export type SasField = keyof typeof COLUMN_ALIASES;
 
-/** Finds the field's value in a row whose headers are in any spelling. */
-export function pick(row: Record<string, unknown>, field: SasField): string | undefined {
+/** A row's values by normalized header (the first column of each normalized name wins). */
+export function normalizedRow(row: Record<string, unknown>): Map<string, unknown> {
   const byNorm = new Map<string, unknown>();
-  for (const [k, v] of Object.entries(row)) if (!byNorm.has(normalizeHeader(k))) byNorm.set(normalizeHeader(k), v);
+  for (const [k, v] of Object.entries(row)) {
+    const n = normalizeHeader(k);
+    if (!byNorm.has(n)) byNorm.set(n, v);
+  }
+  return byNorm;
+}
+
+/** Finds the field's value in a row whose headers are in any spelling (or in a normalizedRow, built once per row). */
+export function pick(row: Record<string, unknown> | Map<string, unknown>, field: SasField): string | undefined {
+  const byNorm = row instanceof Map ? row : normalizedRow(row);
   for (const alias of COLUMN_ALIASES[field]) {
     const v = byNorm.get(alias);
     if (v !== undefined && v !== null && String(v).trim() !== '') return String(v).trim();
@@ -126,7 +135,8 @@ const rowInput = z.record(z.string(), z.union([z.string(), z.number(), z.null()]
 
 /** Schema for one row; the zone/currency are per connection so the schema is built per connection. */
 export function transactionRowSchema(opts: { timezone: string; currency: string; now?: () => Date }): z.ZodType<SasTransaction> {
-  return rowInput.transform((row, ctx): SasTransaction => {
+  return rowInput.transform((input, ctx): SasTransaction => {
+    const row = normalizedRow(input);
     const problems: string[] = [];
     const transId = pick(row, 'transId');
     if (!transId) problems.push('missing transaction id (no "Trans ID" column value)');
@@ -180,7 +190,7 @@ export function transactionRowSchema(opts: { timezone: string; currency: string;
       affiliateEmail: pick(row, 'affiliateEmail') ?? null,
       clickAt: clickAt?.instant.toISOString() ?? null,
       referenceTrans: pick(row, 'referenceTrans') ?? null,
-      raw: row,
+      raw: input,
     };
   }) as unknown as z.ZodType<SasTransaction>;
 }
