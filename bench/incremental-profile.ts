@@ -18,7 +18,7 @@
 // goes into database `cs_bench_keep_<size>` (public schema), which is KEPT and reused while its
 // marker (size, seed, the world's counts) and its row counts match the regenerated world
 // (`--rebuild` forces a new one). Each profile run clones it (CREATE DATABASE … TEMPLATE, a file
-// copy) into `cs_bench_inc_<size>`, so every run starts from the same post-full-run state; the copy
+// copy) into `cs_bench_inc_<size>_<pid>`, so every run starts from the same post-full-run state; the copy
 // is dropped afterwards unless --keep-work (for EXPLAINs by hand). --explain-ms N logs the plan
 // (EXPLAIN ANALYZE, BUFFERS, nested statements) of every statement slower than N ms via auto_explain
 // (slows the run somewhat). The pipeline runs in this process, cold, like a CLI `run`. --cpu-prof
@@ -61,7 +61,8 @@ const NOW = new Date(Date.UTC(2025, 6, 1));
 const PG_LOG = process.env.PG_LOG ?? '/var/log/postgresql/postgresql-15-main.log';
 const pgUrl = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
 const keepDb = `cs_bench_keep_${size}`;
-const workDb = `cs_bench_inc_${size}`;
+// Per process: several people may profile the same size at once.
+const workDb = `cs_bench_inc_${size}_${process.pid}`;
 const log = createLogger({ level: 'silent', format: 'json' });
 const secs = (ms: number): number => Math.round(ms) / 1000;
 const say = (s: string): void => {
@@ -113,6 +114,10 @@ async function keptMatches(ready: Ready): Promise<string | undefined> {
 
 async function buildKept(ready: Ready): Promise<void> {
   await withAdmin(async (a) => {
+    // Someone connected (a build by hand or by an older copy of this script, a clone in progress):
+    // never drop it from under them.
+    const busy = (await a.raw(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = ?`, [keepDb])).rows[0] as { n: number };
+    if (busy.n > 0) throw new Error(`${keepDb} is not usable but ${busy.n} session(s) are connected to it (a build in progress?): not dropping it; retry when they are gone`);
     await a.raw(`DROP DATABASE IF EXISTS "${keepDb}" WITH (FORCE)`);
     await a.raw(`CREATE DATABASE "${keepDb}"`);
   });
@@ -277,26 +282,35 @@ try {
   say(`generating ${size} payments (seed ${SEED}) in the fakes process … (load ${await loadavg()})`);
   const ready = await fakes.request<Ready>({ type: 'start', size, seed: SEED, asOf: NOW.toISOString() });
   say(`world: ${ready.payments} payments, ${ready.network_reports} network reports (generate ${ready.generate_s} s, load fakes ${ready.load_fakes_s} s)`);
-  const why = has('rebuild') ? '--rebuild' : await keptMatches(ready);
-  if (why) {
-    say(`kept database not usable (${why})`);
-    await buildKept(ready);
-  } else say(`reusing ${keepDb} (marker and row counts match)`);
+  // Several people profile at once: the kept database is checked, built and cloned under an advisory
+  // lock (held on a connection to the admin database), so a second run waits for a build in progress
+  // and then reuses it instead of dropping it half-built.
+  const lock = await openDb({ url: pgUrl, poolMax: 1 });
+  try {
+    await lock.raw(`SELECT pg_advisory_lock(hashtext(?))`, [keepDb]);
+    const why = has('rebuild') ? '--rebuild' : await keptMatches(ready);
+    if (why) {
+      say(`kept database not usable (${why})`);
+      await buildKept(ready);
+    } else say(`reusing ${keepDb} (marker and row counts match)`);
 
-  await withAdmin(async (a) => {
-    await a.raw(`DROP DATABASE IF EXISTS "${workDb}" WITH (FORCE)`);
-    const t = performance.now();
-    await a.raw(`CREATE DATABASE "${workDb}" TEMPLATE "${keepDb}" STRATEGY FILE_COPY`);
-    say(`cloned ${keepDb} → ${workDb} in ${secs(performance.now() - t)} s`);
-    await a.raw(`ALTER DATABASE "${workDb}" SET log_min_duration_statement = ${Math.max(0, Math.floor(minMs))}`);
-    if (explainMs > 0) {
-      await a.raw(`ALTER DATABASE "${workDb}" SET session_preload_libraries = 'auto_explain'`);
-      for (const [k, v] of [['log_min_duration', String(Math.floor(explainMs))], ['log_analyze', 'on'], ['log_buffers', 'on'], ['log_nested_statements', 'on'], ['log_timing', 'on']]) await a.raw(`ALTER DATABASE "${workDb}" SET auto_explain.${k} = '${v}'`);
-    }
-  });
+    await withAdmin(async (a) => {
+      await a.raw(`DROP DATABASE IF EXISTS "${workDb}" WITH (FORCE)`);
+      const t = performance.now();
+      await a.raw(`CREATE DATABASE "${workDb}" TEMPLATE "${keepDb}" STRATEGY FILE_COPY`);
+      say(`cloned ${keepDb} → ${workDb} in ${secs(performance.now() - t)} s`);
+      await a.raw(`ALTER DATABASE "${workDb}" SET log_min_duration_statement = ${Math.max(0, Math.floor(minMs))}`);
+      if (explainMs > 0) {
+        await a.raw(`ALTER DATABASE "${workDb}" SET session_preload_libraries = 'auto_explain'`);
+        for (const [k, v] of [['log_min_duration', String(Math.floor(explainMs))], ['log_analyze', 'on'], ['log_buffers', 'on'], ['log_nested_statements', 'on'], ['log_timing', 'on']]) await a.raw(`ALTER DATABASE "${workDb}" SET auto_explain.${k} = '${v}'`);
+      }
+    });
+  } finally {
+    await lock.destroy();
+  }
 
-  const loaded = await fakes.request<{ payments: number; new_payments: number; load_s: number }>({ type: 'incremental', n: N });
-  say(`fakes: +${loaded.new_payments} payments (now ${loaded.payments})`);
+  const loaded = await fakes.request<{ payments: number; new_payments: number; load_s: number; warm_s: number }>({ type: 'incremental', n: N });
+  say(`fakes: +${loaded.new_payments} payments (now ${loaded.payments}; load ${loaded.load_s} s, indexes warmed in ${loaded.warm_s} s before the run)`);
   const statsBefore = await fakes.request<{ cpu_s: number; requests: Record<string, number> }>({ type: 'stats' });
 
   const db = await openDb({ url: urlFor(workDb), poolMax: 10 });

@@ -16,6 +16,7 @@ import { listenOnLoopback, lowerBound, VersionedMap, ViewCache } from '../fake-h
 import { mulberry32 } from '../../src/util/random.ts';
 
 export type Resource = 'groups' | 'partnerships' | 'customers' | 'transactions' | 'rewards';
+const RESOURCES: readonly Resource[] = ['groups', 'partnerships', 'customers', 'transactions', 'rewards'];
 export type ApiObject = Record<string, unknown> & { key: string };
 
 export type FaultStep = 'ok' | { status: number; retryAfter?: number | string; message?: string } | { truncate: true } | { latencyMs: number };
@@ -80,6 +81,12 @@ export interface PartnerStackFake {
   secretKey: string;
   setFaults(f: FakeFaults): void;
   requests: FakeRequest[];
+  /**
+   * Builds now the sorted index of every resource in every order it can be listed in, which a list
+   * call would otherwise build on first use after a change (a benchmark loads data, then warms, so
+   * the timed run does not pay for sorting the collections, as a real API would not).
+   */
+  warmIndexes(): void;
   close(): Promise<void>;
 }
 
@@ -129,6 +136,20 @@ function cmpNewestFirst(a: ApiObject, b: ApiObject): number {
   const d = (num(b.created_at) ?? 0) - (num(a.created_at) ?? 0);
   if (d !== 0) return d;
   return a.key < b.key ? 1 : a.key > b.key ? -1 : 0;
+}
+
+/** The orders a resource can be listed in (`order_by`). */
+const ordersOf = (resource: Resource): string[] => (resource === 'partnerships' ? ['created_at', '-created_at', 'updated_at', '-updated_at'] : ['created_at', '-created_at']);
+
+/** Comparator of one `order_by`; ties broken by key so the order is total. */
+function orderCmp(orderBy: string): (a: ApiObject, b: ApiObject) => number {
+  const field = orderBy.replace(/^-/, '');
+  const desc = orderBy.startsWith('-');
+  return (a, b) => {
+    if (field === 'created_at') return desc ? cmpNewestFirst(a, b) : -cmpNewestFirst(a, b);
+    const d = (num(a[field]) ?? 0) - (num(b[field]) ?? 0);
+    return (desc ? -d : d) || (a.key < b.key ? 1 : a.key > b.key ? -1 : 0);
+  };
 }
 
 function intParam(q: Record<string, string>, name: string): number | undefined {
@@ -186,15 +207,10 @@ export async function createPartnerStackFake(opts: PartnerStackFakeOptions = {})
     const created = ['customers', 'transactions', 'rewards'].includes(resource);
     const updated = ['customers', 'partnerships', 'groups'].includes(resource);
     const orderBy = q.order_by ?? '-created_at';
-    const allowed = resource === 'partnerships' ? ['created_at', '-created_at', 'updated_at', '-updated_at'] : ['created_at', '-created_at'];
+    const allowed = ordersOf(resource);
     if (!allowed.includes(orderBy)) throw new ApiError(400, `'order_by' must be one of ${allowed.join(', ')}`);
-    const field = orderBy.replace(/^-/, '');
     const desc = orderBy.startsWith('-');
-    const cmp = (a: ApiObject, b: ApiObject): number => {
-      if (field === 'created_at') return desc ? cmpNewestFirst(a, b) : -cmpNewestFirst(a, b);
-      const d = (num(a[field]) ?? 0) - (num(b[field]) ?? 0);
-      return (desc ? -d : d) || (a.key < b.key ? 1 : a.key > b.key ? -1 : 0);
-    };
+    const cmp = orderCmp(orderBy);
     let partnershipOf: Map<string, ApiObject> | undefined;
     const byPartnerKey = (pk: string): ApiObject | undefined => {
       if (!partnershipOf) {
@@ -224,7 +240,7 @@ export async function createPartnerStackFake(opts: PartnerStackFakeOptions = {})
     // The resource sorted once per change and order; the created range by binary search over it;
     // other filters applied once per distinct query (cached until the resource changes); cursors by
     // binary search. Same items, order and has_more as filtering and sorting the whole map.
-    const idx = sortedIndex(resource, orderBy, cmp, field === 'created_at');
+    const idx = sortedIndex(resource, orderBy);
     let lo = 0;
     let hi = idx.sorted.length;
     const createdRange = created && (minC !== undefined || maxC !== undefined);
@@ -273,15 +289,15 @@ export async function createPartnerStackFake(opts: PartnerStackFakeOptions = {})
 
   const indexes = new Map<string, { version: number; sorted: ApiObject[]; keys: number[] | null; views: ViewCache<ApiObject[]> }>();
   /** A resource sorted by one order (and its created_at keys when every object has a numeric one), per store change. */
-  function sortedIndex(resource: Resource, orderBy: string, cmp: (a: ApiObject, b: ApiObject) => number, createdOrder: boolean): { version: number; sorted: ApiObject[]; keys: number[] | null; views: ViewCache<ApiObject[]> } {
+  function sortedIndex(resource: Resource, orderBy: string): { version: number; sorted: ApiObject[]; keys: number[] | null; views: ViewCache<ApiObject[]> } {
     // A map swapped for a plain Map has no version: rebuild on every request (NaN never matches).
     const m = store[resource];
     const version = m instanceof VersionedMap ? m.version : NaN;
     const id = `${resource}|${orderBy}`;
     const hit = indexes.get(id);
     if (hit && hit.version === version) return hit;
-    const sorted = [...store[resource].values()].sort(cmp);
-    const keys = createdOrder && sorted.every((o) => num(o.created_at) !== undefined) ? sorted.map((o) => o.created_at as number) : null;
+    const sorted = [...store[resource].values()].sort(orderCmp(orderBy));
+    const keys = orderBy.replace(/^-/, '') === 'created_at' && sorted.every((o) => num(o.created_at) !== undefined) ? sorted.map((o) => o.created_at as number) : null;
     const idx = { version, sorted, keys, views: new ViewCache<ApiObject[]>() };
     indexes.set(id, idx);
     return idx;
@@ -530,6 +546,9 @@ export async function createPartnerStackFake(opts: PartnerStackFakeOptions = {})
     publicKey,
     secretKey,
     requests,
+    warmIndexes() {
+      for (const r of RESOURCES) for (const o of ordersOf(r)) sortedIndex(r, o);
+    },
     setFaults(f) {
       faults = f;
       script = [...(f.script ?? [])];
