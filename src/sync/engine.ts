@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { Config, ConnectionConfig } from '../config/schema.ts';
 import type { Json, Page, StreamDef, SyncContext } from './types.ts';
 import { hashRecord, sha256 } from '../util/hash.ts';
-import { bulkInsert, JsonText } from '../db/bulk.ts';
+import { bulkInsert, bulkInsertTexts } from '../db/bulk.ts';
 import { dedupeBy } from '../util/dedupe.ts';
 import { scrubSecrets } from '../util/secrets.ts';
 import { errorMessage } from '../util/errors.ts';
@@ -110,6 +110,10 @@ async function syncStream(ctx: SyncContext, stream: StreamDef<any, any>, opts: R
   const stats: StreamStats = { pages: 0, records: 0, written: 0, unchanged: 0, quarantined: 0, deleted: 0 };
   const stored = await loadCheckpoint(ctx.db, ctx.connection.name, stream.name);
   const state = stored ?? stream.initialState(ctx);
+  // A stream with no stored key yet (a first import, or its resumption before any batch committed)
+  // has no stored hashes to compare: its batches skip that look-up. A key read twice within this
+  // run is then simply written twice (idempotent upserts; the raw store keeps one row per content).
+  const keysAtStart = await hasStreamKeys(ctx, stream.name);
   ctx.log.debug({ stream: stream.name, resumed: stored !== undefined }, 'stream start');
   const { batchRecords, batchMaxMs } = opts.config.sync;
 
@@ -131,7 +135,7 @@ async function syncStream(ctx: SyncContext, stream: StreamDef<any, any>, opts: R
     batch = [];
     batchSize = 0;
     inflight = (async () => {
-      await commitBatch(ctx, stream, pages, stats);
+      await commitBatch(ctx, stream, pages, stats, keysAtStart);
       // Within a stream too (at most every few seconds), not only after it: a long first import
       // (75k Stripe invoices) also queries the tables it is filling (refund links).
       if (Date.now() - lastStatsCheck >= STATS_CHECK_MS) await refreshPlannerStats(ctx);
@@ -176,14 +180,22 @@ async function syncStream(ctx: SyncContext, stream: StreamDef<any, any>, opts: R
   return stats;
 }
 
-async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, pages: Array<Page<Json>>, stats: StreamStats): Promise<void> { // eslint-disable-line @typescript-eslint/no-explicit-any
+async function hasStreamKeys(ctx: SyncContext, stream: string): Promise<boolean> {
+  return (await ctx.db('stream_keys').where({ connection: ctx.connection.name, stream }).first(ctx.db.raw('1 AS x'))) !== undefined;
+}
+
+const RAW_COLUMNS = ['connection', 'stream', 'external_id', 'hash', 'payload', 'run_id', 'fetched_at'];
+
+async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, pages: Array<Page<Json>>, stats: StreamStats, lookUpStored: boolean): Promise<void> { // eslint-disable-line @typescript-eslint/no-explicit-any
   const conn = ctx.connection.name;
   const valid: unknown[] = [];
   const hashes: string[] = [];
-  const rawRows: Array<Record<string, unknown>> = [];
+  // Raw rows as JSON texts built here (the payload text is embedded as is): see bulkInsertTexts.
+  const rawTexts: string[] = [];
   const keyRows: Array<Record<string, unknown>> = [];
   const bad: Array<{ payload: unknown; error: string; location?: string; key?: string }> = [];
   const fetchedAt = new Date();
+  const rawHead = `{"connection":${JSON.stringify(conn)},"stream":${JSON.stringify(stream.name)},"run_id":${JSON.stringify(ctx.runId)},"fetched_at":${JSON.stringify(fetchedAt)},"external_id":`;
 
   for (const page of pages) {
     if (page.rejects) bad.push(...page.rejects);
@@ -202,7 +214,7 @@ async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, pages:
       const payload = JSON.stringify(raw);
       const hash = sha256(payload);
       hashes.push(hash);
-      rawRows.push({ connection: conn, stream: stream.name, external_id: key, hash, payload: new JsonText(payload), run_id: ctx.runId, fetched_at: fetchedAt });
+      rawTexts.push(`${rawHead}${JSON.stringify(key)},"hash":"${hash}","payload":${payload}}`);
       keyRows.push({ connection: conn, stream: stream.name, external_id: key, record_at: stream.recordTime?.(rec) ?? null, last_seen_at: fetchedAt, deleted_at: null, hash });
     }
   }
@@ -223,23 +235,28 @@ async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, pages:
     // content seen before under an older hash (A → B → A).
     const keys = keyRows.map((k) => String(k.external_id));
     const stored = new Map<string, { hash: string | null; live: boolean }>();
-    if (keys.length > 0) {
+    if (keys.length > 0 && lookUpStored) {
       const res = await trx.raw('SELECT external_id, hash, deleted_at IS NULL AS live FROM stream_keys WHERE connection = ? AND stream = ? AND external_id = ANY(?::text[])', [conn, stream.name, keys]);
       for (const r of res.rows as Array<{ external_id: string; hash: string | null; live: boolean }>) stored.set(r.external_id, { hash: r.hash, live: r.live });
     }
     const skip = stream.skipUnchanged && ctx.config.sync.skipUnchanged;
     const toWrite: unknown[] = [];
-    const newRaw: Array<Record<string, unknown>> = [];
+    const newRaw: string[] = [];
+    const rawSeen = new Set<string>();
     for (let i = 0; i < valid.length; i++) {
       const s = stored.get(keys[i]!);
       const same = s !== undefined && s.hash === hashes[i];
-      if (!same) newRaw.push(rawRows[i]!);
+      const version = `${keys[i]!}|${hashes[i]!}`;
+      if (!same && !rawSeen.has(version)) {
+        rawSeen.add(version);
+        newRaw.push(rawTexts[i]!);
+      }
       // Same key, same content as last stored (and not deleted since): nothing to re-map.
       if (skip && same && s.live) unchanged++;
       else toWrite.push(valid[i]);
     }
     written = toWrite.length;
-    await bulkInsert(trx, 'raw_records', dedupeBy(newRaw, (r) => `${String(r.external_id)}|${String(r.hash)}`), { onConflict: '(connection, stream, external_id, hash) DO NOTHING' });
+    await bulkInsertTexts(trx, 'raw_records', RAW_COLUMNS, newRaw, { onConflict: '(connection, stream, external_id, hash) DO NOTHING' });
     await bulkInsert(trx, 'stream_keys', dedupeBy(keyRows, (r) => String(r.external_id)), {
       onConflict: '(connection, stream, external_id) DO UPDATE SET record_at = excluded.record_at, last_seen_at = excluded.last_seen_at, deleted_at = excluded.deleted_at, hash = excluded.hash',
     });

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /** JSON with object keys sorted, so the same content always hashes the same. */
 export function stableStringify(value: unknown): string {
@@ -12,8 +12,9 @@ export function stableStringify(value: unknown): string {
     .join(',')}}`;
 }
 
+/** Hex SHA-256 of the UTF-8 text (one-shot crypto.hash: no Hash object per call). */
 export function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
+  return hash('sha256', text, 'hex');
 }
 
 export function hashRecord(value: unknown): string {

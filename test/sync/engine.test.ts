@@ -174,6 +174,35 @@ describe('sync engine', () => {
     const first = await t.db('raw_records').where({ external_id: 'it_0003' }).orderBy('fetched_at').first('hash');
     expect(key.hash).toBe(first.hash);
   });
+  it('a first import (no stored keys: no hash look-up) that reads a key twice stores what a run over stored keys stores', async () => {
+    const base = items(13);
+    // it_0001 again unchanged and it_0002 again with a new amount, on the last page (page ends stay unique for the cursor).
+    const list = [...base.slice(0, 11), base[1]!, { ...base[2]!, amount: 7 }, base[11]!, base[12]!];
+    const tables = async (t: TestDb) => ({
+      raw: await t.db('raw_records').orderBy(['external_id', 'hash']).select('external_id', 'hash', 'payload'),
+      keys: await t.db('stream_keys').orderBy('external_id').select('external_id', 'hash', 'deleted_at'),
+      tx: await t.db('network_transactions').orderBy('external_id').select('external_id', 'amount_minor'),
+    });
+    for (const cfg of [config, pageConfig]) {
+      const fresh = await newDb();
+      serve(list, 5);
+      const r = await runStreams({ db: fresh.db, config: cfg, connection, streams: [toyStream(BASE, { skipUnchanged: true })], log: silentLogger });
+      expect(r.status).toBe('succeeded');
+      nock.cleanAll();
+      const known = await newDb();
+      serve(base, 5);
+      await runStreams({ db: known.db, config: cfg, connection, streams: [toyStream(BASE, { skipUnchanged: true })], log: silentLogger });
+      nock.cleanAll();
+      serve(list, 5);
+      await runStreams({ db: known.db, config: cfg, connection, streams: [toyStream(BASE, { skipUnchanged: true })], log: silentLogger });
+      nock.cleanAll();
+      const got = await tables(fresh);
+      expect(got).toEqual(await tables(known));
+      expect(got.raw).toHaveLength(14);
+      expect(got.tx.find((x) => x.external_id === 'it_0002')).toMatchObject({ amount_minor: 7 });
+    }
+  });
+
   it('retries a batch that met a concurrent writer (deadlock / unique race) and counts it once', async () => {
     const t = await newDb();
     serve(items(12), 5);
