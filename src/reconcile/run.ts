@@ -28,7 +28,7 @@ import { chunk } from '../util/chunk.ts';
 import { sha256 } from '../util/hash.ts';
 import { errorMessage, UserError } from '../util/errors.ts';
 import { loadChangeCursor, readChangeWatermark, saveChangeCursor } from '../db/changes.ts';
-import { bulkInsert, JsonText, upsertClause } from '../db/bulk.ts';
+import { bulkInsert, upsertClause } from '../db/bulk.ts';
 import { isPglite } from '../db/connection.ts';
 import { defaultMatchRules, matchCommissions, type MatchRule } from './match.ts';
 import { classify, networkUsd } from './classify.ts';
@@ -297,7 +297,7 @@ async function persist(db: Knex, runId: number, findings: Finding[], now: Date):
       currency: f.currency,
       usd_at_stake_minor: f.usdAtStakeMinor,
       status: 'open',
-      detail: new JsonText(JSON.stringify(f.detail)),
+      detail: f.detail, // serialized by bulkInsert, which splices in the JsonText explanations
       first_run_id: runId,
       last_run_id: runId,
       first_seen_at: now,

@@ -1,5 +1,6 @@
 // Plain in-memory shapes reconciliation works on. The run module (run.ts) loads them from the
 // canonical tables; match.ts and classify.ts are pure functions over them.
+import type { JsonText } from '../db/bulk.ts';
 
 export const DISCREPANCY_KINDS = [
   'missing_in_network',
@@ -16,7 +17,8 @@ export const SEVERITIES = ['info', 'low', 'medium', 'high', 'critical'] as const
 export type Severity = (typeof SEVERITIES)[number];
 export const severityRank = (s: Severity): number => SEVERITIES.indexOf(s);
 
-export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+/** JsonText: JSON text embedded verbatim when the finding is written (bulkInsert splices it in). */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue } | JsonText;
 
 /** A commission as a network reported it (network_commissions). */
 export interface NetworkRow {
@@ -79,7 +81,13 @@ export interface ExpectedRow {
   exclusionReason: string | null;
   /** Clawbacks booked against this commission (USD minor, negative or zero). */
   clawbackUsdMinor: number;
-  explanation: JsonValue;
+  /**
+   * The rules' explanation as jsonb text (canonical: equal values give equal text), never parsed: a
+   * finding's detail embeds it verbatim, the signature hashes the text. Parsing ~2.6 kB of JSON per
+   * row, re-serializing it key-sorted for the signature and again for the detail was about half of
+   * a full run's CPU.
+   */
+  explanationJson: string;
   billing: BillingFacts;
 }
 

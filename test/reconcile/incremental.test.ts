@@ -102,6 +102,18 @@ describe('incremental reconciliation', () => {
       await db('network_commissions').where({ external_id: 'rw-12' }).update({ status: 'declined' });
     });
 
+    // Only dates move: a reward is re-dated a month after its payment (it leaves the payment's slice),
+    // and a payment is re-dated. The row signatures must see dates (a key-sorted stringify saw
+    // a Date as {} and skipped both).
+    await step('dates only', '2025-03-02T00:00:00Z', async (db) => {
+      await db('network_commissions').where({ external_id: 'rw-4' }).update({ occurred_at: '2025-02-20T10:00:00Z' });
+      await db('billing_events').where({ external_id: 'ch_6', kind: 'payment' }).update({ occurred_at: '2025-02-25T10:00:00Z' });
+    });
+    await step('dates back', '2025-03-02T00:00:00Z', async (db) => {
+      await db('network_commissions').where({ external_id: 'rw-4' }).update({ occurred_at: '2025-01-15T10:01:00Z' });
+      await db('billing_events').where({ external_id: 'ch_6', kind: 'payment' }).update({ occurred_at: '2025-01-20T10:00:00Z' });
+    });
+
     // A refund in full of a clean payment whose reward stays approved.
     await step('refund', '2025-03-03T00:00:00Z', async (db, ids) => {
       await world(db).takeBack({ id: 're_1b', paymentId: ids.payments.p1, at: '2025-01-25T10:00:00Z', amountMinor: 10000, customerId: ids.customers[0]! });
