@@ -557,6 +557,24 @@ function mergeLinks<V>(contexts: unknown[]): Map<string, V> {
   return out;
 }
 
+/**
+ * Maps pages in order with `fn`, one page ahead: fn(page n) runs while page n+1 is being listed (a
+ * cursor list cannot be fetched further ahead). Pages come out in order, each once its fn is done,
+ * so a checkpoint still follows every page before it. If listing fails, the page being mapped is
+ * dropped (never handed out: the next run re-reads it from the checkpoint); if fn fails, its error is raised.
+ */
+export async function* mapAhead<P, Q>(pages: AsyncIterable<P>, fn: (page: P) => Promise<Q>): AsyncIterable<Q> {
+  let pending: Promise<Q> | undefined;
+  for await (const page of pages) {
+    const next = fn(page);
+    // Awaited below; until then (and if the run stops first) a failure is not an unhandled rejection.
+    next.catch(() => undefined);
+    if (pending) yield await pending;
+    pending = next;
+  }
+  if (pending) yield await pending;
+}
+
 function parsedList<T>(schema: { safeParse(v: unknown): { success: boolean; data?: T } }, items: unknown[]): T[] {
   return items.map((i) => schema.safeParse(i)).filter((p) => p.success).map((p) => p.data as T);
 }
@@ -633,12 +651,14 @@ export function stripeStreams(api: StripeApi): StreamDef<any, WindowState>[] { /
     async *read(ctx, state) {
       // `payments` is includable on a retrieve as on the list (tolerant: without it the links are looked up per invoice).
       const f = feed(CHANGE_EVENTS.invoices, (s, id) => s.invoices.retrieve(id, { expand: ['payments'] }));
-      // The list includes each invoice's payments, so the page's links take a few list calls (see fetchPageInvoiceLinks).
-      for await (const page of readCreatedWindow(api, ctx, state, lb.invoices, list((s, p) => s.invoices.list({ ...p, expand: ['data.payments'] })), f)) {
+      // The list includes each invoice's payments, so the page's links take a few list calls (see
+      // fetchPageInvoiceLinks); they are fetched while the next page is listed.
+      const pages = readCreatedWindow(api, ctx, state, lb.invoices, list((s, p) => s.invoices.list({ ...p, expand: ['data.payments'] })), f);
+      yield* mapAhead(pages, async (page) => {
         const included = takeIncludedPayments(page.records);
         const invs = parsedList<StripeInvoice>(invoiceSchema, page.records);
-        yield { ...plain(page), context: await fetchPageInvoiceLinks(api, invs, included) };
-      }
+        return { ...plain(page), context: await fetchPageInvoiceLinks(api, invs, included) };
+      });
     },
     write: async (trx, recs, ctx, contexts) => ({ written: await writeInvoices(trx, ctx.connection.name, recs, mergeLinks<InvoiceLinks | null>(contexts)) }),
   };
