@@ -91,19 +91,27 @@ function batchOf(units: Unit[], own: (u: Unit) => boolean): UnitBatch {
 async function nextToCustomer(db: Knex, rows: NetworkRow[]): Promise<Set<number>> {
   const out = new Set<number>();
   const byNetwork = new Map<string, NetworkRow[]>();
-  for (const n of rows) byNetwork.set(n.network, [...(byNetwork.get(n.network) ?? []), n]);
+  for (const n of rows) {
+    const list = byNetwork.get(n.network);
+    if (list) list.push(n);
+    else byNetwork.set(n.network, [n]);
+  }
   for (const [network, ns] of byNetwork) {
     const refs = [...new Set(ns.flatMap((n) => [n.transactionKey, n.orderRef]).filter((r): r is string => r !== null && r !== ''))];
     const hit = new Set<string>();
+    // One probe per reference (probe.ts): as a join this was a scan of billing_events and
+    // computed_commissions per batch.
     for (const part of chunk(refs, 20_000)) {
       const r = await db.raw(
-        `SELECT be.external_id, be.document_id, be.payment_external_id FROM billing_events be
-          WHERE be.kind = 'payment' AND be.deleted_at IS NULL AND be.customer_id IS NOT NULL
-            AND (be.external_id = ANY(?::text[]) OR be.document_id = ANY(?::text[]) OR be.payment_external_id = ANY(?::text[]))
-            AND EXISTS (SELECT 1 FROM computed_commissions cc WHERE cc.payment_event_id = be.id AND cc.kind IN ('direct','second_tier') AND cc.network = ?)`,
-        [part, part, part, network],
+        `SELECT DISTINCT v.v AS ref FROM unnest(?::text[]) AS v(v) CROSS JOIN LATERAL (
+           SELECT be.id FROM billing_events be
+            WHERE (be.external_id = v.v OR be.document_id = v.v OR be.payment_external_id = v.v)
+              AND be.kind = 'payment' AND be.deleted_at IS NULL AND be.customer_id IS NOT NULL
+              AND EXISTS (SELECT 1 FROM computed_commissions cc WHERE cc.payment_event_id = be.id AND cc.kind IN ('direct','second_tier') AND cc.network = ?)
+           OFFSET 0) x`,
+        [part, network],
       );
-      for (const x of r.rows as Array<Record<string, string | null>>) for (const v of [x.external_id, x.document_id, x.payment_external_id]) if (v) hit.add(v);
+      for (const x of r.rows as Array<{ ref: string }>) hit.add(x.ref);
     }
     for (const n of ns) if ((n.transactionKey && hit.has(n.transactionKey)) || (n.orderRef && hit.has(n.orderRef))) out.add(n.id);
   }

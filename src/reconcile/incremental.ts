@@ -29,6 +29,7 @@ import { chunk } from '../util/chunk.ts';
 import { hashRecord, sha256 } from '../util/hash.ts';
 import { ADJUSTMENT_TAG, type MatchRule } from './match.ts';
 import { IN_CHUNK, loadExpectedRows, loadNetworkRows, num, type Account } from './load.ts';
+import { idsMatching } from './probe.ts';
 import type { ExpectedRow, NetworkRow } from './types.ts';
 
 export interface ReconcileState {
@@ -371,30 +372,39 @@ export async function closeWalk(db: Knex, w: Walk, markers: Map<string, string>,
     }
     w.frontier = new Set();
     for (const [network, g] of byNetwork) {
-      // One query per side and round: OR'ed indexed conditions (a bitmap OR on PostgreSQL).
+      // One query per side and round, each value an index probe (probe.ts).
       const taggedIds = g.keys.flatMap((k) => tagged.get(k) ?? []).filter((id) => !w.nc.has(id));
-      if (g.cust.length || g.refs.length || taggedIds.length) {
+      const ncIds = idsMatching('network_commissions', 'id', [
+        { col: 'customer_id', values: g.cust, type: 'bigint' },
+        { col: 'transaction_key', values: g.refs, type: 'text' },
+        { col: 'order_ref', values: g.refs, type: 'text' },
+      ], { extraIds: taggedIds });
+      if (ncIds) {
         const ncs = await loadNetworkRows(db, (q) => {
-          q.where('network', network).where((x) =>
-            x.whereRaw('customer_id = ANY(?::bigint[])', [g.cust]).orWhereRaw('transaction_key = ANY(?::text[])', [g.refs]).orWhereRaw('order_ref = ANY(?::text[])', [g.refs]).orWhereRaw('id = ANY(?::bigint[])', [taggedIds]),
-          );
+          q.where('network', network).whereRaw(ncIds.sql, ncIds.bindings);
           outsideLoaded(q, 'customer_id', w.loaded);
         });
         for (const n of ncs) walkNetworkRow(w, n, markers);
       }
       const payments: number[] = [];
-      if (g.cust.length || g.refs.length) {
-        const q = db('billing_events')
-          .where('kind', 'payment')
-          .where((x) =>
-            x.whereRaw('customer_id = ANY(?::bigint[])', [g.cust]).orWhereRaw('external_id = ANY(?::text[])', [g.refs]).orWhereRaw('document_id = ANY(?::text[])', [g.refs]).orWhereRaw('payment_external_id = ANY(?::text[])', [g.refs]),
-          );
+      const beIds = idsMatching('billing_events', 'id', [
+        { col: 'customer_id', values: g.cust, type: 'bigint' },
+        { col: 'external_id', values: g.refs, type: 'text' },
+        { col: 'document_id', values: g.refs, type: 'text' },
+        { col: 'payment_external_id', values: g.refs, type: 'text' },
+      ], { also: `t.kind = 'payment'` });
+      if (beIds) {
+        const q = db('billing_events').where('kind', 'payment').whereRaw(beIds.sql, beIds.bindings);
         outsideLoaded(q, 'customer_id', w.loaded);
         for (const r of await q.select('id')) payments.push(num(r.id));
       }
       const keys = g.keys.filter((k) => !w.e.has(k));
-      if (payments.length || keys.length) {
-        const es = await loadExpectedRows(db, (q) => q.where('cc.network', network).where((x) => x.whereRaw('cc.payment_event_id = ANY(?::bigint[])', [payments]).orWhereRaw('cc.commission_key = ANY(?::text[])', [keys])));
+      const ccIds = idsMatching('computed_commissions', 'cc.id', [
+        { col: 'payment_event_id', values: payments, type: 'bigint' },
+        { col: 'commission_key', values: keys, type: 'text' },
+      ]);
+      if (ccIds) {
+        const es = await loadExpectedRows(db, (q) => q.where('cc.network', network).whereRaw(ccIds.sql, ccIds.bindings));
         for (const e of es) walkExpectedRow(w, e);
       }
     }

@@ -2,7 +2,6 @@
 // One loader per side, each taking a WHERE clause, so a full run loads (network, period) slices and
 // an incremental run loads exactly the rows of the units it re-evaluates, through the same code.
 import type { Knex } from 'knex';
-import { chunk } from '../util/chunk.ts';
 import type { BillingFacts, ExpectedRow, NetworkRow } from './types.ts';
 
 const TAKE_BACK_KINDS = ['refund', 'chargeback', 'reversal', 'dispute_lost'];
@@ -10,6 +9,8 @@ export const IN_CHUNK = 1000;
 
 export const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
 const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+/** A text[] as the driver returns it: an array (pg, PGlite) or, untyped, its literal ({a,b}; kinds need no quoting). */
+const textArray = (v: unknown): string[] => (v === null || v === undefined ? [] : Array.isArray(v) ? v.map(String) : String(v).replace(/^\{|\}$/g, '').split(',').filter((x) => x !== ''));
 const dateOrNull = (v: unknown): Date | null => (v === null || v === undefined ? null : new Date(v as string));
 
 export function toNetworkRow(r: Record<string, unknown>): NetworkRow {
@@ -47,12 +48,24 @@ export async function loadNetworkRows(db: Knex, where: (q: Knex.QueryBuilder) =>
 
 /**
  * Computed commissions (direct / second tier, with a network) of live payments, with the payment's
- * billing facts, what was taken back since and the clawbacks booked against each commission.
+ * billing facts, what was taken back since and the clawbacks booked against each commission. One
+ * statement: the subscription, the take-backs and the clawbacks are per-row index look-ups
+ * (LATERAL), so a batch costs the same whatever the size of the tables (a join was planned as a
+ * scan of every subscription per batch).
  */
 export async function loadExpectedRows(db: Knex, where: (q: Knex.QueryBuilder) => void): Promise<ExpectedRow[]> {
   const q = db('computed_commissions as cc')
     .join('billing_events as be', 'be.id', 'cc.payment_event_id')
-    .leftJoin('subscriptions as s', 's.id', 'be.subscription_id')
+    .joinRaw('LEFT JOIN LATERAL (SELECT s.started_at FROM subscriptions s WHERE s.id = be.subscription_id OFFSET 0) s ON true')
+    .joinRaw(
+      `LEFT JOIN LATERAL (SELECT sum(t.amount_minor) AS minor, sum(t.amount_usd_minor) AS usd, array_agg(t.kind ORDER BY t.occurred_at, t.id) AS kinds
+         FROM billing_events t WHERE t.payment_event_id = be.id AND t.kind = ANY(?::text[]) AND t.deleted_at IS NULL) tb ON true`,
+      [TAKE_BACK_KINDS],
+    )
+    .joinRaw(
+      `LEFT JOIN LATERAL (SELECT sum(x.amount_usd_minor) AS usd FROM computed_commissions x
+         WHERE x.payment_event_id = be.id AND x.kind = 'clawback' AND x.partner_id = cc.partner_id AND x.clawback_of = cc.kind) cb ON true`,
+    )
     .whereIn('cc.kind', ['direct', 'second_tier'])
     .whereNotNull('cc.network')
     .whereNull('be.deleted_at')
@@ -62,32 +75,13 @@ export async function loadExpectedRows(db: Knex, where: (q: Knex.QueryBuilder) =
       'be.id as be_id', 'be.connection as be_connection', 'be.external_id as be_external_id', 'be.document_id', 'be.payment_external_id', 'be.customer_id',
       'be.subscription_id', 'be.occurred_at', 'be.amount_minor as be_amount_minor', 'be.currency as be_currency', 'be.amount_usd_minor as be_amount_usd_minor',
       'be.classification', 'be.billing_reason', 's.started_at as sub_started_at',
+      'tb.minor as tb_minor', 'tb.usd as tb_usd', 'tb.kinds as tb_kinds', 'cb.usd as cb_usd',
     );
   where(q);
   const ccRows = await q.orderBy('cc.commission_key');
 
-  const paymentIds = [...new Set(ccRows.map((r) => num(r.be_id)))];
-  const takenBack = new Map<number, { minor: number; usd: number; kinds: string[] }>();
-  const clawbacks = new Map<string, number>();
-  for (const ids of chunk(paymentIds, 20_000)) {
-    const tb = await db('billing_events').whereRaw('payment_event_id = ANY(?::bigint[])', [ids]).whereIn('kind', TAKE_BACK_KINDS).whereNull('deleted_at').orderBy(['occurred_at', 'id']).select('payment_event_id', 'kind', 'amount_minor', 'amount_usd_minor');
-    for (const r of tb) {
-      const t = takenBack.get(num(r.payment_event_id)) ?? { minor: 0, usd: 0, kinds: [] };
-      t.minor += num(r.amount_minor);
-      t.usd += num(r.amount_usd_minor);
-      t.kinds.push(String(r.kind));
-      takenBack.set(num(r.payment_event_id), t);
-    }
-    const cb = await db('computed_commissions').whereRaw('payment_event_id = ANY(?::bigint[])', [ids]).where('kind', 'clawback').select('payment_event_id', 'partner_id', 'clawback_of', 'amount_usd_minor');
-    for (const r of cb) {
-      const k = `${r.payment_event_id}|${r.partner_id}|${r.clawback_of}`;
-      clawbacks.set(k, (clawbacks.get(k) ?? 0) + num(r.amount_usd_minor));
-    }
-  }
-
   return ccRows.map((r) => {
     const beId = num(r.be_id);
-    const tb = takenBack.get(beId);
     const billing: BillingFacts = {
       id: beId,
       connection: String(r.be_connection),
@@ -100,9 +94,9 @@ export async function loadExpectedRows(db: Knex, where: (q: Knex.QueryBuilder) =
       amountMinor: num(r.be_amount_minor),
       currency: String(r.be_currency).trim(),
       amountUsdMinor: numOrNull(r.be_amount_usd_minor),
-      takenBackMinor: tb?.minor ?? 0,
-      takenBackUsdMinor: tb?.usd ?? 0,
-      takenBackKinds: tb?.kinds ?? [],
+      takenBackMinor: num(r.tb_minor),
+      takenBackUsdMinor: num(r.tb_usd),
+      takenBackKinds: textArray(r.tb_kinds),
       classification: (r.classification as string | null) ?? null,
       billingReason: (r.billing_reason as string | null) ?? null,
       signupAt: dateOrNull(r.sub_started_at),
@@ -118,7 +112,7 @@ export async function loadExpectedRows(db: Knex, where: (q: Knex.QueryBuilder) =
       amountUsdMinor: numOrNull(r.amount_usd_minor),
       status: r.status as ExpectedRow['status'],
       exclusionReason: (r.exclusion_reason as string | null) ?? null,
-      clawbackUsdMinor: clawbacks.get(`${beId}|${r.partner_id}|${r.kind}`) ?? 0,
+      clawbackUsdMinor: num(r.cb_usd),
       explanationJson: String(r.explanation_json),
       billing,
     };
