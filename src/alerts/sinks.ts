@@ -3,12 +3,10 @@
 // signing secret, SMTP password) are read from the environment at send time through
 // resolveEnvSecret, which registers them for scrubbing, so a missing one fails that sink only.
 import { createHmac } from 'node:crypto';
-import nodemailer from 'nodemailer';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { alertSinkSchema } from '../config/schema.ts';
 import { resolveEnvSecret } from '../config/load.ts';
-import { createHttpClient } from '../http/client.ts';
 import { registerSecret } from '../util/secrets.ts';
 import type { Json } from '../sync/types.ts';
 
@@ -37,6 +35,8 @@ export function signBody(secret: string, timestamp: string, body: string): strin
 }
 
 async function postJson(name: string, url: string, body: string, headers: Record<string, string> = {}): Promise<void> {
+  // Loaded on first send: a run without an HTTP sink does not load the HTTP client for it.
+  const { createHttpClient } = await import('../http/client.ts');
   // Retries are the dispatcher's (bounded, per alert); the client makes one attempt.
   const client = createHttpClient({ connection: `alerts.${name}`, baseURL: url, retries: 0, timeoutMs: 10_000 });
   await client.post('', body, { headers: { 'content-type': 'application/json', ...headers }, transformRequest: [(d: unknown) => d] });
@@ -86,6 +86,8 @@ export function createSink(cfg: SinkConfig, deps: { env: NodeJS.ProcessEnv; log:
         send: async (m) => {
           const user = cfg.userEnv ? resolveEnvSecret(cfg.userEnv, deps.env, path('userEnv')) : undefined;
           const pass = cfg.passwordEnv ? resolveEnvSecret(cfg.passwordEnv, deps.env, path('passwordEnv')) : undefined;
+          // Loaded on first send: most runs have no e-mail sink.
+          const { default: nodemailer } = await import('nodemailer');
           const transport = nodemailer.createTransport({ host: cfg.host, port: cfg.port, secure: cfg.secure, ...(user ? { auth: { user, pass } } : {}), connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 15_000 });
           try {
             await transport.sendMail({ from: cfg.from, to: cfg.to, subject: `[commission-sync] ${m.subject}`, text: `${m.text}\n\n${JSON.stringify(m.payload, null, 2)}` });

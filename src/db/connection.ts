@@ -7,8 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
-import { PGlite } from '@electric-sql/pglite';
-import ClientPgLite from 'knex-pglite';
+import type ClientPgLiteType from 'knex-pglite';
 import { scrubSecrets } from '../util/secrets.ts';
 
 export type Db = Knex;
@@ -73,8 +72,12 @@ const knexLog = {
   debug() {},
 };
 
+// PGlite and its knex client load only when an embedded database is opened: a PostgreSQL process
+// (a cron `run`, the service) does not pay for them.
+let ClientPgLite: typeof ClientPgLiteType | undefined;
+
 export function isPglite(db: Db): boolean {
-  return (db.client.config as { client?: unknown }).client === ClientPgLite;
+  return ClientPgLite !== undefined && (db.client.config as { client?: unknown }).client === ClientPgLite;
 }
 
 export async function openDb(opts: DbOptions = {}): Promise<Db> {
@@ -99,6 +102,8 @@ export async function openDb(opts: DbOptions = {}): Promise<Db> {
     mkdirSync(dataDir, { recursive: true });
     if (!existsSync(path.join(dataDir, 'PG_VERSION'))) await initPgliteDir(dataDir);
   }
+  const [{ PGlite }, client] = await Promise.all([import('@electric-sql/pglite'), import('knex-pglite')]);
+  ClientPgLite ??= client.default;
   const pglite = new PGlite({ ...(dataDir ? { dataDir } : {}), parsers });
   return knexFactory({
     client: ClientPgLite as unknown as typeof knexFactory.Client,

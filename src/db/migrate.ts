@@ -17,7 +17,22 @@ class StaticSource implements Knex.MigrationSource<Migration> {
 
 const config = (): Knex.MigratorConfig => ({ migrationSource: new StaticSource(), tableName: 'knex_migrations' });
 
+/** Names recorded in knex_migrations, or undefined when the table is not there yet (a new database). */
+async function recordedNames(db: Knex): Promise<string[] | undefined> {
+  try {
+    return ((await db('knex_migrations').select('name')) as Array<{ name: string }>).map((r) => r.name);
+  } catch {
+    return undefined;
+  }
+}
+
 export async function migrateUp(db: Knex): Promise<string[]> {
+  // Every start migrates (a cron `run`, each CLI command, `serve`). When exactly this build's
+  // migrations are recorded, one read answers it instead of knex's lock-and-check sequence (13
+  // statements, a row lock in a transaction). Anything else — a new database, pending migrations,
+  // names this build does not know — goes through knex as before (lock, apply, or refuse).
+  const recorded = await recordedNames(db);
+  if (recorded && recorded.length === migrations.length && migrations.every((m) => recorded.includes(m.name))) return [];
   const [, applied] = (await db.migrate.latest(config())) as [number, string[]];
   return applied;
 }

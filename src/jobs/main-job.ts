@@ -13,7 +13,6 @@ import { errorMessage } from '../util/errors.ts';
 import { scrubSecrets } from '../util/secrets.ts';
 import { runReconciliation, type ReconcileSummary } from '../reconcile/run.ts';
 import { runAlerts, type AlertSummary } from '../alerts/alerts.ts';
-import { executePush } from '../push/executor.ts';
 
 export type ComputeFn = (db: Knex, config: Config, asOf: Date) => Promise<unknown>;
 
@@ -146,6 +145,8 @@ export async function runMainJob(deps: MainJobDeps, opts: MainJobOptions = {}): 
   else if (signal?.aborted) s.push.reason = 'aborted';
   else {
     try {
+      // Loaded only when pushing (most deployments push by hand, after review).
+      const { executePush } = await import('../push/executor.ts');
       const p = await executePush({ db, config, log, env: deps.env, loadConnector: deps.loadConnector }, { apply: true, now: started });
       s.push = { status: 'done', planned: p.plan.actions.length, confirmed: p.counts.confirmed, sent: p.counts.sent, failed: p.counts.failed, skipped: p.counts.skipped, usdMovedMinor: p.usdMovedMinor, stoppedBy: p.stoppedBy, message: p.message };
       if (p.counts.failed > 0) {

@@ -6,7 +6,6 @@ import { openApp, type GlobalOptions } from '../context.ts';
 import { connectionSchema, type Config, type ConnectionConfig } from '../../config/schema.ts';
 import { UserError } from '../../util/errors.ts';
 import { renderRows } from '../output.ts';
-import { createProgress } from '../progress.ts';
 
 const SOURCES = ['shareasale'] as const;
 
@@ -39,6 +38,7 @@ export function register(program: Command): void {
       const batchSize = Number(opts.batchSize ?? '1000');
       if (!Number.isInteger(batchSize) || batchSize < 1) throw new UserError('--batch-size: expected a positive integer');
       const app = await openApp(cmd.optsWithGlobals<GlobalOptions>());
+      const { createProgress } = await import('../progress.ts');
       const progress = createProgress(opts.progress !== false);
       try {
         const connection = importConnection(app.config, opts.connection);

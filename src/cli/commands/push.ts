@@ -2,7 +2,6 @@
 import type { Command } from 'commander';
 import { openApp, type GlobalOptions } from '../context.ts';
 import { parseFormat, renderRows, usd } from '../output.ts';
-import { executePush } from '../../push/executor.ts';
 import { UserError } from '../../util/errors.ts';
 
 const posInt = (name: string, v: string | undefined): number | undefined => {
@@ -28,6 +27,7 @@ export function register(program: Command): void {
       const ids = opts.id?.map((s) => posInt('--id', s)!);
       const app = await openApp(cmd.optsWithGlobals<GlobalOptions>());
       try {
+        const { executePush } = await import('../../push/executor.ts');
         const s = await executePush({ db: app.db, config: app.config, log: app.log, env: app.env }, { apply: opts.apply === true, network: opts.network, ids, maxActions: posInt('--max-actions', opts.maxActions), maxUsdMinor: posInt('--max-usd-minor', opts.maxUsdMinor) });
         if (format === 'json') {
           console.log(JSON.stringify(s, null, 2));

@@ -1,11 +1,12 @@
 // commission-sync run: the main job once (sync → compute → reconcile → alert → push).
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { openApp, type GlobalOptions } from '../context.ts';
 import { parseFormat, renderRows, usd } from '../output.ts';
 import { runMainJob } from '../../jobs/main-job.ts';
 import { preflightConnections } from '../../sync/run-connections.ts';
 import { withForcedSweep } from '../../sync/lookback.ts';
 import { UserError } from '../../util/errors.ts';
+import { parseInstant } from './compute.ts';
 
 export function register(program: Command): void {
   program
@@ -15,8 +16,12 @@ export function register(program: Command): void {
     .option('--sweep', 're-read every window stream\'s whole look-back window in this sync (default: every sync.lookback.everyHours)')
     .option('--period <yyyy-mm>', 'reconcile only this month')
     .option('--format <format>', 'table | json', 'table')
-    .action(async (opts: { sync: boolean; sweep?: boolean; period?: string; format?: string }, cmd: Command) => {
+    // Hidden: the job's clock (look-back windows, compute as-of), for a generated world's simulated
+    // present (bench/cold-run.ts runs the real CLI against the fakes).
+    .addOption(new Option('--now <instant>', "the job's clock (ISO with zone, or yyyy-mm-dd); default now").hideHelp())
+    .action(async (opts: { sync: boolean; sweep?: boolean; period?: string; format?: string; now?: string }, cmd: Command) => {
       const format = parseFormat(opts.format);
+      const now = opts.now !== undefined ? parseInstant(opts.now, '--now') : undefined;
       if (opts.period !== undefined && !/^\d{4}-(0[1-9]|1[0-2])$/.test(opts.period)) throw new UserError(`--period: expected yyyy-mm (got "${opts.period}")`);
       const app = await openApp(cmd.optsWithGlobals<GlobalOptions>());
       if (opts.sync) {
@@ -34,7 +39,7 @@ export function register(program: Command): void {
       process.once('SIGINT', stop);
       try {
         const config = opts.sweep ? withForcedSweep(app.config) : app.config;
-        const s = await runMainJob({ db: app.db, config, log: app.log, env: app.env, signal: ac.signal }, { sync: opts.sync, period: opts.period });
+        const s = await runMainJob({ db: app.db, config, log: app.log, env: app.env, signal: ac.signal }, { sync: opts.sync, period: opts.period, now });
         if (format === 'json') console.log(JSON.stringify(s, null, 2));
         else {
           console.log(renderRows(s.sync.connections.map((c) => ({ connection: c.connection, sync: c.status, records: c.records, error: c.error ?? '' })), 'table'));

@@ -4,10 +4,7 @@
 import type { Command } from 'commander';
 import { openApp, type GlobalOptions } from '../context.ts';
 import { describeDb } from '../../db/connection.ts';
-import { Scheduler } from '../../scheduler/scheduler.ts';
-import { buildJobs } from '../../scheduler/jobs.ts';
-import { buildServer } from '../../service/server.ts';
-import { ServiceMetrics } from '../../service/metrics.ts';
+import type { Scheduler } from '../../scheduler/scheduler.ts';
 import { UserError, errorMessage } from '../../util/errors.ts';
 import { scrubSecrets } from '../../util/secrets.ts';
 
@@ -29,6 +26,9 @@ export function register(program: Command): void {
       const port = opts.port === undefined ? undefined : Number(opts.port);
       if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new UserError(`--port: expected 0-65535, got "${opts.port}"`);
       const globals = cmd.optsWithGlobals<GlobalOptions>();
+      // Loaded here, not at the top: every other command (a cron `run` above all) starts without
+      // fastify, the scheduler and the metrics registry.
+      const [{ Scheduler }, { buildJobs }, { buildServer }, { ServiceMetrics }] = await Promise.all([import('../../scheduler/scheduler.ts'), import('../../scheduler/jobs.ts'), import('../../service/server.ts'), import('../../service/metrics.ts')]);
       const app = await openApp(globals);
       const { config, log, db, env } = app;
       const metrics = new ServiceMetrics(db);

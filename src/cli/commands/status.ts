@@ -2,7 +2,6 @@ import type { Command } from 'commander';
 import { openApp, type GlobalOptions } from '../context.ts';
 import { parseFormat, renderRows } from '../output.ts';
 import { describeDb } from '../../db/connection.ts';
-import { connectionStatus } from '../../status/status.ts';
 
 export function register(program: Command): void {
   program
@@ -13,6 +12,7 @@ export function register(program: Command): void {
       const format = parseFormat(opts.format);
       const app = await openApp(cmd.optsWithGlobals<GlobalOptions>());
       try {
+        const { connectionStatus } = await import('../../status/status.ts');
         const status = await connectionStatus(app.db, app.config);
         if (format === 'json') {
           console.log(JSON.stringify({ database: describeDb({ url: app.config.database.url, dataDir: app.config.database.dataDir }), ...status }, null, 2));

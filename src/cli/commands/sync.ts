@@ -4,7 +4,6 @@ import { openApp, type GlobalOptions } from '../context.ts';
 import { CONNECTION_TYPES } from '../../config/schema.ts';
 import { preflightConnections, selectConnections, syncConnections } from '../../sync/run-connections.ts';
 import { withForcedSweep } from '../../sync/lookback.ts';
-import { createProgress } from '../progress.ts';
 import { renderRows } from '../output.ts';
 import { UserError } from '../../util/errors.ts';
 import { formatZodIssues } from '../../util/zod-format.ts';
@@ -31,6 +30,7 @@ export function register(program: Command): void {
       if (!parsed.success) throw new UserError(`Invalid options:\n${formatZodIssues(parsed.error)}`);
       const opts = parsed.data;
       const app = await openApp(cmd.optsWithGlobals<GlobalOptions>());
+      const { createProgress } = await import('../progress.ts');
       const progress = createProgress(opts.progress);
       try {
         // Invalid options or a missing credential stop before any work (exit 2 naming the field).
