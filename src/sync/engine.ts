@@ -91,7 +91,9 @@ export async function runStreams(opts: RunStreamsOptions): Promise<SyncRunResult
     for (const stream of opts.streams) {
       if (opts.only && !opts.only.includes(stream.name)) continue;
       result.streams[stream.name] = await syncStream(ctx, stream, opts);
-      await refreshPlannerStats(ctx);
+      // Only after enough new records for some table to have doubled: an incremental run's streams
+      // read a few records each, and the size check is a fixed cost per stream otherwise.
+      if (recordsSinceStatsCheck >= STATS_CHECK_MIN_RECORDS) await refreshPlannerStats(ctx);
     }
   } catch (err) {
     const stopped = err instanceof StopSync;
@@ -108,12 +110,11 @@ export async function runStreams(opts: RunStreamsOptions): Promise<SyncRunResult
 
 async function syncStream(ctx: SyncContext, stream: StreamDef<any, any>, opts: RunStreamsOptions): Promise<StreamStats> { // eslint-disable-line @typescript-eslint/no-explicit-any
   const stats: StreamStats = { pages: 0, records: 0, written: 0, unchanged: 0, quarantined: 0, deleted: 0 };
-  const stored = await loadCheckpoint(ctx.db, ctx.connection.name, stream.name);
-  const state = stored ?? stream.initialState(ctx);
   // A stream with no stored key yet (a first import, or its resumption before any batch committed)
   // has no stored hashes to compare: its batches skip that look-up. A key read twice within this
   // run is then simply written twice (idempotent upserts; the raw store keeps one row per content).
-  const keysAtStart = await hasStreamKeys(ctx, stream.name);
+  const { state: stored, hasKeys: keysAtStart } = await loadStreamStart(ctx.db, ctx.connection.name, stream.name);
+  const state = stored ?? stream.initialState(ctx);
   ctx.log.debug({ stream: stream.name, resumed: stored !== undefined }, 'stream start');
   const { batchRecords, batchMaxMs } = opts.config.sync;
 
@@ -138,7 +139,7 @@ async function syncStream(ctx: SyncContext, stream: StreamDef<any, any>, opts: R
       await commitBatch(ctx, stream, pages, stats, keysAtStart);
       // Within a stream too (at most every few seconds), not only after it: a long first import
       // (75k Stripe invoices) also queries the tables it is filling (refund links).
-      if (Date.now() - lastStatsCheck >= STATS_CHECK_MS) await refreshPlannerStats(ctx);
+      if (Date.now() - lastStatsCheck >= STATS_CHECK_MS && recordsSinceStatsCheck >= STATS_CHECK_MIN_RECORDS) await refreshPlannerStats(ctx);
       const first = stats.pages + 1;
       stats.pages += pages.length;
       opts.onProgress?.({ connection: ctx.connection.name, stream: stream.name, pages: stats.pages, records: stats.records, quarantined: stats.quarantined });
@@ -180,8 +181,15 @@ async function syncStream(ctx: SyncContext, stream: StreamDef<any, any>, opts: R
   return stats;
 }
 
-async function hasStreamKeys(ctx: SyncContext, stream: string): Promise<boolean> {
-  return (await ctx.db('stream_keys').where({ connection: ctx.connection.name, stream }).first(ctx.db.raw('1 AS x'))) !== undefined;
+/** The stream's checkpoint and whether it has any stored key, in one round trip (a fixed cost of every stream of every run). */
+async function loadStreamStart(db: Knex, connection: string, stream: string): Promise<{ state: Json | undefined; hasKeys: boolean }> {
+  const res = await db.raw(
+    `SELECT (SELECT state FROM checkpoints WHERE connection = ? AND stream = ?) AS state,
+            EXISTS (SELECT 1 FROM stream_keys WHERE connection = ? AND stream = ?) AS has_keys`,
+    [connection, stream, connection, stream],
+  );
+  const row = (res.rows as Array<{ state: Json | null; has_keys: boolean }>)[0]!;
+  return { state: row.state ?? undefined, hasKeys: row.has_keys };
 }
 
 const RAW_COLUMNS = ['connection', 'stream', 'external_id', 'hash', 'payload', 'run_id', 'fetched_at'];
@@ -293,6 +301,7 @@ async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, pages:
       .onConflict(['connection', 'stream'])
       .merge(['state', 'run_id', 'updated_at']);
   }));
+  recordsSinceStatsCheck += valid.length + bad.length;
   if (bad.length > 0) ctx.log.warn({ stream: stream.name, quarantined: bad.length, first: scrubSecrets(bad[0]!.error).slice(0, 300) }, 'records quarantined');
   stats.records += valid.length;
   stats.written += written;
@@ -305,7 +314,13 @@ async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, pages:
 const ANALYZE_MIN_PAGES = 64;
 /** Within a stream, table sizes are checked at most this often (the check reads every table's size). */
 const STATS_CHECK_MS = 5_000;
+/**
+ * After a stream, tables are checked once this many records were committed since the last check (by
+ * any stream). A table of ANALYZE_MIN_PAGES (512 kB) needs thousands of rows to double.
+ */
+const STATS_CHECK_MIN_RECORDS = 1_000;
 let lastStatsCheck = 0;
+let recordsSinceStatsCheck = 0;
 
 /**
  * ANALYZEs the tables that have grown to twice their size at their last statistics (checked after
@@ -320,6 +335,7 @@ let lastStatsCheck = 0;
  */
 async function refreshPlannerStats(ctx: SyncContext): Promise<void> {
   lastStatsCheck = Date.now();
+  recordsSinceStatsCheck = 0;
   try {
     const res = await ctx.db.raw(
       `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace

@@ -203,6 +203,25 @@ describe('sync engine', () => {
     }
   });
 
+  it('analyzes tables a large import filled, and spends no size check on a run that reads a handful of records', async () => {
+    const t = await newDb();
+    const sizeChecks: string[] = [];
+    t.db.on('query', (q: { sql: string }) => {
+      if (/pg_relation_size/.test(q.sql)) sizeChecks.push(q.sql);
+    });
+    const reltuples = async () => Number((await t.db.raw("SELECT reltuples FROM pg_class WHERE relname = 'network_transactions' AND relnamespace = to_regnamespace(current_schema())")).rows[0].reltuples);
+    expect(await reltuples()).toBeLessThan(0); // never analyzed
+    serve(items(6000), 500);
+    expect((await runStreams({ db: t.db, config, connection, streams: [toyStream(BASE)], log: silentLogger })).status).toBe('succeeded');
+    expect(sizeChecks.length).toBeGreaterThan(0);
+    expect(await reltuples()).toBeGreaterThan(1000);
+    nock.cleanAll();
+    sizeChecks.length = 0;
+    serve(items(12, 6000), 500);
+    expect((await runStreams({ db: t.db, config, connection, streams: [toyStream(BASE)], log: silentLogger })).status).toBe('succeeded');
+    expect(sizeChecks).toEqual([]);
+  });
+
   it('retries a batch that met a concurrent writer (deadlock / unique race) and counts it once', async () => {
     const t = await newDb();
     serve(items(12), 5);
