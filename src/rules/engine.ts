@@ -11,7 +11,7 @@ import { byTimeThenId, clearingWithDisputes, disputeWindows, DISPUTE_KINDS, REFU
 import { clearedAtFor } from './dates.ts';
 import { buildLines, type PaymentFacts } from './lines.ts';
 import { createFxTable, usdValueOf, type FxTable } from './money.ts';
-import { rateFor, versionAt, type ProgramVersion } from './program.ts';
+import { rateFor, versionAt, type ProgramVersion, type TierDefinition } from './program.ts';
 import { affiliateExclusion, paymentExclusion, type Qualification } from './qualify.ts';
 import { TierTracker, type CountableSale, type TierResult } from './tiers.ts';
 import type {
@@ -66,6 +66,12 @@ export interface PartnerComputationInput {
    * given one way or the other, the rows are those of a whole-history call.
    */
   priorSales?: readonly CountableSale[];
+  /**
+   * Rows are handed over one by one as they are built instead of being returned (commissions is
+   * then empty): the adapter turns each into its write-ready form at once, so a large partner's
+   * engine objects (explanations with their counted sales) never pile up.
+   */
+  onRow?: (row: ComputedCommission) => void;
 }
 
 /** A payment whose rows were returned, with what later tiers read from it (null: not a countable sale). */
@@ -300,9 +306,13 @@ export function computePartnerCommissions(input: PartnerComputationInput): Partn
   // so filling it later does not reprice the subscription's other payments.
   const firstOfSubscription = new Map<string, string>();
   // Tier that priced the first qualified payment (for the Decision on Referral-sold subscriptions).
-  const firstTierOfSubscription = new Map<string, TierResult>();
+  const firstTierOfSubscription = new Map<string, TierDefinition>();
 
   const out: ComputedCommission[] = [];
+  const emitRows = (rows: readonly ComputedCommission[]): void => {
+    if (input.onRow) for (const r of rows) input.onRow(r);
+    else out.push(...rows);
+  };
   const priced: PricedPayment[] = [];
   for (const w of work) {
     const { payment, version, qualification } = w;
@@ -311,7 +321,7 @@ export function computePartnerCommissions(input: PartnerComputationInput): Partn
     if (isFirst) firstOfSubscription.set(subId, payment.id);
     if (input.emitOnly !== undefined && !input.emitOnly.has(payment.id)) {
       // Not returned: only what later payments read from it (the tier its subscription was first sold at).
-      if (isFirst && version) firstTierOfSubscription.set(subId, tracker.at(payment.occurredAt, version));
+      if (isFirst && version) firstTierOfSubscription.set(subId, tracker.at(payment.occurredAt, version).tier);
       continue;
     }
     priced.push({ paymentEventId: payment.id, customerId: payment.customerId, paidAt: payment.occurredAt, sale: saleOf.get(payment.id) ?? null });
@@ -328,7 +338,7 @@ export function computePartnerCommissions(input: PartnerComputationInput): Partn
       const tier = tracker.at(payment.occurredAt, version);
       tierId = tier.tier.id;
       directExpl['tier'] = tierExplanation(tier);
-      if (isFirst && subId) firstTierOfSubscription.set(subId, tier);
+      if (isFirst && subId) firstTierOfSubscription.set(subId, tier.tier);
       if (!w.usd.ok) exclusion = 'missing_fx_rate';
       else if (!w.subscription) exclusion = 'unknown_subscription';
       else {
@@ -336,17 +346,17 @@ export function computePartnerCommissions(input: PartnerComputationInput): Partn
         const interval = payment.planInterval ?? w.subscription.interval;
         let pricingTier = tier.tier;
         const first = subId ? firstTierOfSubscription.get(subId) : undefined;
-        if (!isFirst && !version.laterPaymentsUseCurrentTier && first && first.tier.laterZeroReason !== null) {
+        if (!isFirst && !version.laterPaymentsUseCurrentTier && first && first.laterZeroReason !== null) {
           // Decision off: a subscription first sold at a zero-renewal tier stays at zero.
-          pricingTier = first.tier;
-          directExpl['pricedAsTierOfFirstPayment'] = first.tier.id;
+          pricingTier = first;
+          directExpl['pricedAsTierOfFirstPayment'] = first.id;
         }
         rate = rateFor(pricingTier, isFirst, interval);
         if (!isFirst && pricingTier.laterZeroReason !== null && Number(rate) === 0) exclusion = pricingTier.laterZeroReason;
       }
     }
-    out.push(
-      ...buildLines(w.facts, {
+    emitRows(
+      buildLines(w.facts, {
         kind: 'direct',
         partnerId: partner.id,
         partnerAccountId: w.attribution.partnerAccountId,
@@ -372,8 +382,8 @@ export function computePartnerCommissions(input: PartnerComputationInput): Partn
     }
     if (stExclusion === null && !w.usd.ok) stExclusion = 'missing_fx_rate';
     const account = recruiterAccountFor(input.recruiterAccounts ?? [], w.attribution.network);
-    out.push(
-      ...buildLines(w.facts, {
+    emitRows(
+      buildLines(w.facts, {
         kind: 'second_tier',
         partnerId: recruiter.id,
         partnerAccountId: account?.id ?? null,

@@ -610,6 +610,7 @@ async function loadBatch(db: Knex, batch: Row[], ctx: BatchContext): Promise<() 
     const rid = partner.recruiterPartnerId ? Number(partner.recruiterPartnerId) : null;
     const recruiter = rid !== null ? (recruiters.partners.get(rid) ?? null) : null;
     const cids = attrs.map((a) => a.customerId);
+    const partnerRows: PreparedRow[] = [];
     const res = computePartnerCommissions({
       partner,
       recruiter,
@@ -628,12 +629,14 @@ async function loadBatch(db: Knex, batch: Row[], ctx: BatchContext): Promise<() 
       competingPartners: competing,
       ...(emitOnly ? { emitOnly } : {}),
       ...(windowed ? { priorSales: priorByPartner.get(str(r.id)) ?? [] } : {}),
+      onRow: (c) => partnerRows.push(prepareRow(c, ctx.asOf, ctx.stamp)),
     });
     // A windowed load sees only part of the history: refunds of payments before the window look
     // unmatched there. The unmatched list is the whole-partner runs' (full or not append-only).
     if (windowed) res.unmatchedEvents.length = 0;
-    for (const c of res.commissions) {
-      const row = prepareRow(c, ctx.asOf, ctx.stamp);
+    // Key order, as the engine returns rows (the write order, hence the ids, stay as before).
+    partnerRows.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    for (const row of partnerRows) {
       prepared.push(row);
       if (emitOnly) appendKeys.push(row.key);
     }
