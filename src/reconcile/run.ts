@@ -273,8 +273,13 @@ const UPSERT_DISCREPANCY = upsertClause(['fingerprint'], [...REFRESHED, 'status'
   },
 });
 
-/** Upserts the run's findings; returns ids of new (or reopened) and still-open discrepancies. */
-async function persist(db: Knex, runId: number, findings: Finding[], now: Date): Promise<{ newIds: number[]; stillOpen: number }> {
+/**
+ * Upserts the run's findings; returns ids of new (or reopened) and still-open discrepancies. With
+ * `written` (the fingerprints this run already wrote, updated here) a fingerprint seen again is
+ * refreshed but not counted again: the upsert keeps the insert-only columns of its first sighting
+ * and takes the rest from the last, as FindingSet does.
+ */
+async function persist(db: Knex, runId: number, findings: Finding[], now: Date, written?: Set<string>): Promise<{ newIds: number[]; stillOpen: number }> {
   const newIds: number[] = [];
   let stillOpen = 0;
   for (const part of chunk(findings, 500)) {
@@ -305,6 +310,10 @@ async function persist(db: Knex, runId: number, findings: Finding[], now: Date):
     }));
     const out = await bulkInsert<{ id: unknown; fingerprint: string }>(db, 'discrepancies', rows, { onConflict: UPSERT_DISCREPANCY, returning: ['id', 'fingerprint'], chunkSize: 500 });
     for (const r of out) {
+      if (written) {
+        if (written.has(r.fingerprint)) continue;
+        written.add(r.fingerprint);
+      }
       const prev = before.get(r.fingerprint);
       if (prev === undefined || prev === 'resolved') newIds.push(num(r.id));
       else if (prev === 'open' || prev === 'approved') stillOpen++;
@@ -389,12 +398,17 @@ interface Plan {
   touchedCc?: string[];
 }
 
-async function planFull(db: Knex, ctx: EvalContext, opts: ReconcileOptions, keepItems: boolean): Promise<Plan> {
-  const { networks, periods } = await scopes(db, ctx.config, opts);
+interface SliceOut {
+  slice: ReconcileSummary['slices'][number];
+  findings: Finding[];
+  items: ItemOut[];
+}
+
+/** The (network, period) slices of the scope, one at a time (the reference procedure). */
+async function* evaluateSlices(db: Knex, ctx: EvalContext, scope: { networks: string[]; periods: string[] }): AsyncGenerator<SliceOut> {
   const marginMs = ctx.config.reconcile.matchWindowHours * 3_600_000;
-  const plan: Plan = { findings: new FindingSet(), slices: [], units: 0, items: [], scope: { networks, periods } };
-  for (const network of networks) {
-    for (const period of periods) {
+  for (const network of scope.networks) {
+    for (const period of scope.periods) {
       const { from, to } = parsePeriod(period, ctx.config.timezone);
       // Load a margin either side so a sale near the month boundary still meets its commission.
       const lo = new Date(from.getTime() - marginMs);
@@ -402,14 +416,61 @@ async function planFull(db: Knex, ctx: EvalContext, opts: ReconcileOptions, keep
       const networkRows = await loadNetworkRows(db, (q) => q.where({ network }).where('occurred_at', '>=', lo).where('occurred_at', '<', hi));
       const expected = await loadExpectedRows(db, (q) => q.where('cc.network', network).where('be.occurred_at', '>=', lo).where('be.occurred_at', '<', hi));
       const out = evaluateSlice(ctx, network, period, networkRows, expected);
-      plan.findings.add(out.findings);
-      plan.items.push(...out.items);
-      plan.slices.push({ network, period, networkRows: networkRows.length, computedRows: expected.length, findings: out.findings.length });
+      yield { slice: { network, period, networkRows: networkRows.length, computedRows: expected.length, findings: out.findings.length }, findings: out.findings, items: out.items };
     }
   }
-  if (!keepItems) return plan;
+}
+
+/** A full run by slices, held until the end (rules without units: reconcile_items need every item's unit). */
+async function planFull(db: Knex, ctx: EvalContext, opts: ReconcileOptions): Promise<Plan> {
+  const scope = await scopes(db, ctx.config, opts);
+  const plan: Plan = { findings: new FindingSet(), slices: [], units: 0, items: [], scope };
+  for await (const out of evaluateSlices(db, ctx, scope)) {
+    plan.findings.add(out.findings);
+    plan.items.push(...out.items);
+    plan.slices.push(out.slice);
+  }
   plan.units = new Set(assignUnits(plan.items).values()).size;
   return plan;
+}
+
+interface ScopedOut extends Streamed {
+  found: number;
+  byKind: Record<string, number>;
+  contributions: Contribution[];
+}
+
+/**
+ * A scoped run: each slice is evaluated and its findings upserted before the next is loaded, so
+ * memory is one slice's; only fingerprints and per-(network, partner) totals are kept.
+ */
+async function streamScoped(trx: Knex, ctx: EvalContext, runId: number, scope: { networks: string[]; periods: string[] }): Promise<ScopedOut> {
+  const s: ScopedOut = { newIds: [], stillOpen: 0, units: 0, items: 0, slices: [], writeMs: 0, found: 0, byKind: {}, contributions: [] };
+  const written = new Set<string>();
+  const totals = new Map<string, Contribution>();
+  for await (const out of evaluateSlices(trx, ctx, scope)) {
+    // A slice's findings are distinct; a fingerprint already written came from an earlier slice.
+    for (const f of out.findings) if (!written.has(f.fingerprint)) s.byKind[f.kind] = (s.byKind[f.kind] ?? 0) + 1;
+    const t = Date.now();
+    const p = await persist(trx, runId, out.findings, ctx.now, written);
+    s.writeMs += Date.now() - t;
+    s.newIds.push(...p.newIds);
+    s.stillOpen += p.stillOpen;
+    s.slices.push(out.slice);
+    s.items += out.items.length;
+    for (const i of out.items) {
+      if (!i.counted) continue;
+      const k = `${i.network}|${i.partnerId}`;
+      const c = totals.get(k) ?? { network: i.network, partnerId: i.partnerId, reported: 0, owed: 0, collected: 0 };
+      c.reported += i.reported;
+      c.owed += i.owed;
+      c.collected += i.collected;
+      totals.set(k, c);
+    }
+  }
+  s.found = written.size;
+  s.contributions = [...totals.values()];
+  return s;
 }
 
 /**
@@ -547,17 +608,19 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
     summary.fullReason = fullReason;
     // A full run goes by batches of units when the rules allow it: its memory stays one batch's.
     const streamed = summary.mode === 'full' && opts.fullStrategy !== 'slices' && rulesSupportUnits(rules);
-    const plan: Plan = streamed
-      ? { findings: new FindingSet(), slices: [], units: 0, items: [] }
+    // A scoped run also goes slice by slice inside the write transaction (streamScoped).
+    const plan: Plan = streamed || scoped
+      ? { findings: new FindingSet(), slices: [], units: 0, items: [], scope: scoped ? await scopes(db, config, opts) : undefined }
       : summary.mode === 'incremental'
         ? await planIncremental(db, ctx, cursor!.changeSeq, watermark, prevState as ReconcileState)
-        : await planFull(db, ctx, opts, summary.mode === 'full');
+        : await planFull(db, ctx, opts);
     const findings = [...plan.findings.byFp.values()];
     summary.slices = plan.slices;
     summary.units = plan.units;
     summary.items = plan.items.length;
     const t1 = Date.now();
-    let streamEvalMs = 0; // a streamed full run loads and evaluates inside the write transaction
+    let streamEvalMs = 0; // a streamed full or scoped run loads and evaluates inside the write transaction
+    let scopedTotals: Contribution[] | undefined;
 
     await db.transaction(async (trx) => {
       await trx.raw('SELECT pg_advisory_xact_lock(?, hashtext(current_schema()))', [RECONCILE_LOCK_KEY]);
@@ -576,7 +639,13 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
       }
 
       let p: { newIds: number[]; stillOpen: number };
-      if (streamed) {
+      let sc: ScopedOut | undefined;
+      if (scoped) {
+        p = sc = await streamScoped(trx, ctx, runId, plan.scope!);
+        summary.items = sc.items;
+        summary.slices = sc.slices;
+        streamEvalMs = Date.now() - t1 - sc.writeMs;
+      } else if (streamed) {
         const st = await streamFull(db, trx, ctx, runId, opts.batchRows ?? DEFAULT_FULL_BATCH_ROWS);
         p = st;
         summary.units = st.units;
@@ -602,10 +671,11 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
       }
       stale.sort((a, b) => a - b);
 
-      if (summary.mode === 'scoped') {
-        summary.found = findings.length;
-        summary.stillOpen = p.stillOpen;
-        for (const f of findings) summary.byKind[f.kind] = (summary.byKind[f.kind] ?? 0) + 1;
+      if (sc) {
+        summary.found = sc.found;
+        summary.stillOpen = sc.stillOpen;
+        summary.byKind = sc.byKind;
+        scopedTotals = sc.contributions;
         // The scoped run re-judged its slices; the incremental state learns which ignored rows went stale.
         if (cursor) await saveChangeCursor(trx, CONSUMER, cursor.changeSeq, { ...cursor.state, staleIgnored: stale });
         return;
@@ -637,10 +707,7 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
     const t2 = Date.now();
     summary.timings.planMs = t1 - t0 + streamEvalMs;
     summary.timings.writeMs = t2 - t1 - streamEvalMs;
-    if (summary.mode === 'scoped') {
-      const inScope = plan.items.filter((i) => i.counted);
-      summary.totals = await buildTotals(db, inScope.map((i) => ({ network: i.network, partnerId: i.partnerId, reported: i.reported, owed: i.owed, collected: i.collected })));
-    } else summary.totals = await totalsFromItems(db);
+    if (scopedTotals) summary.totals = await buildTotals(db, scopedTotals); else summary.totals = await totalsFromItems(db);
     summary.timings.totalsMs = Date.now() - t2;
 
     await db('reconciliation_runs').where({ id: runId }).update({ status: 'succeeded', finished_at: new Date(), stats: JSON.stringify({ ...summary, newIds: summary.newIds.slice(0, 1000), slices: summary.slices.slice(0, 1000) }) });
