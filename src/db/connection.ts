@@ -76,6 +76,8 @@ const knexLog = {
 // (a cron `run`, the service) does not pay for them.
 let ClientPgLite: typeof ClientPgLiteType | undefined;
 
+export const PGLITE_SHARED_BUFFERS = '32MB';
+
 export function isPglite(db: Db): boolean {
   return ClientPgLite !== undefined && (db.client.config as { client?: unknown }).client === ClientPgLite;
 }
@@ -104,7 +106,10 @@ export async function openDb(opts: DbOptions = {}): Promise<Db> {
   }
   const [{ PGlite }, client] = await Promise.all([import('@electric-sql/pglite'), import('knex-pglite')]);
   ClientPgLite ??= client.default;
-  const pglite = new PGlite({ ...(dataDir ? { dataDir } : {}), parsers });
+  // PGlite's shared_buffers (128 MB by default) live in its WASM heap and stay resident once touched:
+  // 32 MB bounds the embedded database's memory (10k pipeline: peak RSS 906 → 785 MB, incremental
+  // run 932 → 820 MB, same CPU); the data files are still cached by the OS.
+  const pglite = new PGlite({ ...(dataDir ? { dataDir } : {}), parsers, startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${PGLITE_SHARED_BUFFERS}`] });
   return knexFactory({
     client: ClientPgLite as unknown as typeof knexFactory.Client,
     dialect: 'postgres',
@@ -124,7 +129,10 @@ export async function initPgliteDir(dataDir: string): Promise<void> {
   if (!existsSync(script) || readdirSync(dataDir).length > 0) return;
   const tmp = `${dataDir}.init-${process.pid}-${Date.now()}`;
   try {
-    await promisify(execFile)(process.execPath, ['--disable-warning=ExperimentalWarning', script, tmp], { timeout: 120_000 });
+    // --liftoff-only: V8 keeps PGlite's WASM on its baseline compiler instead of also compiling the
+    // hot functions with TurboFan, whose transient memory is most of initdb's peak (1.09 GB → 0.69 GB
+    // for this child, and less CPU: initdb runs briefly, mostly code that runs once).
+    await promisify(execFile)(process.execPath, ['--liftoff-only', '--disable-warning=ExperimentalWarning', script, tmp], { timeout: 120_000 });
     renameSync(tmp, dataDir); // replaces the empty directory
   } catch {
     rmSync(tmp, { recursive: true, force: true });

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { initPgliteDir, openDb } from '../../src/db/connection.ts';
+import { initPgliteDir, openDb, PGLITE_SHARED_BUFFERS } from '../../src/db/connection.ts';
 
 const root = mkdtempSync(path.join(tmpdir(), 'cs-pglite-open-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -28,6 +28,8 @@ describe('openDb on a PGlite directory', () => {
 
     const again = await openDb({ dataDir: dir });
     expect((await again.raw('SELECT v FROM kept')).rows).toEqual([{ v: 42 }]);
+    // The embedded database's buffer pool is bounded (PGlite's own default is 128 MB).
+    expect((await again.raw('SHOW shared_buffers')).rows).toEqual([{ shared_buffers: PGLITE_SHARED_BUFFERS }]);
     await again.destroy();
   }, 120_000);
 
