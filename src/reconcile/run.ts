@@ -34,6 +34,7 @@ import { defaultMatchRules, matchCommissions, type MatchRule } from './match.ts'
 import { classify, networkUsd } from './classify.ts';
 import { loadAccounts, loadExpectedRows, loadNetworkRows, num, type Account } from './load.ts';
 import { DEFAULT_FULL_BATCH_ROWS, fullUnitBatches } from './full.ts';
+import { applyTotalsDelta, deleteItems, readTotals, rebuildTotals, type Contribution } from './totals.ts';
 import {
   assignUnits, ccItem, changedSeeds, configHash, expandSeeds, expectedRowKeys, expectedRowSig, ncItem, networkRowKeys, networkRowSig, rulesSupportUnits,
   STATE_VERSION, type ReconcileState,
@@ -338,14 +339,6 @@ async function writeItems(trx: Knex, items: ItemOut[], units: Map<string, string
   await bulkInsert(trx, 'reconcile_items', rows, { chunkSize: 2000 });
 }
 
-interface Contribution {
-  network: string;
-  partnerId: number | null;
-  reported: number;
-  owed: number;
-  collected: number;
-}
-
 async function buildTotals(db: Knex, rows: Contribution[]): Promise<ReconcileSummary['totals']> {
   const blank = (key: string, network: string | null, partnerId: number | null): TotalsRow => ({ key, network, partnerId, partnerName: null, reportedUsdMinor: 0, owedUsdMinor: 0, collectedUsdMinor: 0, deltaUsdMinor: 0 });
   const byNetwork = new Map<string, TotalsRow>();
@@ -370,18 +363,6 @@ async function buildTotals(db: Knex, rows: Contribution[]): Promise<ReconcileSum
     byNetwork: [...byNetwork.values()].map(finish).sort((a, b) => a.key.localeCompare(b.key)),
     byPartner: [...byPartner.values()].map(finish).sort((a, b) => (a.partnerName ?? '').localeCompare(b.partnerName ?? '') || a.key.localeCompare(b.key)),
   };
-}
-
-/** Totals over everything, from the item shares of each item's latest evaluation (SQL aggregate). */
-async function totalsFromItems(db: Knex): Promise<ReconcileSummary['totals']> {
-  const rows = await db('reconcile_items')
-    .where('counted', true)
-    .groupBy('network', 'partner_id')
-    .select('network', 'partner_id', db.raw('sum(reported_usd_minor) AS r, sum(owed_usd_minor) AS o, sum(collected_usd_minor) AS c'));
-  return buildTotals(
-    db,
-    rows.map((r) => ({ network: String(r.network), partnerId: r.partner_id === null ? null : num(r.partner_id), reported: num(r.r), owed: num(r.o), collected: num(r.c) })),
-  );
 }
 
 const accountsState = (accounts: Map<number, Account>): ReconcileState['accounts'] => Object.fromEntries([...accounts].map(([id, a]) => [String(id), [a.partnerId, a.connection]]));
@@ -695,11 +676,15 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
       if (streamed) {
         // items written batch by batch
       } else if (summary.mode === 'full') await trx('reconcile_items').delete();
-      else {
+      const removed: Contribution[] = [];
+      if (summary.mode === 'incremental') {
         const drop = [...plan.touchedNc!.map(ncItem), ...plan.touchedCc!.map(ccItem)];
-        for (const part of chunk(drop, 5000)) await trx('reconcile_items').whereRaw('item = ANY(?::text[])', [part]).delete();
+        for (const part of chunk(drop, 5000)) removed.push(...(await deleteItems(trx, part)));
       }
       if (!streamed) await writeItems(trx, plan.items, units);
+      // The totals follow the items: rebuilt after a full run, by difference after an incremental one.
+      if (summary.mode === 'full') await rebuildTotals(trx);
+      else await applyTotalsDelta(trx, removed, plan.items.filter((i) => i.counted).map((i) => ({ network: i.network, partnerId: i.partnerId, reported: i.reported, owed: i.owed, collected: i.collected })));
       const state: ReconcileState = { v: STATE_VERSION, configHash: hash, now: now.toISOString(), accounts: accountsState(ctx.accounts), markers: Object.fromEntries(ctx.markers), staleIgnored: stale };
       await saveChangeCursor(trx, CONSUMER, watermark, state as unknown as Record<string, unknown>);
     });
@@ -707,7 +692,7 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
     const t2 = Date.now();
     summary.timings.planMs = t1 - t0 + streamEvalMs;
     summary.timings.writeMs = t2 - t1 - streamEvalMs;
-    if (scopedTotals) summary.totals = await buildTotals(db, scopedTotals); else summary.totals = await totalsFromItems(db);
+    summary.totals = await buildTotals(db, scopedTotals ?? (await readTotals(db)));
     summary.timings.totalsMs = Date.now() - t2;
 
     await db('reconciliation_runs').where({ id: runId }).update({ status: 'succeeded', finished_at: new Date(), stats: JSON.stringify({ ...summary, newIds: summary.newIds.slice(0, 1000), slices: summary.slices.slice(0, 1000) }) });

@@ -25,6 +25,18 @@ async function fingerprints(db: Knex, ids: number[]): Promise<string[]> {
   return ids.length ? (await db('discrepancies').whereIn('id', ids).select('fingerprint')).map((r) => String(r.fingerprint)).sort() : [];
 }
 
+async function keptTotals(db: Knex) {
+  const rows = await db('reconcile_totals').where('items', '>', 0).orderBy('key').select('network', 'partner_id', 'items', 'reported_usd_minor', 'owed_usd_minor', 'collected_usd_minor');
+  return rows.map((r) => Object.values(r).map(String));
+}
+async function itemTotals(db: Knex) {
+  const r = await db.raw(
+    `SELECT network, partner_id, count(*) AS items, sum(reported_usd_minor) AS r, sum(owed_usd_minor) AS o, sum(collected_usd_minor) AS c
+       FROM reconcile_items WHERE counted GROUP BY network, partner_id ORDER BY network || '|' || coalesce(partner_id::text, 'null')`,
+  );
+  return (r.rows as Array<Record<string, unknown>>).map((x) => Object.values(x).map(String));
+}
+
 const comparable = (s: ReconcileSummary) => ({ status: s.status, found: s.found, new: s.new, stillOpen: s.stillOpen, resolved: s.resolved, byKind: s.byKind, totals: s.totals });
 
 describe('incremental reconciliation', () => {
@@ -56,6 +68,8 @@ describe('incremental reconciliation', () => {
     expect(comparable(a), name).toEqual(comparable(b));
     expect(await fingerprints(inc.db, a.newIds), name).toEqual(await fingerprints(full.db, b.newIds));
     expectUnits(a.units, b.units);
+    // The totals kept by difference (reconcile_totals) equal the aggregate of the items.
+    expect(await keptTotals(inc.db), name).toEqual(await itemTotals(inc.db));
     return { a, b };
   }
 
