@@ -64,23 +64,24 @@ export async function collectAlerts(deps: AlertDeps, opts: { now?: Date } = {}):
     out.push(...(await floodGuard(db, individual, a.maxPerRun, sinkNames)));
   }
 
-  // Failed or stale syncs, per enabled connection.
-  for (const c of config.connections.filter((x) => x.enabled)) {
-    const last = await db('sync_runs').where({ connection: c.name }).orderBy('id', 'desc').first();
+  // Failed or stale syncs, per enabled connection; each fact read for all connections at once.
+  const conns = config.connections.filter((x) => x.enabled);
+  const facts = await connectionFacts(db, conns.map((c) => c.name), a.quarantineGrowth > 0);
+  for (const c of conns) {
+    const last = facts.lastRun.get(c.name);
     if (last && last.status === 'failed') {
       out.push({ trigger: 'sync_failed', ref: `sync_failed:${last.id}`, severity: 'high', subject: `sync of ${c.name} failed`, text: `Run ${last.id} of ${c.name} failed: ${scrubSecrets(String(last.error ?? 'unknown error'))}`, payload: { connection: c.name, runId: Number(last.id), error: scrubSecrets(String(last.error ?? '')) } });
     }
-    const ok = await db('sync_runs').where({ connection: c.name, status: 'succeeded' }).max<{ at: Date | null }>('finished_at as at').first();
-    const lastOk = ok?.at ? new Date(ok.at) : null;
+    const okAt = facts.lastOkAt.get(c.name);
+    const lastOk = okAt ? new Date(okAt) : null;
     const ageH = lastOk ? (now.getTime() - lastOk.getTime()) / 3_600_000 : Infinity;
     if (ageH > a.staleSyncHours) {
       out.push({ trigger: 'sync_stale', ref: `sync_stale:${c.name}:${lastOk?.toISOString() ?? 'never'}`, severity: 'high', subject: `no successful sync of ${c.name} for ${lastOk ? `${Math.floor(ageH)} h` : 'ever'}`, text: `${c.name}: last success ${lastOk?.toISOString() ?? 'never'}; threshold ${a.staleSyncHours} h (alerts.staleSyncHours).`, payload: { connection: c.name, lastSuccessAt: lastOk?.toISOString() ?? null, staleSyncHours: a.staleSyncHours } });
     }
     // Quarantine growth since the last alert about it.
     if (a.quarantineGrowth > 0) {
-      const q = await db('quarantine').where({ connection: c.name }).whereNull('resolved_at').count<{ n: string | number }>('* as n').first();
-      const count = Number(q?.n ?? 0);
-      const prev = await db('alerts').where({ trigger: 'quarantine_growth' }).whereRaw(`payload->>'connection' = ?`, [c.name]).orderBy('id', 'desc').first('payload');
+      const count = facts.quarantined.get(c.name) ?? 0;
+      const prev = facts.lastGrowthAlert.get(c.name);
       const prevCount = Number((typeof prev?.payload === 'string' ? JSON.parse(prev.payload) : prev?.payload)?.count ?? 0);
       if (count - prevCount >= a.quarantineGrowth) {
         out.push({ trigger: 'quarantine_growth', ref: `quarantine:${c.name}:${count}`, severity: 'medium', subject: `quarantine of ${c.name} grew to ${count}`, text: `${c.name}: ${count} unresolved quarantined records (was ${prevCount}). See \`commission-sync status\`.`, payload: { connection: c.name, count, previous: prevCount } });
@@ -93,6 +94,31 @@ export async function collectAlerts(deps: AlertDeps, opts: { now?: Date } = {}):
     out.push({ trigger: 'push_failed', ref: `push_failed:${r.id}:${r.attempts}`, severity: 'high', subject: `correction ${r.action_type} on ${r.connection} failed`, text: `Correction #${r.id} (${r.action_type}, discrepancy #${r.discrepancy_id ?? '?'}) failed after ${r.attempts} attempt(s): ${scrubSecrets(String(r.error ?? ''))}`, payload: { correctionId: Number(r.id), discrepancyId: r.discrepancy_id === null ? null : Number(r.discrepancy_id), connection: r.connection, type: r.action_type, attempts: Number(r.attempts), error: scrubSecrets(String(r.error ?? '')) } });
   }
   return out;
+}
+
+interface ConnectionFacts {
+  lastRun: Map<string, { id: number | string; status: string; error: string | null }>;
+  lastOkAt: Map<string, Date | string>;
+  quarantined: Map<string, number>;
+  lastGrowthAlert: Map<string, { payload: unknown }>;
+}
+
+/**
+ * What the sync alerts need per connection — the last run, the last success, unresolved quarantine
+ * and the last quarantine-growth alert — in one statement each for all connections (was four
+ * round trips per connection, every run).
+ */
+async function connectionFacts(db: Knex, names: string[], quarantine: boolean): Promise<ConnectionFacts> {
+  const f: ConnectionFacts = { lastRun: new Map(), lastOkAt: new Map(), quarantined: new Map(), lastGrowthAlert: new Map() };
+  if (names.length === 0) return f;
+  const rows = async <T>(sql: string): Promise<T[]> => (await db.raw(sql, [names])).rows as T[];
+  for (const r of await rows<{ name: string; id: number | string; status: string; error: string | null }>(`SELECT c.name, r.id, r.status, r.error FROM unnest(?::text[]) AS c(name) CROSS JOIN LATERAL (SELECT id, status, error FROM sync_runs WHERE connection = c.name ORDER BY id DESC LIMIT 1) r`)) f.lastRun.set(r.name, r);
+  for (const r of await rows<{ connection: string; at: Date | string | null }>(`SELECT connection, max(finished_at) AS at FROM sync_runs WHERE connection = ANY(?::text[]) AND status = 'succeeded' GROUP BY connection`)) if (r.at) f.lastOkAt.set(r.connection, r.at);
+  if (quarantine) {
+    for (const r of await rows<{ connection: string; n: number | string }>(`SELECT connection, count(*) AS n FROM quarantine WHERE connection = ANY(?::text[]) AND resolved_at IS NULL GROUP BY connection`)) f.quarantined.set(r.connection, Number(r.n));
+    for (const r of await rows<{ connection: string; payload: unknown }>(`SELECT DISTINCT ON (payload->>'connection') payload->>'connection' AS connection, payload FROM alerts WHERE trigger = 'quarantine_growth' AND payload->>'connection' = ANY(?::text[]) ORDER BY payload->>'connection', id DESC`)) f.lastGrowthAlert.set(r.connection, r);
+  }
+  return f;
 }
 
 /** Across runs a failing delivery is retried until it has had this many attempts in total. */
