@@ -238,10 +238,11 @@ export async function expandSeeds(db: Knex, seeds: Seeds, markers: Map<string, s
   const ncSeed = new Map<number, NetworkRow>();
   if (seeds.nc.size) for (const n of await loadNetworkRows(db, (q) => q.whereRaw('id = ANY(?::bigint[])', [[...seeds.nc]]))) ncSeed.set(n.id, n);
   const eSeed = new Map<string, ExpectedRow>();
-  if (seeds.cc.size || seeds.payments.size) {
-    const es = await loadExpectedRows(db, (q) => q.where((w) => w.whereRaw('cc.commission_key = ANY(?::text[])', [[...seeds.cc]]).orWhereRaw('cc.payment_event_id = ANY(?::bigint[])', [[...seeds.payments]])));
-    for (const e of es) eSeed.set(e.key, e);
-  }
+  const ccIds = idsMatching('computed_commissions', 'cc.id', [
+    { col: 'commission_key', values: [...seeds.cc], type: 'text' },
+    { col: 'payment_event_id', values: [...seeds.payments], type: 'bigint' },
+  ]);
+  if (ccIds) for (const e of await loadExpectedRows(db, (q) => q.whereRaw(ccIds.sql, ccIds.bindings))) eSeed.set(e.key, e);
   const seedItems = new Set<string>([...[...seeds.nc].map(ncItem), ...[...seeds.cc].map(ccItem), ...[...eSeed.keys()].map(ccItem)]);
   if (seeds.payments.size) for (const r of await db('reconcile_items').whereRaw('payment_event_id = ANY(?::bigint[])', [[...seeds.payments]]).select('item')) seedItems.add(String(r.item));
   const stored = await storedItems(db, [...seedItems]);
@@ -280,7 +281,8 @@ export async function expandSeeds(db: Knex, seeds: Seeds, markers: Map<string, s
     }
   }
   if (needNc.length) for (const n of await loadNetworkRows(db, (q) => q.whereRaw('id = ANY(?::bigint[])', [needNc]))) walkNetworkRow(walk, n, markers);
-  if (needCc.length) for (const e of await loadExpectedRows(db, (q) => q.whereRaw('cc.commission_key = ANY(?::text[])', [needCc]))) walkExpectedRow(walk, e);
+  const needIds = idsMatching('computed_commissions', 'cc.id', [{ col: 'commission_key', values: needCc, type: 'text' }]);
+  if (needIds) for (const e of await loadExpectedRows(db, (q) => q.whereRaw(needIds.sql, needIds.bindings))) walkExpectedRow(walk, e);
   for (const item of members) {
     const here = item.startsWith('nc:') ? x.nc.has(Number(item.slice(3))) : x.e.has(item.slice(3));
     if (!here) x.removed.push(item);
