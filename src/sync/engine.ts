@@ -141,7 +141,7 @@ async function syncStream(ctx: SyncContext, stream: StreamDef<any, any>, opts: R
       // (75k Stripe invoices) also queries the tables it is filling (refund links).
       if (Date.now() - lastStatsCheck >= STATS_CHECK_MS && recordsSinceStatsCheck >= STATS_CHECK_MIN_RECORDS) await refreshPlannerStats(ctx);
       const first = stats.pages + 1;
-      stats.pages += pages.length;
+      stats.pages += pages.filter((p) => !partialPages.has(p)).length;
       opts.onProgress?.({ connection: ctx.connection.name, stream: stream.name, pages: stats.pages, records: stats.records, quarantined: stats.quarantined });
       for (let n = first; n <= stats.pages; n++) await opts.afterPage?.(stream.name, n);
     })().catch((err: unknown) => {
@@ -153,12 +153,14 @@ async function syncStream(ctx: SyncContext, stream: StreamDef<any, any>, opts: R
     for await (const page of stream.read(ctx, state) as AsyncIterable<Page<Json>>) {
       if (ctx.signal?.aborted) throw new Error('aborted');
       if (commitError) throw commitError.err;
-      if (batch.length === 0) batchStarted = Date.now();
-      batch.push(page);
-      batchSize += page.records.length + (page.rejects?.length ?? 0);
-      if (batchSize >= batchRecords || Date.now() - batchStarted >= batchMaxMs) {
-        await settle();
-        flush();
+      for (const part of splitPage(page, batchRecords)) {
+        if (batch.length === 0) batchStarted = Date.now();
+        batch.push(part);
+        batchSize += part.records.length + (part.rejects?.length ?? 0);
+        if (batchSize >= batchRecords || Date.now() - batchStarted >= batchMaxMs) {
+          await settle();
+          flush();
+        }
       }
     }
   } catch (err) {
@@ -194,6 +196,32 @@ async function loadStreamStart(db: Knex, connection: string, stream: string): Pr
 
 const RAW_COLUMNS = ['connection', 'stream', 'external_id', 'hash', 'payload', 'run_id', 'fetched_at'];
 
+/** Leading parts of a page split by splitPage: committed without a checkpoint (the page's state is its last part's). */
+const partialPages = new WeakSet<Page<Json>>();
+
+/**
+ * A page holding more than `max` records (a whole month of a network's report, one window of a
+ * large account) goes to commits in parts of at most `max`: the memory a commit takes (parsed
+ * records, payload texts, statement JSON) is bounded by the batch size, not by how much the API
+ * returns at once (batch size drove the pipeline's peak RSS: 2,000 → 10,000 records per batch took a
+ * 100k sync from ~600 to 900 MB). Only the last part carries the page's state, completed window and
+ * rejects; a run killed between parts re-reads the page from the previous checkpoint, and writing its
+ * first parts again is an idempotent upsert.
+ */
+export function splitPage(page: Page<Json>, max: number): Array<Page<Json>> {
+  if (page.records.length <= max) return [page];
+  const parts: Array<Page<Json>> = [];
+  for (let i = 0; i < page.records.length; i += max) {
+    const records = page.records.slice(i, i + max);
+    if (i + max < page.records.length) {
+      const part: Page<Json> = { records, state: page.state, context: page.context };
+      partialPages.add(part);
+      parts.push(part);
+    } else parts.push({ ...page, records });
+  }
+  return parts;
+}
+
 async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, pages: Array<Page<Json>>, stats: StreamStats, lookUpStored: boolean): Promise<void> { // eslint-disable-line @typescript-eslint/no-explicit-any
   const conn = ctx.connection.name;
   const valid: unknown[] = [];
@@ -226,7 +254,8 @@ async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, pages:
       keyRows.push({ connection: conn, stream: stream.name, external_id: key, record_at: stream.recordTime?.(rec) ?? null, last_seen_at: fetchedAt, deleted_at: null, hash });
     }
   }
-  const last = pages[pages.length - 1]!;
+  // The checkpoint is the state after the batch's last whole page (a batch may end inside a page).
+  const last = pages.findLast((p) => !partialPages.has(p));
 
   let unchanged = 0;
   let written = valid.length;
@@ -296,10 +325,12 @@ async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, pages:
       if (keys.length > 0 && stream.onDeleted) await stream.onDeleted(trx, keys, ctx);
       deleted += keys.length;
     }
-    await trx('checkpoints')
-      .insert({ connection: conn, stream: stream.name, state: JSON.stringify(last.state), run_id: ctx.runId, updated_at: fetchedAt })
-      .onConflict(['connection', 'stream'])
-      .merge(['state', 'run_id', 'updated_at']);
+    if (last) {
+      await trx('checkpoints')
+        .insert({ connection: conn, stream: stream.name, state: JSON.stringify(last.state), run_id: ctx.runId, updated_at: fetchedAt })
+        .onConflict(['connection', 'stream'])
+        .merge(['state', 'run_id', 'updated_at']);
+    }
   }));
   recordsSinceStatsCheck += valid.length + bad.length;
   if (bad.length > 0) ctx.log.warn({ stream: stream.name, quarantined: bad.length, first: scrubSecrets(bad[0]!.error).slice(0, 300) }, 'records quarantined');

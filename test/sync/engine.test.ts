@@ -222,6 +222,42 @@ describe('sync engine', () => {
     expect(sizeChecks).toEqual([]);
   });
 
+  it('commits a page larger than the batch in parts, and a run killed between parts re-runs to the same rows', async () => {
+    const small = configSchema.parse({ sync: { batchRecords: 10 } });
+    const data = items(60);
+    const sizes: number[] = [];
+    const stream = (failAt?: number) => {
+      const s = toyStream(BASE);
+      const write = s.write.bind(s);
+      let calls = 0;
+      s.write = async (trx, recs, ctx, contexts) => {
+        if (++calls === failAt) throw Object.assign(new Error('disk full'), { code: '53100' });
+        sizes.push(recs.length);
+        return write(trx, recs, ctx, contexts);
+      };
+      return s;
+    };
+    const clean = await newDb();
+    serve(data, 25);
+    const r = await runStreams({ db: clean.db, config: small, connection, streams: [stream()], log: silentLogger });
+    expect(r.status).toBe('succeeded');
+    expect(r.streams.items).toMatchObject({ pages: 3, records: 60 });
+    // Parts of at most 10; a batch closes once it holds 10 or more, so a write gets at most 10 + 9.
+    expect(Math.max(...sizes)).toBeLessThan(20);
+    const want = await snapshot(clean);
+    // Writes go [10] [10] [5 + 10] [10] [5 + 10]: killed after page 1's first part (no checkpoint yet),
+    // then after page 2's second part (checkpoint at page 1, 45 rows written).
+    for (const failAt of [2, 5]) {
+      const t = await newDb();
+      expect((await runStreams({ db: t.db, config: small, connection, streams: [stream(failAt)], log: silentLogger })).status).toBe('failed');
+      const cp = await t.db('checkpoints').select('state');
+      expect(cp).toHaveLength(failAt === 2 ? 0 : 1);
+      expect(await t.db('network_transactions').count<{ n: number }[]>('* as n')).toEqual([{ n: failAt === 2 ? 10 : 45 }]);
+      expect((await runStreams({ db: t.db, config: small, connection, streams: [stream()], log: silentLogger })).status).toBe('succeeded');
+      expect(await snapshot(t)).toEqual(want);
+    }
+  });
+
   it('retries a batch that met a concurrent writer (deadlock / unique race) and counts it once', async () => {
     const t = await newDb();
     serve(items(12), 5);
