@@ -43,6 +43,8 @@ describe('CLI: bad flags name the flag and exit 2', () => {
     [['push', '--network', 'bogus'], /--network/],
     [['sync', '--stream', 'no_such_stream'], /--stream/],
     [['run', '--no-sync', '--period', '2025-13'], /--period/],
+    [['run', '--no-sync', '--now', 'yesterday'], /--now/],
+    [['run', '--no-sync', '--now', '2999-01-01'], /--now: must not be later/],
   ])('%j', async (args, re) => {
     expect(await onDir(...(args as string[]))).toBe(2);
     expect(all()).toMatch(re as RegExp);

@@ -22,6 +22,8 @@ export function register(program: Command): void {
     .action(async (opts: { sync: boolean; sweep?: boolean; period?: string; format?: string; now?: string }, cmd: Command) => {
       const format = parseFormat(opts.format);
       const now = opts.now !== undefined ? parseInstant(opts.now, '--now') : undefined;
+      // A present later than the real clock would clear held commissions (R7: the 45-day reserve) before their time.
+      if (now !== undefined && now.getTime() > Date.now()) throw new UserError(`--now: must not be later than the current time (got "${opts.now}")`);
       if (opts.period !== undefined && !/^\d{4}-(0[1-9]|1[0-2])$/.test(opts.period)) throw new UserError(`--period: expected yyyy-mm (got "${opts.period}")`);
       const app = await openApp(cmd.optsWithGlobals<GlobalOptions>());
       if (opts.sync) {
