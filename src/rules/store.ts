@@ -851,10 +851,22 @@ async function storeRows(
   const stampMs = stamp.getTime();
   // One transaction per batch: its partners' rows are replaced as a whole, with their tier facts.
   await db.transaction(async (trx) => {
-    for (const part of chunk([...producers], 5_000)) await trx.raw(`DELETE FROM compute_partner_payments WHERE partner_id = ANY(?::bigint[])`, [asArray(part)]);
-    for (const part of chunk(facts.factsFrom, 5_000)) {
+    // Row addresses from per-partner index look-ups: see the next delete.
+    for (const part of chunk([...producers], 5_000)) {
       await trx.raw(
-        `DELETE FROM compute_partner_payments f USING unnest(?::bigint[], ?::timestamptz[]) AS d(pid, since) WHERE f.partner_id = d.pid AND f.paid_at >= d.since`,
+        `DELETE FROM compute_partner_payments WHERE ctid = ANY(ARRAY(
+           SELECT f.ctid FROM unnest(?::bigint[]) AS d(pid) CROSS JOIN LATERAL (SELECT f.ctid FROM compute_partner_payments f WHERE f.partner_id = d.pid OFFSET 0) f))`,
+        [asArray(part)],
+      );
+    }
+    for (const part of chunk(facts.factsFrom, 5_000)) {
+      // By row address from per-partner index ranges (as the delete above): joined with the unnest
+      // plainly, or with partner_id = ANY(…), the planner scanned the whole table per batch while the
+      // table had no statistics (1M: 3.5 s of an incremental run over 51 batches; 15.5 s of a full one).
+      await trx.raw(
+        `DELETE FROM compute_partner_payments WHERE ctid = ANY(ARRAY(
+           SELECT f.ctid FROM unnest(?::bigint[], ?::timestamptz[]) AS d(pid, since)
+            CROSS JOIN LATERAL (SELECT f.ctid FROM compute_partner_payments f WHERE f.partner_id = d.pid AND f.paid_at >= d.since OFFSET 0) f))`,
         [asArray(part.map((x) => x.partner)), asArray(part.map((x) => new Date(x.fromMs).toISOString()))],
       );
     }
