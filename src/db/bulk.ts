@@ -69,17 +69,32 @@ export async function bulkInsert<R = Record<string, unknown>>(db: Knex, table: s
   return out;
 }
 
+export interface TextRowsSpec {
+  /** Columns each row text carries (its JSON keys), with their SQL types (json_to_recordset needs them). */
+  columns: Array<[name: string, type: string]>;
+  /** Columns with one value for every row: sent once per statement as parameters, not in every row. */
+  constants?: Array<[name: string, type: string, value: string | number | null]>;
+  /** Text after ON CONFLICT. */
+  onConflict?: string;
+  chunkSize?: number;
+}
+
 /**
- * bulkInsert for rows the caller already serialized, each a JSON object text whose keys are
- * `columns`. For rows that embed a large JSON text (raw payloads) this skips bulkInsert's second
- * pass over the whole statement text (the marker replacement), a sizeable share of the sync's CPU.
+ * bulkInsert for rows the caller already serialized, each a JSON object text with `columns` as keys.
+ * For rows that embed a large JSON text (raw payloads) this skips bulkInsert's second pass over the
+ * whole statement text (the marker replacement), and columns equal for every row (connection,
+ * stream, run, timestamps) go once as parameters instead of in each row: fewer bytes to send and
+ * for the server to parse.
  */
-export async function bulkInsertTexts(db: Knex, table: string, columns: string[], rowTexts: string[], opts: Omit<BulkInsertOptions, 'returning'> = {}): Promise<void> {
+export async function bulkInsertTexts(db: Knex, table: string, rowTexts: string[], spec: TextRowsSpec): Promise<void> {
   if (rowTexts.length === 0) return;
-  const colList = columns.map(ident).join(', ');
-  const sql = `INSERT INTO ${ident(table)} (${colList}) SELECT ${colList} FROM json_populate_recordset(NULL::${ident(table)}, ?::json)${opts.onConflict ? ` ON CONFLICT ${opts.onConflict}` : ''}`;
-  const size = opts.chunkSize ?? 2_000;
-  for (let i = 0; i < rowTexts.length; i += size) await db.raw(sql, [`[${rowTexts.slice(i, i + size).join(',')}]`]);
+  const constants = spec.constants ?? [];
+  const target = [...constants.map((c) => c[0]), ...spec.columns.map((c) => c[0])].map(ident).join(', ');
+  const values = [...constants.map((c) => `?::${c[1]}`), ...spec.columns.map((c) => `r.${ident(c[0])}`)].join(', ');
+  const shape = spec.columns.map(([n, t]) => `${ident(n)} ${t}`).join(', ');
+  const sql = `INSERT INTO ${ident(table)} (${target}) SELECT ${values} FROM json_to_recordset(?::json) AS r(${shape})${spec.onConflict ? ` ON CONFLICT ${spec.onConflict}` : ''}`;
+  const size = spec.chunkSize ?? 2_000;
+  for (let i = 0; i < rowTexts.length; i += size) await db.raw(sql, [...constants.map((c) => c[2]), `[${rowTexts.slice(i, i + size).join(',')}]`]);
 }
 
 /**

@@ -8,8 +8,7 @@ import type { Logger } from 'pino';
 import type { Config, ConnectionConfig } from '../config/schema.ts';
 import type { Json, Page, StreamDef, SyncContext } from './types.ts';
 import { hashRecord, sha256 } from '../util/hash.ts';
-import { bulkInsert, bulkInsertTexts } from '../db/bulk.ts';
-import { dedupeBy } from '../util/dedupe.ts';
+import { bulkInsertTexts } from '../db/bulk.ts';
 import { scrubSecrets } from '../util/secrets.ts';
 import { errorMessage } from '../util/errors.ts';
 import { formatZodIssues } from '../util/zod-format.ts';
@@ -194,7 +193,8 @@ async function loadStreamStart(db: Knex, connection: string, stream: string): Pr
   return { state: row.state ?? undefined, hasKeys: row.has_keys };
 }
 
-const RAW_COLUMNS = ['connection', 'stream', 'external_id', 'hash', 'payload', 'run_id', 'fetched_at'];
+const RAW_ROW: Array<[string, string]> = [['external_id', 'text'], ['hash', 'text'], ['payload', 'json']];
+const KEY_ROW: Array<[string, string]> = [['external_id', 'text'], ['record_at', 'timestamptz'], ['hash', 'text']];
 
 /** Leading parts of a page split by splitPage: committed without a checkpoint (the page's state is its last part's). */
 const partialPages = new WeakSet<Page<Json>>();
@@ -226,12 +226,13 @@ async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, pages:
   const conn = ctx.connection.name;
   const valid: unknown[] = [];
   const hashes: string[] = [];
-  // Raw rows as JSON texts built here (the payload text is embedded as is): see bulkInsertTexts.
+  // Raw and key rows as JSON texts built here (the payload text is embedded as is; the columns
+  // every row shares go as parameters): see bulkInsertTexts.
   const rawTexts: string[] = [];
-  const keyRows: Array<Record<string, unknown>> = [];
+  const keys: string[] = [];
+  const keyTexts: string[] = [];
   const bad: Array<{ payload: unknown; error: string; location?: string; key?: string }> = [];
   const fetchedAt = new Date();
-  const rawHead = `{"connection":${JSON.stringify(conn)},"stream":${JSON.stringify(stream.name)},"run_id":${JSON.stringify(ctx.runId)},"fetched_at":${JSON.stringify(fetchedAt)},"external_id":`;
 
   for (const page of pages) {
     if (page.rejects) bad.push(...page.rejects);
@@ -250,8 +251,10 @@ async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, pages:
       const payload = JSON.stringify(raw);
       const hash = sha256(payload);
       hashes.push(hash);
-      rawTexts.push(`${rawHead}${JSON.stringify(key)},"hash":"${hash}","payload":${payload}}`);
-      keyRows.push({ connection: conn, stream: stream.name, external_id: key, record_at: stream.recordTime?.(rec) ?? null, last_seen_at: fetchedAt, deleted_at: null, hash });
+      const jsonKey = JSON.stringify(String(key));
+      keys.push(String(key));
+      rawTexts.push(`{"external_id":${jsonKey},"hash":"${hash}","payload":${payload}}`);
+      keyTexts.push(`{"external_id":${jsonKey},"record_at":${JSON.stringify(stream.recordTime?.(rec) ?? null)},"hash":"${hash}"}`);
     }
   }
   // The checkpoint is the state after the batch's last whole page (a batch may end inside a page).
@@ -270,7 +273,6 @@ async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, pages:
     // version (a re-read look-back window no longer sends its payloads again), and on
     // skipUnchanged streams only those are re-mapped. The raw store's unique key still catches a
     // content seen before under an older hash (A → B → A).
-    const keys = keyRows.map((k) => String(k.external_id));
     const stored = new Map<string, { hash: string | null; live: boolean }>();
     if (keys.length > 0 && lookUpStored) {
       const res = await trx.raw('SELECT external_id, hash, deleted_at IS NULL AS live FROM stream_keys WHERE connection = ? AND stream = ? AND external_id = ANY(?::text[])', [conn, stream.name, keys]);
@@ -293,8 +295,18 @@ async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, pages:
       else toWrite.push(valid[i]);
     }
     written = toWrite.length;
-    await bulkInsertTexts(trx, 'raw_records', RAW_COLUMNS, newRaw, { onConflict: '(connection, stream, external_id, hash) DO NOTHING' });
-    await bulkInsert(trx, 'stream_keys', dedupeBy(keyRows, (r) => String(r.external_id)), {
+    const at = fetchedAt.toISOString();
+    await bulkInsertTexts(trx, 'raw_records', newRaw, {
+      columns: RAW_ROW,
+      constants: [['connection', 'text', conn], ['stream', 'text', stream.name], ['run_id', 'bigint', ctx.runId], ['fetched_at', 'timestamptz', at]],
+      onConflict: '(connection, stream, external_id, hash) DO NOTHING',
+    });
+    // One row per key (the last read wins), as one upsert statement cannot touch a row twice.
+    const lastByKey = new Map<string, string>();
+    for (let i = 0; i < keys.length; i++) lastByKey.set(keys[i]!, keyTexts[i]!);
+    await bulkInsertTexts(trx, 'stream_keys', [...lastByKey.values()], {
+      columns: KEY_ROW,
+      constants: [['connection', 'text', conn], ['stream', 'text', stream.name], ['last_seen_at', 'timestamptz', at], ['deleted_at', 'timestamptz', null]],
       onConflict: '(connection, stream, external_id) DO UPDATE SET record_at = excluded.record_at, last_seen_at = excluded.last_seen_at, deleted_at = excluded.deleted_at, hash = excluded.hash',
     });
     if (toWrite.length > 0) {

@@ -201,7 +201,7 @@ describe('sync engine', () => {
       expect(got.raw).toHaveLength(14);
       expect(got.tx.find((x) => x.external_id === 'it_0002')).toMatchObject({ amount_minor: 7 });
     }
-  });
+  }, 120_000); // four databases (PGlite under load took over 60 s)
 
   it('analyzes tables a large import filled, and spends no size check on a run that reads a handful of records', async () => {
     const t = await newDb();
@@ -256,7 +256,7 @@ describe('sync engine', () => {
       expect((await runStreams({ db: t.db, config: small, connection, streams: [stream()], log: silentLogger })).status).toBe('succeeded');
       expect(await snapshot(t)).toEqual(want);
     }
-  });
+  }, 120_000); // three databases
 
   it('retries a batch that met a concurrent writer (deadlock / unique race) and counts it once', async () => {
     const t = await newDb();
