@@ -89,7 +89,17 @@ export async function openDb(opts: DbOptions = {}): Promise<Db> {
     return knexFactory({
       client: 'pg',
       connection: url,
-      pool: { min: 0, max: opts.poolMax ?? 10 },
+      pool: {
+        min: 0,
+        max: opts.poolMax ?? 10,
+        // JIT compiles the large per-value index-probe statements (10-25 ms each, measured at 100k)
+        // and never pays back on index look-ups; off per session rather than as a startup
+        // `options` parameter, which poolers such as PgBouncer refuse. A failure (no such setting)
+        // leaves the session usable, so it is not fatal.
+        afterCreate: (conn: { query(sql: string, cb: (err: Error | null) => void): void }, done: (err: Error | null, conn: unknown) => void) => {
+          conn.query('SET jit = off', () => done(null, conn));
+        },
+      },
       log: knexLog,
     });
   }
