@@ -20,12 +20,10 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { demoConfigFor, type FakeEndpoints } from '../src/world/fakes.ts';
-import { openDb } from '../src/db/connection.ts';
 import { forkChild } from './child.ts';
-import type { PipelineRequest } from './pipeline-process.ts';
+import { freshDb } from './fresh-db.ts';
 
 const args = process.argv.slice(2);
 const flag = (name: string): string | undefined => {
@@ -51,28 +49,6 @@ const load = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slic
 
 interface Ready { endpoints: FakeEndpoints; firstIssuedAt: string; payments: number }
 interface Probe { probe_ms: number; imports_done_ms?: number; first_stdout_ms?: number; exit_ms: number; cpu_ms: number; max_rss_mb: number }
-
-async function freshDb(): Promise<{ ref: Pick<PipelineRequest, 'url' | 'dataDir' | 'adminUrl' | 'schema'>; cli: string; drop(): Promise<void> }> {
-  if (kind === 'pglite') {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'cs-cold-'));
-    return { ref: { dataDir: dir }, cli: dir, drop: async () => rmSync(dir, { recursive: true, force: true }) };
-  }
-  const schema = `bench_cold_${randomBytes(4).toString('hex')}`;
-  const admin = await openDb({ url: pgUrl, poolMax: 1 });
-  await admin.raw(`CREATE SCHEMA "${schema}"`);
-  await admin.destroy();
-  const u = new URL(pgUrl);
-  u.searchParams.set('options', `-c search_path=${schema}`);
-  return {
-    ref: { url: u.toString(), adminUrl: pgUrl, schema },
-    cli: u.toString(),
-    drop: async () => {
-      const a = await openDb({ url: pgUrl, poolMax: 1 });
-      await a.raw(`DROP SCHEMA "${schema}" CASCADE`);
-      await a.destroy();
-    },
-  };
-}
 
 /** One cold CLI process; resolves with the probe's figures and its stdout. */
 function cli(label: string, variant: string, argv: string[], env: NodeJS.ProcessEnv): Promise<{ probe: Probe; stdout: string; wall_ms: number; code: number | null }> {
@@ -102,7 +78,7 @@ function cli(label: string, variant: string, argv: string[], env: NodeJS.Process
 }
 
 const fakes = forkChild('fakes-process.ts', 'fakes', { heapMb: size >= 500_000 ? 12_288 : undefined });
-const d = await freshDb();
+const d = await freshDb(kind, pgUrl, 'bench_cold');
 const cfgDir = mkdtempSync(path.join(os.tmpdir(), 'cs-cold-cfg-'));
 try {
   say(`cold-run: ${size} payments on ${kind} (load ${load()})`);

@@ -15,14 +15,13 @@
 //   npm run bench -- --db pglite|postgres|both     # PostgreSQL: DATABASE_URL, else postgres@127.0.0.1
 //   npm run bench -- --fakes-heap-mb 12288         # heap limit of the fakes process (default 12 GB from 500k payments)
 //   npm run bench -- --pipeline-heap-mb 320        # V8 old-space cap of the pipeline processes (default Node's)
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { openDb } from '../src/db/connection.ts';
 import type { FakeEndpoints } from '../src/world/fakes.ts';
 import { forkChild, type Child } from './child.ts';
 import type { PipelineRequest } from './pipeline-process.ts';
+import { freshDb } from './fresh-db.ts';
 
 const args = process.argv.slice(2);
 const flag = (name: string): string | undefined => {
@@ -54,27 +53,6 @@ interface Ready {
 }
 interface FakesStats { rss_mb: number; max_rss_mb: number; cpu_s: number; requests: Record<string, number> }
 
-async function freshDb(kind: 'pglite' | 'postgres'): Promise<{ ref: Pick<PipelineRequest, 'url' | 'dataDir' | 'adminUrl' | 'schema'>; drop(): Promise<void> }> {
-  if (kind === 'pglite') {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'cs-bench-'));
-    return { ref: { dataDir: dir }, drop: async () => rmSync(dir, { recursive: true, force: true }) };
-  }
-  const schema = `bench_${randomBytes(4).toString('hex')}`;
-  const admin = await openDb({ url: pgUrl, poolMax: 1 });
-  await admin.raw(`CREATE SCHEMA "${schema}"`);
-  await admin.destroy();
-  const u = new URL(pgUrl);
-  u.searchParams.set('options', `-c search_path=${schema}`);
-  return {
-    ref: { url: u.toString(), adminUrl: pgUrl, schema },
-    drop: async () => {
-      const a = await openDb({ url: pgUrl, poolMax: 1 });
-      await a.raw(`DROP SCHEMA "${schema}" CASCADE`);
-      await a.destroy();
-    },
-  };
-}
-
 /** One step in a fresh pipeline process; resolves with its result once the process has exited. */
 async function step(req: PipelineRequest): Promise<Record<string, unknown>> {
   const child = forkChild('pipeline-process.ts', 'pipeline', { heapMb: pipelineHeapMb });
@@ -85,7 +63,7 @@ async function step(req: PipelineRequest): Promise<Record<string, unknown>> {
 
 async function benchOne(fakes: Child, ready: Ready, size: number, kind: 'pglite' | 'postgres', incremental: boolean): Promise<Record<string, unknown>> {
   const r: Record<string, unknown> = { size, database: kind, payments: ready.payments, network_reports: ready.network_reports, generate_s: ready.generate_s, load_fakes_s: ready.load_fakes_s, warm_fakes_s: ready.warm_fakes_s };
-  const d = await freshDb(kind);
+  const d = await freshDb(kind, pgUrl, 'bench');
   try {
     const base = { type: 'run' as const, kind, ...d.ref, endpoints: ready.endpoints, firstIssuedAt: ready.firstIssuedAt, now: NOW.toISOString(), payments: ready.payments };
     const before = await fakes.request<FakesStats>({ type: 'stats' });
