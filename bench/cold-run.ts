@@ -95,8 +95,9 @@ try {
   for (const c of config.connections) if (c.type === 'partnerstack') c.options = { ...c.options, lookbackDays: 60 };
   const cfgFile = path.join(cfgDir, 'commission-sync.json');
   writeFileSync(cfgFile, JSON.stringify(config));
-  const env: NodeJS.ProcessEnv = { ...process.env, ...creds, DATABASE_URL: '', LOG_LEVEL: 'silent' };
-  const common = ['--config', cfgFile, '--db', d.cli];
+  // A PostgreSQL URL goes in the env, not argv, where process listings would show its password.
+  const env: NodeJS.ProcessEnv = { ...process.env, ...creds, DATABASE_URL: kind === 'postgres' ? d.cli : '', LOG_LEVEL: 'silent' };
+  const common = ['--config', cfgFile, ...(kind === 'pglite' ? ['--db', d.cli] : [])];
 
   const rows: Array<Record<string, unknown>> = [];
   const record = (label: string, variant: string, r: Awaited<ReturnType<typeof cli>>, job?: { durationMs: number; stepMs: Record<string, number>; ok: boolean }, extra: Record<string, unknown> = {}): void => {

@@ -37,6 +37,10 @@ const secs = (ms: number): number => Math.round(ms) / 1000;
 const fakesHeapMb = flag('fakes-heap-mb') ? Number(flag('fakes-heap-mb')) : undefined;
 /** V8 old-space cap of the pipeline processes (`--max-old-space-size`); default: Node's own. */
 const pipelineHeapMb = flag('pipeline-heap-mb') ? Number(flag('pipeline-heap-mb')) : undefined;
+if (pipelineHeapMb !== undefined && !(Number.isInteger(pipelineHeapMb) && pipelineHeapMb > 0)) {
+  console.error(`bench: --pipeline-heap-mb: expected a positive whole number of MB (got "${flag('pipeline-heap-mb')}")`);
+  process.exit(2);
+}
 
 interface Ready {
   endpoints: FakeEndpoints;

@@ -396,7 +396,7 @@ export async function closeWalk(db: Knex, w: Walk, markers: Map<string, string>,
         { col: 'payment_external_id', values: g.refs, type: 'text' },
       ], { also: `t.kind = 'payment'` });
       if (beIds) {
-        const q = db('billing_events').where('kind', 'payment').whereRaw(beIds.sql, beIds.bindings);
+        const q = db('billing_events').whereRaw(beIds.sql, beIds.bindings); // the probe keeps kind = 'payment'
         outsideLoaded(q, 'customer_id', w.loaded);
         for (const r of await q.select('id')) payments.push(num(r.id));
       }

@@ -34,7 +34,7 @@ import { defaultMatchRules, matchCommissions, type MatchRule } from './match.ts'
 import { classify, networkUsd } from './classify.ts';
 import { loadAccounts, loadExpectedRows, loadNetworkRows, num, type Account } from './load.ts';
 import { DEFAULT_FULL_BATCH_ROWS, fullUnitBatches } from './full.ts';
-import { applyTotalsDelta, deleteItems, readTotals, rebuildTotals, type Contribution } from './totals.ts';
+import { addContribution, applyTotalsDelta, deleteItems, readTotals, rebuildTotals, type Contribution } from './totals.ts';
 import {
   assignUnits, ccItem, changedSeeds, configHash, expandSeeds, expectedRowKeys, expectedRowSig, ncItem, networkRowKeys, networkRowSig, rulesSupportUnits,
   STATE_VERSION, type ReconcileState,
@@ -439,15 +439,7 @@ async function streamScoped(trx: Knex, ctx: EvalContext, runId: number, scope: {
     s.stillOpen += p.stillOpen;
     s.slices.push(out.slice);
     s.items += out.items.length;
-    for (const i of out.items) {
-      if (!i.counted) continue;
-      const k = `${i.network}|${i.partnerId}`;
-      const c = totals.get(k) ?? { network: i.network, partnerId: i.partnerId, reported: 0, owed: 0, collected: 0 };
-      c.reported += i.reported;
-      c.owed += i.owed;
-      c.collected += i.collected;
-      totals.set(k, c);
-    }
+    for (const i of out.items) if (i.counted) addContribution(totals, i);
   }
   s.found = written.size;
   s.contributions = [...totals.values()];
@@ -684,7 +676,7 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
       if (!streamed) await writeItems(trx, plan.items, units);
       // The totals follow the items: rebuilt after a full run, by difference after an incremental one.
       if (summary.mode === 'full') await rebuildTotals(trx);
-      else await applyTotalsDelta(trx, removed, plan.items.filter((i) => i.counted).map((i) => ({ network: i.network, partnerId: i.partnerId, reported: i.reported, owed: i.owed, collected: i.collected })));
+      else await applyTotalsDelta(trx, removed, plan.items.filter((i) => i.counted));
       const state: ReconcileState = { v: STATE_VERSION, configHash: hash, now: now.toISOString(), accounts: accountsState(ctx.accounts), markers: Object.fromEntries(ctx.markers), staleIgnored: stale };
       await saveChangeCursor(trx, CONSUMER, watermark, state as unknown as Record<string, unknown>);
     });

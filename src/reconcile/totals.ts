@@ -17,6 +17,21 @@ export interface Contribution {
 
 const keyOf = (network: string, partnerId: number | null): string => `${network}|${partnerId}`;
 
+/** Adds one item's share into per-(network, partner) sums. */
+export function addContribution(sums: Map<string, Contribution>, c: Contribution): void {
+  const key = keyOf(c.network, c.partnerId);
+  const x = sums.get(key) ?? { network: c.network, partnerId: c.partnerId, reported: 0, owed: 0, collected: 0 };
+  x.reported += c.reported;
+  x.owed += c.owed;
+  x.collected += c.collected;
+  sums.set(key, x);
+}
+
+/** A reconcile_items / reconcile_totals row's share. */
+function toContribution(r: Record<string, unknown>): Contribution {
+  return { network: String(r.network), partnerId: r.partner_id === null ? null : num(r.partner_id), reported: num(r.reported_usd_minor), owed: num(r.owed_usd_minor), collected: num(r.collected_usd_minor) };
+}
+
 /** After a full run rewrote every item. */
 export async function rebuildTotals(trx: Knex): Promise<void> {
   await trx('reconcile_totals').delete();
@@ -38,7 +53,7 @@ export async function deleteItems(trx: Knex, items: string[]): Promise<Contribut
   );
   return (r.rows as Array<Record<string, unknown>>)
     .filter((x) => x.counted === true)
-    .map((x) => ({ network: String(x.network), partnerId: x.partner_id === null ? null : num(x.partner_id), reported: num(x.reported_usd_minor), owed: num(x.owed_usd_minor), collected: num(x.collected_usd_minor) }));
+    .map(toContribution);
 }
 
 /** Adds the counted items written (`added`) and subtracts those replaced (`removed`). */
@@ -68,5 +83,5 @@ export async function applyTotalsDelta(trx: Knex, removed: Contribution[], added
 /** The totals of every (network, partner) with counted items. */
 export async function readTotals(db: Knex): Promise<Contribution[]> {
   const rows = await db('reconcile_totals').where('items', '>', 0).select('network', 'partner_id', 'reported_usd_minor', 'owed_usd_minor', 'collected_usd_minor');
-  return rows.map((r) => ({ network: String(r.network), partnerId: r.partner_id === null ? null : num(r.partner_id), reported: num(r.reported_usd_minor), owed: num(r.owed_usd_minor), collected: num(r.collected_usd_minor) }));
+  return rows.map(toContribution);
 }

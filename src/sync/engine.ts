@@ -9,6 +9,7 @@ import type { Config, ConnectionConfig } from '../config/schema.ts';
 import type { Json, Page, StreamDef, SyncContext } from './types.ts';
 import { hashRecord, sha256 } from '../util/hash.ts';
 import { bulkInsertTexts } from '../db/bulk.ts';
+import { dedupeBy } from '../util/dedupe.ts';
 import { scrubSecrets } from '../util/secrets.ts';
 import { errorMessage } from '../util/errors.ts';
 import { formatZodIssues } from '../util/zod-format.ts';
@@ -61,11 +62,6 @@ export interface RunStreamsOptions {
   /** Called after a page committed (tests use it to inject failures between pages). */
   afterPage?: (stream: string, pageNo: number) => void | Promise<void>;
   runKind?: string;
-}
-
-export async function loadCheckpoint(db: Knex, connection: string, stream: string): Promise<Json | undefined> {
-  const row = await db('checkpoints').where({ connection, stream }).first<{ state: Json } | undefined>('state');
-  return row?.state;
 }
 
 export async function ensureConnectionRow(db: Knex, connection: ConnectionConfig): Promise<void> {
@@ -302,9 +298,8 @@ async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, pages:
       onConflict: '(connection, stream, external_id, hash) DO NOTHING',
     });
     // One row per key (the last read wins), as one upsert statement cannot touch a row twice.
-    const lastByKey = new Map<string, string>();
-    for (let i = 0; i < keys.length; i++) lastByKey.set(keys[i]!, keyTexts[i]!);
-    await bulkInsertTexts(trx, 'stream_keys', [...lastByKey.values()], {
+    const keyRows = dedupeBy(keys.map((k, i) => [k, keyTexts[i]!] as const), ([k]) => k).map(([, text]) => text);
+    await bulkInsertTexts(trx, 'stream_keys', keyRows, {
       columns: KEY_ROW,
       constants: [['connection', 'text', conn], ['stream', 'text', stream.name], ['last_seen_at', 'timestamptz', at], ['deleted_at', 'timestamptz', null]],
       onConflict: '(connection, stream, external_id) DO UPDATE SET record_at = excluded.record_at, last_seen_at = excluded.last_seen_at, deleted_at = excluded.deleted_at, hash = excluded.hash',
