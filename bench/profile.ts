@@ -3,10 +3,6 @@
 // With --fakes-process the world and the fakes live in a child process (bench/fakes-process.ts), so
 // the RSS printed here and a `node --cpu-prof` profile of this process are the pipeline's alone; the
 // fakes' own CPU time and RSS are printed at the end. Without it everything runs in this process.
-import os from 'node:os';
-import path from 'node:path';
-import { mkdtempSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { generateScenario } from '../src/world/generate.ts';
 import { buildWorld } from '../src/world/build.ts';
 import { demoConfigFor, fakeEndpoints, loadWorld, startFakes, worldFirstIssuedAt, type FakeEndpoints, type Fakes } from '../src/world/fakes.ts';
@@ -17,6 +13,7 @@ import { computeAndStore } from '../src/rules/store.ts';
 import { runReconciliation } from '../src/reconcile/run.ts';
 import { createLogger } from '../src/log/logger.ts';
 import { forkChild, type Child } from './child.ts';
+import { freshDb } from './fresh-db.ts';
 
 const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const outOfProcess = process.argv.includes('--fakes-process');
@@ -47,19 +44,9 @@ if (outOfProcess) {
   console.error(`world+fakes loaded: rss ${rss()} MB, maxrss ${maxRss()} MB`);
 }
 const fakesBefore = child ? await child.request<FakesStats>({ type: 'stats' }) : undefined;
-let schema = '';
 const pgUrl = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
-let db;
-if (kind === 'pglite') db = await openDb({ dataDir: mkdtempSync(path.join(os.tmpdir(), 'cs-prof-')) });
-else {
-  schema = `prof_${randomBytes(4).toString('hex')}`;
-  const a = await openDb({ url: pgUrl, poolMax: 1 });
-  await a.raw(`CREATE SCHEMA "${schema}"`);
-  await a.destroy();
-  const u = new URL(pgUrl);
-  u.searchParams.set('options', `-c search_path=${schema}`);
-  db = await openDb({ url: u.toString(), poolMax: 10 });
-}
+const scratch = await freshDb(kind === 'pglite' ? 'pglite' : 'postgres', pgUrl, 'prof');
+const db = scratch.ref.dataDir !== undefined ? await openDb({ dataDir: scratch.ref.dataDir }) : await openDb({ url: scratch.ref.url!, poolMax: 10 });
 await migrateUp(db);
 const { config, env } = demoConfigFor(endpoints, firstIssuedAt, { base: { log: { level: 'silent' }, alerts: { sinks: [] } } });
 const times = new Map<string, { start: number; last: number; pages: number; records: number }>();
@@ -90,7 +77,7 @@ t = Date.now();
 await runReconciliation({ db, config, log }, { now: NOW });
 console.error(`reconcile ${((Date.now() - t) / 1000).toFixed(2)} s, rss ${rss()} MB, maxrss ${maxRss()} MB${outOfProcess ? ' (pipeline only)' : ' (pipeline + world + fakes)'}`);
 await db.destroy();
-if (schema) { const a = await openDb({ url: pgUrl, poolMax: 1 }); await a.raw(`DROP SCHEMA "${schema}" CASCADE`); await a.destroy(); }
+await scratch.drop();
 if (child) {
   const s = fakesAfterSync!;
   console.error(`fakes process: cpu ${(s.cpu_s - fakesBefore!.cpu_s).toFixed(2)} s during the sync for ${Object.values(s.requests).reduce((a, b) => a + b, 0)} requests ${JSON.stringify(s.requests)}, maxrss ${s.max_rss_mb} MB`);
