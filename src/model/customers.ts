@@ -301,14 +301,7 @@ async function upsertCustomersRowByRow(trx: Knex, rows: CustomerInput[]): Promis
       (r.customerKey ? byKey.get(r.customerKey) : undefined) ??
       (r.otherIdentities ?? []).map((o) => byIdentity.get(`${o.system}:${o.externalId}`)).find((x) => x !== undefined);
     const email = lowerEmail(r.email);
-    const patch: Record<string, unknown> = { updated_at: new Date() };
-    if (r.name) patch.name = r.name;
-    if (r.email) {
-      patch.email = r.email;
-      patch.email_normalized = email;
-    }
-    if (r.isTest != null) patch.is_test = r.isTest;
-    if (r.agencyOwnerRef) patch.agency_owner_ref = r.agencyOwnerRef;
+    const patch = patchOf(r, email);
     let id: number;
     if (known !== undefined) {
       id = known;
