@@ -2,19 +2,20 @@
 // (initialised as openDb does), then every migration statement in order, with the process RSS and
 // PGlite's WASM heap after each. The statements that grow them are printed.
 //
-//   node [--liftoff-only] bench/pglite-memory.ts [--top 15] [--all]
+//   [COMMISSION_SYNC_PGLITE_OPTIMIZE=1] node bench/pglite-memory.ts [--top 15] [--all]
 //
-// Finding (Node 24, PGlite 0.5): the WASM heap stays at 189 MB; the process peak (~870 MB, RSS ~370 MB
-// after) comes from V8 compiling PGlite's hot WASM functions with TurboFan during the first
-// migration's DDL. With --liftoff-only (V8 flags must be on the command line: v8.setFlagsFromString
-// after start-up does not change how WASM is compiled) the peak is ~290 MB.
+// The WASM tiering is chosen as openDb chooses it (src/db/connection.ts, chooseWasmTiering).
+// Finding (Node 24, PGlite 0.5): the WASM heap stays at 189 MB. With V8's default tiering
+// (COMMISSION_SYNC_PGLITE_OPTIMIZE=1) the process peak (~870 MB, RSS ~390 MB after) comes from V8
+// compiling PGlite's hot WASM functions with its optimizing compiler during the first migration's DDL;
+// on the baseline compiler alone (the default since the flags are set at runtime) the peak is ~290 MB.
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import { PGlite } from '@electric-sql/pglite';
 import ClientPgLite from 'knex-pglite';
-import { initPgliteDir } from '../src/db/connection.ts';
+import { chooseWasmTiering, initPgliteDir } from '../src/db/connection.ts';
 import { migrations } from '../migrations/index.ts';
 
 const args = process.argv.slice(2);
@@ -26,10 +27,11 @@ try {
   const r0 = rss();
   mkdirSync(dir);
   await initPgliteDir(dir);
+  const tiering = chooseWasmTiering();
   const pglite = new PGlite({ dataDir: dir });
   await pglite.waitReady;
   const heap = (): number => mb((pglite as unknown as { Module: { HEAPU8: Uint8Array } }).Module.HEAPU8.length);
-  console.log(`start rss ${r0} MB; after open: rss ${rss()} MB, wasm heap ${heap()} MB, maxRSS ${mb(process.resourceUsage().maxRSS * 1024)} MB`);
+  console.log(`wasm tiering: ${tiering}; start rss ${r0} MB; after open: rss ${rss()} MB, wasm heap ${heap()} MB, maxRSS ${mb(process.resourceUsage().maxRSS * 1024)} MB`);
   const db: Knex = knexFactory({ client: ClientPgLite as unknown as typeof knexFactory.Client, dialect: 'postgres', connection: () => ({ pglite }) as object } as Knex.Config);
   const maxRss = (): number => mb(process.resourceUsage().maxRSS * 1024);
   const rows: Array<{ migration: string; sql: string; ms: number; rss: number; drss: number; heap: number; dheap: number; max: number; dmax: number }> = [];

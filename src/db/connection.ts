@@ -5,6 +5,7 @@ import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import v8 from 'node:v8';
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
 import type ClientPgLiteType from 'knex-pglite';
@@ -82,6 +83,27 @@ export function isPglite(db: Db): boolean {
   return ClientPgLite !== undefined && (db.client.config as { client?: unknown }).client === ClientPgLite;
 }
 
+/**
+ * Keeps this process's WASM (PGlite's, in practice) on V8's baseline compiler, Liftoff. By default
+ * V8 also recompiles hot WASM functions with its optimizing compiler, and for PGlite's 9 MB module
+ * that compile briefly takes ~500 MB (the first DDL statements compile the catalog and executor code):
+ * most of an embedded run's peak (10k migration alone: peak RSS ~870 → ~290 MB). `--liftoff-only`
+ * on the command line does the same, but its implications are not applied by setFlagsFromString: the
+ * two flags it implies are set here, before PGlite compiles its module (which is when V8 reads them).
+ * Liftoff code is slower; COMMISSION_SYNC_PGLITE_OPTIMIZE=1 keeps the optimizing tier (more CPU saved,
+ * more memory). Decided once per process; returns the choice.
+ */
+let wasmTiering: 'baseline' | 'optimizing' | undefined;
+export function chooseWasmTiering(env: NodeJS.ProcessEnv = process.env): 'baseline' | 'optimizing' {
+  if (wasmTiering) return wasmTiering;
+  wasmTiering = env.COMMISSION_SYNC_PGLITE_OPTIMIZE === '1' ? 'optimizing' : 'baseline';
+  if (wasmTiering === 'baseline') {
+    v8.setFlagsFromString('--no-wasm-dynamic-tiering');
+    v8.setFlagsFromString('--no-wasm-tier-up');
+  }
+  return wasmTiering;
+}
+
 export async function openDb(opts: DbOptions = {}): Promise<Db> {
   const url = opts.url;
   if (url && /^postgres(ql)?:\/\//.test(url)) {
@@ -114,6 +136,7 @@ export async function openDb(opts: DbOptions = {}): Promise<Db> {
     mkdirSync(dataDir, { recursive: true });
     if (!existsSync(path.join(dataDir, 'PG_VERSION'))) await initPgliteDir(dataDir);
   }
+  chooseWasmTiering();
   const [{ PGlite }, client] = await Promise.all([import('@electric-sql/pglite'), import('knex-pglite')]);
   ClientPgLite ??= client.default;
   // PGlite's shared_buffers (128 MB by default) live in its WASM heap and stay resident once touched:
