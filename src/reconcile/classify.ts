@@ -3,7 +3,6 @@
 // Every finding carries a fingerprint built from its kind and the natural keys it links, so the
 // same problem keeps the same identity across runs (run.ts upserts on it).
 import { applyFraction } from '../rules/money.ts';
-import { JsonText } from '../db/bulk.ts';
 import type { MatchResult } from './match.ts';
 import { severityRank, type BillingFacts, type DiscrepancyKind, type ExpectedRow, type Finding, type JsonValue, type NetworkRow, type Severity, type Tolerance } from './types.ts';
 
@@ -105,7 +104,7 @@ function computedDetail(e: ExpectedRow): JsonValue {
     clawbackUsdMinor: e.clawbackUsdMinor,
     status: e.status,
     exclusionReason: e.exclusionReason,
-    explanation: new JsonText(e.explanationJson),
+    // explanation: not copied; the discrepancy names this commission (run.ts, migration 015)
   };
 }
 

@@ -39,6 +39,28 @@ export interface DiscrepancyFilter {
   limit?: number | undefined;
 }
 
+/**
+ * A discrepancy's detail as readers see it, as a SQL expression over `discrepancies <alias>`. The
+ * stored detail leaves out the computed commission's explanation (~2.6 kB, migration 015); it is put
+ * back at `computed.explanation`: the row's own copy (`explanation`) when the commission changed or
+ * went away after the discrepancy was last written (a trigger keeps the old one then), else the
+ * current explanation of the commission it names (`explained_by`). The result is the detail the
+ * discrepancy was written with, as before 015. jsonb orders keys itself, so the text is the same too.
+ */
+export function detailSql(alias = 'd'): string {
+  const d = alias;
+  return `CASE WHEN ${d}.explanation IS NOT NULL THEN jsonb_set(${d}.detail, '{computed,explanation}', ${d}.explanation)
+    WHEN ${d}.explained_by IS NOT NULL THEN coalesce(jsonb_set(${d}.detail, '{computed,explanation}',
+      (SELECT cc.explanation FROM computed_commissions cc WHERE cc.commission_key = ${d}.explained_by)), ${d}.detail)
+    ELSE ${d}.detail END`;
+}
+
+/** The columns toDiscrepancy reads (the detail as readers see it). */
+const RECORD_COLUMNS = [
+  'id', 'fingerprint', 'kind', 'severity', 'status', 'network', 'connection', 'partner_id', 'partner_account_id', 'billing_event_id', 'network_commission_id',
+  'computed_commission_key', 'period', 'expected_minor', 'reported_minor', 'currency', 'usd_at_stake_minor', 'reason', 'first_seen_at', 'last_seen_at', 'resolved_at',
+].map((c) => `d.${c}`);
+
 const n = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 
 export function toDiscrepancy(r: Record<string, unknown>): DiscrepancyRecord {
@@ -70,7 +92,7 @@ export function toDiscrepancy(r: Record<string, unknown>): DiscrepancyRecord {
 }
 
 export async function listDiscrepancies(db: Knex, f: DiscrepancyFilter = {}): Promise<DiscrepancyRecord[]> {
-  const q = db('discrepancies as d').leftJoin('partners as p', 'p.id', 'd.partner_id').select('d.*', db.raw('coalesce(p.name, p.partner_key) as partner_name'));
+  const q = db('discrepancies as d').leftJoin('partners as p', 'p.id', 'd.partner_id').select(...RECORD_COLUMNS, db.raw(`${detailSql('d')} AS detail`), db.raw('coalesce(p.name, p.partner_key) as partner_name'));
   if (f.ids?.length) q.whereIn('d.id', f.ids);
   if (f.status?.length) q.whereIn('d.status', f.status);
   if (f.period) q.where('d.period', f.period);

@@ -261,11 +261,22 @@ function evaluateSlice(ctx: EvalContext, network: string, period: string, networ
   return { findings, items };
 }
 
-/** Discrepancy columns a later sighting refreshes (kind, network, period, commission key and the first_* stay). */
+/**
+ * Discrepancy columns a later sighting refreshes (kind, network, period, commission key and the
+ * first_* stay). `explained_by` names the commission whose explanation readers show at
+ * detail.computed.explanation (migration 015); a refresh names it again and drops the old copy the
+ * trigger may have kept in `explanation` (the commission changed since).
+ */
 const REFRESHED = [
   'severity', 'connection', 'partner_id', 'partner_account_id', 'billing_event_id', 'network_commission_id', 'expected_minor', 'reported_minor', 'currency', 'usd_at_stake_minor',
-  'detail', 'last_run_id', 'last_seen_at',
+  'detail', 'explained_by', 'explanation', 'last_run_id', 'last_seen_at',
 ];
+
+/** The commission whose explanation a finding's detail shows: detail.computed (classify's computedDetail). */
+function explainedBy(f: Finding): string | null {
+  const c = f.detail.computed;
+  return c !== null && typeof c === 'object' && !Array.isArray(c) && typeof c.key === 'string' ? c.key : null;
+}
 const UPSERT_DISCREPANCY = upsertClause(['fingerprint'], [...REFRESHED, 'status', 'resolved_at'], {
   // A resolved problem that shows up again is reopened; ignored and approved keep their decision.
   set: {
@@ -303,7 +314,9 @@ async function persist(db: Knex, runId: number, findings: Finding[], now: Date, 
       currency: f.currency,
       usd_at_stake_minor: f.usdAtStakeMinor,
       status: 'open',
-      detail: f.detail, // serialized by bulkInsert, which splices in the JsonText explanations
+      detail: f.detail,
+      explained_by: explainedBy(f),
+      explanation: null,
       first_run_id: runId,
       last_run_id: runId,
       first_seen_at: now,

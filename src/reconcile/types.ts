@@ -1,6 +1,5 @@
 // Plain in-memory shapes reconciliation works on. The run module (run.ts) loads them from the
 // canonical tables; match.ts and classify.ts are pure functions over them.
-import type { JsonText } from '../db/bulk.ts';
 
 export const DISCREPANCY_KINDS = [
   'missing_in_network',
@@ -17,8 +16,7 @@ export const SEVERITIES = ['info', 'low', 'medium', 'high', 'critical'] as const
 export type Severity = (typeof SEVERITIES)[number];
 export const severityRank = (s: Severity): number => SEVERITIES.indexOf(s);
 
-/** JsonText: JSON text embedded verbatim when the finding is written (bulkInsert splices it in). */
-export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue } | JsonText;
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 
 /** A commission as a network reported it (network_commissions). */
 export interface NetworkRow {
@@ -82,12 +80,11 @@ export interface ExpectedRow {
   /** Clawbacks booked against this commission (USD minor, negative or zero). */
   clawbackUsdMinor: number;
   /**
-   * The rules' explanation as jsonb text (canonical: equal values give equal text), never parsed: a
-   * finding's detail embeds it verbatim, the signature hashes the text. Parsing ~2.6 kB of JSON per
-   * row, re-serializing it key-sorted for the signature and again for the detail was about half of
-   * a full run's CPU.
+   * md5 of the rules' explanation (jsonb text), for the row signature only: a discrepancy names its
+   * commission instead of copying the explanation (migration 015), so reconcile never loads it, but
+   * a changed explanation must still re-evaluate the row (the discrepancy is rewritten to show it).
    */
-  explanationJson: string;
+  explanationMd5: string;
   billing: BillingFacts;
 }
 

@@ -3,6 +3,7 @@
 import type { Knex } from 'knex';
 import { explainCommission } from '../rules/explain.ts';
 import type { ComputedCommission, Explanation } from '../rules/types.ts';
+import { detailSql } from '../reconcile/discrepancies.ts';
 
 const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
 const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
@@ -171,7 +172,7 @@ const NETWORK_COLUMNS = ['id', 'connection', 'network', 'external_id', 'partner_
 
 /** One discrepancy with its billing facts, network record and rule explanation side by side. */
 export async function discrepancyDetail(db: Knex, id: number) {
-  const d = await db('discrepancies as d').leftJoin('partners as p', 'p.id', 'd.partner_id').where('d.id', id).first([...DISCREPANCY_COLUMNS, 'd.detail', 'd.fingerprint']);
+  const d = await db('discrepancies as d').leftJoin('partners as p', 'p.id', 'd.partner_id').where('d.id', id).first([...DISCREPANCY_COLUMNS, db.raw(`${detailSql('d')} AS detail`), 'd.fingerprint']);
   if (!d) return undefined;
   const billing: Record<string, unknown>[] = [];
   if (d.billing_event_id) {

@@ -7,16 +7,17 @@ import type { Knex } from 'knex';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { configSchema } from '../../src/config/schema.ts';
 import { runReconciliation, type ReconcileSummary } from '../../src/reconcile/run.ts';
-import { decideDiscrepancies } from '../../src/reconcile/discrepancies.ts';
+import { decideDiscrepancies, detailSql } from '../../src/reconcile/discrepancies.ts';
 import { standardWorld, world } from './world.ts';
 
 const config = configSchema.parse({});
 type Ids = Awaited<ReturnType<typeof standardWorld>>;
 
 async function snapshot(db: Knex) {
-  const rows = await db('discrepancies').orderBy('fingerprint').select(
+  // The detail as readers see it: the explanation put back from the commission or the kept copy.
+  const rows = await db('discrepancies as d').orderBy('fingerprint').select(
     'fingerprint', 'kind', 'severity', 'status', 'network', 'connection', 'partner_id', 'partner_account_id', 'billing_event_id', 'network_commission_id',
-    'computed_commission_key', 'period', 'expected_minor', 'reported_minor', 'currency', 'usd_at_stake_minor', 'reason', 'detail',
+    'computed_commission_key', 'period', 'expected_minor', 'reported_minor', 'currency', 'usd_at_stake_minor', 'reason', db.raw(`${detailSql('d')} AS detail`),
   );
   return rows.map((r) => ({ ...r, detail: typeof r.detail === 'string' ? JSON.parse(r.detail) : r.detail }));
 }
@@ -143,6 +144,14 @@ describe('incremental reconciliation', () => {
       await db('computed_commissions').where({ commission_key: 'cc-13-d' }).delete();
       await world(db).computed({ key: 'cc-13-d', partnerId: ids.partners.A, accountId: ids.accounts.accA, network: 'partnerstack', paymentId: await paymentId(db, 'ch_13'), amountMinor: 6500, at: '2025-02-11T10:00:00Z' });
       await db('computed_commissions').where({ commission_key: 'cc-8-d' }).update({ amount_minor: 1300, amount_usd_minor: 1300 });
+    });
+
+    // Only explanations change: an open discrepancy's commission (re-evaluated: the detail shows the
+    // new one) and the commission of one resolved earlier (cc-13-d's first version was deleted above;
+    // rw-7's partner mismatch is resolved: both keep what they showed).
+    await step('explanations only', '2025-03-03T00:00:00Z', async (db) => {
+      await db('computed_commissions').where({ commission_key: 'cc-4-d' }).update({ explanation: JSON.stringify({ note: 'recomputed cc-4-d' }) });
+      await db('computed_commissions').where({ commission_key: 'cc-7-d' }).update({ explanation: JSON.stringify({ note: 'recomputed cc-7-d' }) });
     });
 
     // Attribution moved: customer 11's commission now belongs to bob (new key), and a network row
