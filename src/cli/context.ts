@@ -39,7 +39,8 @@ export async function openApp(opts: GlobalOptions, init: { migrate?: boolean; en
   config.database = { ...config.database, url, dataDir };
   let opened: Knex | undefined;
   try {
-    opened = await openDb({ url, dataDir, poolMax: config.database.poolMax });
+    // A new PGlite directory is created already migrated when this start migrates anyway.
+    opened = await openDb({ url, dataDir, poolMax: config.database.poolMax, migrated: init.migrate !== false });
     await opened.raw('SELECT 1');
   } catch (err) {
     // Unreachable server, wrong credentials, unusable directory: a start-up error naming the setting.

@@ -45,7 +45,7 @@ async function openDemoDb(globals: GlobalOptions, env: NodeJS.ProcessEnv): Promi
   }
   if (target === 'memory://') return { db: await openDb({ url: 'memory://' }), description: describeDb({ url: 'memory://' }), url: target };
   const dir = target ?? path.join(mkdtempSync(path.join(os.tmpdir(), 'commission-sync-demo-')), 'pglite');
-  return { db: await openDb({ dataDir: dir }), description: describeDb({ dataDir: dir }), url: undefined };
+  return { db: await openDb({ dataDir: dir, migrated: true }), description: describeDb({ dataDir: dir }), url: undefined };
 }
 
 export async function runDemo(opts: DemoOptions, globals: GlobalOptions): Promise<void> {

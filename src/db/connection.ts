@@ -9,6 +9,7 @@ import v8 from 'node:v8';
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
 import type ClientPgLiteType from 'knex-pglite';
+import type { PGlite } from '@electric-sql/pglite';
 import { scrubSecrets } from '../util/secrets.ts';
 
 export type Db = Knex;
@@ -18,6 +19,11 @@ export interface DbOptions {
   url?: string | undefined;
   dataDir?: string | undefined;
   poolMax?: number | undefined;
+  /**
+   * The caller migrates right after opening: a new PGlite directory is then created already migrated
+   * (copied from the cached template, or initialised and migrated in the init child), see initPgliteDir.
+   */
+  migrated?: boolean | undefined;
 }
 
 const INT8 = 20;
@@ -77,6 +83,13 @@ const knexLog = {
 // (a cron `run`, the service) does not pay for them.
 let ClientPgLite: typeof ClientPgLiteType | undefined;
 
+/** PGlite's result parsers, as installPgParsers sets pg's. */
+export const PGLITE_PARSERS = {
+  [INT8]: (v: string) => parseInt8(v),
+  [NUMERIC]: (v: string) => v,
+  [DATE]: (v: string) => v,
+};
+
 export const PGLITE_SHARED_BUFFERS = '32MB';
 
 export function isPglite(db: Db): boolean {
@@ -125,24 +138,25 @@ export async function openDb(opts: DbOptions = {}): Promise<Db> {
       log: knexLog,
     });
   }
-  const parsers = {
-    [INT8]: (v: string) => parseInt8(v),
-    [NUMERIC]: (v: string) => v,
-    [DATE]: (v: string) => v,
-  };
   let dataDir: string | undefined;
   if (url !== 'memory://') {
     dataDir = path.resolve(opts.dataDir ?? '.data/pglite');
     mkdirSync(dataDir, { recursive: true });
-    if (!existsSync(path.join(dataDir, 'PG_VERSION'))) await initPgliteDir(dataDir);
+    if (!existsSync(path.join(dataDir, 'PG_VERSION'))) await initPgliteDir(dataDir, { migrated: opts.migrated === true });
   }
   chooseWasmTiering();
-  const [{ PGlite }, client] = await Promise.all([import('@electric-sql/pglite'), import('knex-pglite')]);
-  ClientPgLite ??= client.default;
+  const { PGlite: PGliteClass } = await import('@electric-sql/pglite');
   // PGlite's shared_buffers (128 MB by default) live in its WASM heap and stay resident once touched:
   // 32 MB bounds the embedded database's memory (10k pipeline: peak RSS 906 → 785 MB, incremental
   // run 932 → 820 MB, same CPU); the data files are still cached by the OS.
-  const pglite = new PGlite({ ...(dataDir ? { dataDir } : {}), parsers, startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${PGLITE_SHARED_BUFFERS}`] });
+  const pglite = new PGliteClass({ ...(dataDir ? { dataDir } : {}), parsers: PGLITE_PARSERS, startParams: [...PGliteClass.defaultStartParams, '-c', `shared_buffers=${PGLITE_SHARED_BUFFERS}`] });
+  return knexOnPglite(pglite);
+}
+
+/** knex over a PGlite instance made with PGLITE_PARSERS (destroying it closes the instance). */
+export async function knexOnPglite(pglite: PGlite): Promise<Db> {
+  const client = await import('knex-pglite');
+  ClientPgLite ??= client.default;
   return knexFactory({
     client: ClientPgLite as unknown as typeof knexFactory.Client,
     dialect: 'postgres',
@@ -155,19 +169,42 @@ export async function openDb(opts: DbOptions = {}): Promise<Db> {
  * The child builds a sibling temp directory that is renamed into place only when complete, so a
  * killed start leaves nothing half-made. If the child cannot run (e.g. a bundle without the script),
  * PGlite initialises in-process as before — same result, higher peak.
+ *
+ * With `migrated` (the caller migrates next), the new directory is a copy of the cached template for
+ * this PGlite version and migration list when there is one (no child, no initdb, no migrations);
+ * otherwise the child also migrates it and the result is saved as the template. Returns how the
+ * directory was made.
  */
-export async function initPgliteDir(dataDir: string): Promise<void> {
+export async function initPgliteDir(dataDir: string, opts: { migrated?: boolean; cacheDir?: string | undefined; key?: string } = {}): Promise<'template' | 'child' | 'none'> {
   const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
   const script = fileURLToPath(new URL(`./pglite-init${ext}`, import.meta.url));
-  if (!existsSync(script) || readdirSync(dataDir).length > 0) return;
+  if (!existsSync(script) || readdirSync(dataDir).length > 0) return 'none';
   const tmp = `${dataDir}.init-${process.pid}-${Date.now()}`;
+  const template = opts.migrated ? await import('./pglite-template.ts') : undefined;
+  const cache = template && ('cacheDir' in opts ? opts.cacheDir : template.cacheDir());
+  let key: string | undefined;
+  try {
+    if (template && cache) {
+      key = opts.key ?? (await template.currentTemplateKey());
+      if (template.copyTemplate(cache, key, tmp)) {
+        renameSync(tmp, dataDir); // replaces the empty directory
+        return 'template';
+      }
+    }
+  } catch {
+    rmSync(tmp, { recursive: true, force: true });
+  }
   try {
     // --liftoff-only: V8 keeps PGlite's WASM on its baseline compiler instead of also compiling the
     // hot functions with TurboFan, whose transient memory is most of initdb's peak (1.09 GB → 0.69 GB
     // for this child, and less CPU: initdb runs briefly, mostly code that runs once).
-    await promisify(execFile)(process.execPath, ['--liftoff-only', '--disable-warning=ExperimentalWarning', script, tmp], { timeout: 120_000 });
+    const argv = ['--liftoff-only', '--disable-warning=ExperimentalWarning', script, tmp, '--shared-buffers', PGLITE_SHARED_BUFFERS, ...(opts.migrated ? ['--migrate'] : [])];
+    await promisify(execFile)(process.execPath, argv, { timeout: 120_000 });
+    if (template && cache && key) template.saveTemplate(cache, key, tmp);
     renameSync(tmp, dataDir); // replaces the empty directory
+    return 'child';
   } catch {
     rmSync(tmp, { recursive: true, force: true });
+    return 'none';
   }
 }
