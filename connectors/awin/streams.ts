@@ -23,6 +23,7 @@ import { createAwinClient, type AwinClient } from './client.ts';
 import { awinTransactionSchema, parseAwinOptions, type AwinOptions, type AwinTransaction } from './schemas.ts';
 import { parseAwinTime, toAwinDate, toNetworkCommission } from './mapping.ts';
 import { applyIdentityMap, readIdentityCsv } from './identity.ts';
+import { staleSales } from '../stale.ts';
 
 export interface AwinRuntime {
   opts: AwinOptions;
@@ -136,6 +137,9 @@ export function transactionsStream(ctx: SyncContext, rt?: AwinRuntime): StreamDe
       } else {
         c.log.info({ step: run.steps[run.step]?.dateType, windowStart: run.windowStart }, 'resuming Awin run');
       }
+      // A tail run (look-back on, no sweep due) does not re-map unchanged records (Page.skipUnchanged,
+      // stale()); a sweep re-maps all.
+      const tail = run.sweepAt === null && opts.lookbackDays > 0;
       for (;;) {
         const step = run.steps[run.step]!;
         const wStart = DateTime.fromISO(run.windowStart, { zone });
@@ -151,16 +155,16 @@ export function transactionsStream(ctx: SyncContext, rt?: AwinRuntime): StreamDe
         c.log.debug({ dateType: step.dateType, from: wStart.toISO(), to: wEnd.toISO(), records: records.length }, 'Awin window');
         if (wEnd < stepEnd) {
           run = { ...run, windowStart: wEnd.toISO()! };
-          yield { records, state: { v: 1, txCursor: state.txCursor, changesThrough, lastSweepAt, run } };
+          yield { records, state: { v: 1, txCursor: state.txCursor, changesThrough, lastSweepAt, run }, skipUnchanged: tail };
           continue;
         }
         if (run.step + 1 < run.steps.length) {
           run = { ...run, step: run.step + 1, windowStart: run.steps[run.step + 1]!.from };
-          yield { records, state: { v: 1, txCursor: state.txCursor, changesThrough, lastSweepAt, run } };
+          yield { records, state: { v: 1, txCursor: state.txCursor, changesThrough, lastSweepAt, run }, skipUnchanged: tail };
           continue;
         }
         const changeEnd = run.steps.find((x) => x.dateType !== 'transaction')?.to ?? changesThrough;
-        yield { records, state: { v: 1, txCursor: run.steps[0]!.to, changesThrough: changeEnd, lastSweepAt: run.sweepAt ?? lastSweepAt, run: null } };
+        yield { records, state: { v: 1, txCursor: run.steps[0]!.to, changesThrough: changeEnd, lastSweepAt: run.sweepAt ?? lastSweepAt, run: null }, skipUnchanged: tail };
         return;
       }
     },
@@ -172,5 +176,6 @@ export function transactionsStream(ctx: SyncContext, rt?: AwinRuntime): StreamDe
       await attributeFromSales(trx, rows);
       return { inserted: ids.size };
     },
+    stale: (trx, keys, c) => staleSales(trx, c.connection.name, keys),
   };
 }

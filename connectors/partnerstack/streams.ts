@@ -23,6 +23,7 @@ import {
   upsertPartnerAccounts,
 } from '../../src/model/index.ts';
 import { sweepDue, tailMs } from '../../src/sync/lookback.ts';
+import { stalePsRewards, stalePsTransactions } from '../stale.ts';
 import { chunk } from '../../src/util/chunk.ts';
 import { dedupeBy } from '../../src/util/dedupe.ts';
 import type { PartnerStackClient } from './client.ts';
@@ -185,6 +186,9 @@ export async function* readWindow(
   // Keys already yielded by an earlier phase of this pass (in memory: a resumed pass may yield a
   // record twice, which is a harmless upsert; this only keeps the counts honest).
   const seen = new Set<string>();
+  // A tail re-reads records mostly unchanged since the last run: those need not be re-mapped (see
+  // Page.skipUnchanged and the streams' stale()); a sweep re-maps everything.
+  const tail = pass.sweepAt === null;
   for (;;) {
     const phase = phases[pass.phase] ?? {};
     // Inclusiveness of min_created is undocumented: from − 1 ms covers the boundary either way.
@@ -200,12 +204,12 @@ export async function* readWindow(
     }
     if (hasMore && res.items.length > 0) {
       pass = { ...pass, startingAfter: lastKey(res.items, path) };
-      yield { records: items, state: { lastCompletedTo: state.lastCompletedTo, lastSweepAt, pass } };
+      yield { records: items, state: { lastCompletedTo: state.lastCompletedTo, lastSweepAt, pass }, skipUnchanged: tail };
       continue;
     }
     if (pass.phase + 1 < phases.length) {
       pass = { ...pass, phase: pass.phase + 1, startingAfter: null };
-      yield { records: items, state: { lastCompletedTo: state.lastCompletedTo, lastSweepAt, pass } };
+      yield { records: items, state: { lastCompletedTo: state.lastCompletedTo, lastSweepAt, pass }, skipUnchanged: tail };
       continue;
     }
     yield {
@@ -213,6 +217,7 @@ export async function* readWindow(
       state: { lastCompletedTo: pass.to, lastSweepAt: pass.sweepAt ?? lastSweepAt, pass: null },
       // A tail is as complete as a sweep within its own bounds, so it also detects deletions there.
       completedWindow: { from: new Date(pass.from ?? 0), to: new Date(pass.to), since: new Date(pass.since) },
+      skipUnchanged: tail,
     };
     return;
   }
@@ -343,6 +348,7 @@ export function buildStreams(deps: StreamDeps): StreamDef<any, any>[] { // eslin
       await writeTransactions(trx, recs, ctx.connection.name);
       return { inserted: recs.length };
     },
+    stale: (trx, keys, ctx) => stalePsTransactions(trx, ctx.connection.name, keys),
     onDeleted: (trx, keys, ctx) => markNetworkTransactionsDeleted(trx, ctx.connection.name, keys),
   };
 
@@ -358,6 +364,7 @@ export function buildStreams(deps: StreamDeps): StreamDef<any, any>[] { // eslin
       await writeRewards(trx, recs, ctx.connection.name, o);
       return { inserted: recs.length };
     },
+    stale: (trx, keys, ctx) => stalePsRewards(trx, ctx.connection.name, keys, PARTNERSHIP_LINK_KIND),
     onDeleted: (trx, keys, ctx) => markNetworkCommissionsDeleted(trx, ctx.connection.name, keys),
   };
 

@@ -12,6 +12,7 @@ import type { Knex } from 'knex';
 import type { Json, Page, StreamDef, SyncContext } from '../../src/sync/types.ts';
 import { StopSync } from '../../src/sync/engine.ts';
 import { sweepDue, tailMs } from '../../src/sync/lookback.ts';
+import { staleSales } from '../stale.ts';
 import { resolveSecret } from '../../src/config/load.ts';
 import { upsertPartnerAccounts, upsertNetworkCommissions, markNetworkCommissionsDeleted, attributeFromSales } from '../../src/model/index.ts';
 import type { AccountRef } from '../../src/model/partners.ts';
@@ -138,6 +139,8 @@ export function transactionDetailStream(ctx: SyncContext, rt?: ShareASaleRuntime
         c.log.info({ window: pass.windowStart, page: pass.page }, 'resuming ShareASale pass');
       }
       const passTo = day(pass.to, zone);
+      // A tail's unchanged records are not re-mapped (Page.skipUnchanged, stale()); a sweep re-maps all.
+      const tail = pass.sweepAt === null;
       for (;;) {
         const wStart = day(pass.windowStart, zone);
         let wEnd = wStart.plus({ days: opts.windowDays - 1 });
@@ -168,7 +171,7 @@ export function transactionDetailStream(ctx: SyncContext, rt?: ShareASaleRuntime
         c.log.debug({ window: [wStart.toFormat(ISO_DAY), wEnd.toFormat(ISO_DAY)], page: pass.page, rows: dataRows }, 'ShareASale page');
         if (full) {
           pass = { ...pass, page: pass.page + 1 };
-          yield { records, rejects, state: { v: 1, syncedThrough: state.syncedThrough, lastSweepAt, pass } };
+          yield { records, rejects, state: { v: 1, syncedThrough: state.syncedThrough, lastSweepAt, pass }, skipUnchanged: tail };
           continue;
         }
         if (wEnd >= passTo) {
@@ -179,14 +182,16 @@ export function transactionDetailStream(ctx: SyncContext, rt?: ShareASaleRuntime
             rejects,
             state: { v: 1, syncedThrough: pass.to, lastSweepAt: pass.sweepAt ?? lastSweepAt, pass: null },
             completedWindow: { from: zoneFrom, to: zoneTo, since: new Date(pass.since) },
+            skipUnchanged: tail,
           };
           return;
         }
         pass = { ...pass, windowStart: wEnd.plus({ days: 1 }).toFormat(ISO_DAY), page: 1 };
-        yield { records, rejects, state: { v: 1, syncedThrough: state.syncedThrough, lastSweepAt, pass } };
+        yield { records, rejects, state: { v: 1, syncedThrough: state.syncedThrough, lastSweepAt, pass }, skipUnchanged: tail };
       }
     },
     write: (trx, records, c) => writeSasTransactions(trx, records, { connection: c.connection.name, currency: opts.currency }),
+    stale: (trx, keys, c) => staleSales(trx, c.connection.name, keys),
     onDeleted: (trx, keys, c) => markNetworkCommissionsDeleted(trx, c.connection.name, keys),
   };
 }

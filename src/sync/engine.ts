@@ -88,7 +88,7 @@ export async function runStreams(opts: RunStreamsOptions): Promise<SyncRunResult
       result.streams[stream.name] = await syncStream(ctx, stream, opts);
       // Only after enough new records for some table to have doubled: an incremental run's streams
       // read a few records each, and the size check is a fixed cost per stream otherwise.
-      if (recordsSinceStatsCheck >= STATS_CHECK_MIN_RECORDS) await refreshPlannerStats(ctx);
+      if (statsCheck(db).records >= STATS_CHECK_MIN_RECORDS) await refreshPlannerStats(ctx);
     }
   } catch (err) {
     const stopped = err instanceof StopSync;
@@ -116,7 +116,7 @@ async function syncStream(ctx: SyncContext, stream: StreamDef<any, any>, opts: R
   // Pages are read into a batch and committed together; while one batch commits, the next pages
   // are already being fetched (one commit in flight at a time, in order). A commit failure is
   // kept and raised at the next step instead of as an unhandled rejection mid-fetch.
-  let batch: Array<Page<Json>> = [];
+  let batch: Part[] = [];
   let batchSize = 0;
   let batchStarted = 0;
   let inflight: Promise<void> | undefined;
@@ -134,9 +134,10 @@ async function syncStream(ctx: SyncContext, stream: StreamDef<any, any>, opts: R
       await commitBatch(ctx, stream, pages, stats, keysAtStart);
       // Within a stream too (at most every few seconds), not only after it: a long first import
       // (75k Stripe invoices) also queries the tables it is filling (refund links).
-      if (Date.now() - lastStatsCheck >= STATS_CHECK_MS && recordsSinceStatsCheck >= STATS_CHECK_MIN_RECORDS) await refreshPlannerStats(ctx);
+      const st = statsCheck(ctx.db);
+      if (Date.now() - st.last >= STATS_CHECK_MS && st.records >= STATS_CHECK_MIN_RECORDS) await refreshPlannerStats(ctx);
       const first = stats.pages + 1;
-      stats.pages += pages.filter((p) => !partialPages.has(p)).length;
+      stats.pages += pages.filter((p) => !p.partial).length;
       opts.onProgress?.({ connection: ctx.connection.name, stream: stream.name, pages: stats.pages, records: stats.records, quarantined: stats.quarantined });
       for (let n = first; n <= stats.pages; n++) await opts.afterPage?.(stream.name, n);
     })().catch((err: unknown) => {
@@ -151,7 +152,7 @@ async function syncStream(ctx: SyncContext, stream: StreamDef<any, any>, opts: R
       for (const part of splitPage(page, batchRecords)) {
         if (batch.length === 0) batchStarted = Date.now();
         batch.push(part);
-        batchSize += part.records.length + (part.rejects?.length ?? 0);
+        batchSize += part.page.records.length + (part.page.rejects?.length ?? 0);
         if (batchSize >= batchRecords || Date.now() - batchStarted >= batchMaxMs) {
           await settle();
           flush();
@@ -192,8 +193,11 @@ async function loadStreamStart(db: Knex, connection: string, stream: string): Pr
 const RAW_ROW: Array<[string, string]> = [['external_id', 'text'], ['hash', 'text'], ['payload', 'json']];
 const KEY_ROW: Array<[string, string]> = [['external_id', 'text'], ['record_at', 'timestamptz'], ['hash', 'text']];
 
-/** Leading parts of a page split by splitPage: committed without a checkpoint (the page's state is its last part's). */
-const partialPages = new WeakSet<Page<Json>>();
+/** A page or part of one; a `partial` part (all but the last of a split page) is committed without a checkpoint. */
+export interface Part {
+  page: Page<Json>;
+  partial: boolean;
+}
 
 /**
  * A page holding more than `max` records (a whole month of a network's report, one window of a
@@ -204,24 +208,24 @@ const partialPages = new WeakSet<Page<Json>>();
  * rejects; a run killed between parts re-reads the page from the previous checkpoint, and writing its
  * first parts again is an idempotent upsert.
  */
-export function splitPage(page: Page<Json>, max: number): Array<Page<Json>> {
-  if (page.records.length <= max) return [page];
-  const parts: Array<Page<Json>> = [];
+export function splitPage(page: Page<Json>, max: number): Part[] {
+  if (page.records.length <= max) return [{ page, partial: false }];
+  const parts: Part[] = [];
   for (let i = 0; i < page.records.length; i += max) {
     const records = page.records.slice(i, i + max);
-    if (i + max < page.records.length) {
-      const part: Page<Json> = { records, state: page.state, context: page.context };
-      partialPages.add(part);
-      parts.push(part);
-    } else parts.push({ ...page, records });
+    if (i + max < page.records.length) parts.push({ page: { records, state: page.state, context: page.context, skipUnchanged: page.skipUnchanged }, partial: true });
+    else parts.push({ page: { ...page, records }, partial: false });
   }
   return parts;
 }
 
-async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, pages: Array<Page<Json>>, stats: StreamStats, lookUpStored: boolean): Promise<void> { // eslint-disable-line @typescript-eslint/no-explicit-any
+async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, parts: Part[], stats: StreamStats, lookUpStored: boolean): Promise<void> { // eslint-disable-line @typescript-eslint/no-explicit-any
   const conn = ctx.connection.name;
+  const pages = parts.map((p) => p.page);
   const valid: unknown[] = [];
   const hashes: string[] = [];
+  /** Per valid record: its page is a tail's (unchanged content need not be re-mapped). */
+  const tail: boolean[] = [];
   // Raw and key rows as JSON texts built here (the payload text is embedded as is; the columns
   // every row shares go as parameters): see bulkInsertTexts.
   const rawTexts: string[] = [];
@@ -241,6 +245,7 @@ async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, pages:
       const rec = parsed.data;
       const key = stream.key(rec);
       valid.push(rec);
+      tail.push(page.skipUnchanged === true);
       // The hash is of the payload as received (not key-sorted): a record the API re-sends with its
       // keys in another order is stored as one more raw version, which is harmless, and hashing the
       // text already built for storage saves a second serialization of every record.
@@ -254,7 +259,7 @@ async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, pages:
     }
   }
   // The checkpoint is the state after the batch's last whole page (a batch may end inside a page).
-  const last = pages.findLast((p) => !partialPages.has(p));
+  const last = parts.findLast((p) => !p.partial)?.page;
 
   let unchanged = 0;
   let written = valid.length;
@@ -274,20 +279,38 @@ async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, pages:
       const res = await trx.raw('SELECT external_id, hash, deleted_at IS NULL AS live FROM stream_keys WHERE connection = ? AND stream = ? AND external_id = ANY(?::text[])', [conn, stream.name, keys]);
       for (const r of res.rows as Array<{ external_id: string; hash: string | null; live: boolean }>) stored.set(r.external_id, { hash: r.hash, live: r.live });
     }
-    const skip = stream.skipUnchanged && ctx.config.sync.skipUnchanged;
+    const skipAll = stream.skipUnchanged === true && ctx.config.sync.skipUnchanged;
+    const skipTail = ctx.config.sync.skipUnchanged;
     const toWrite: unknown[] = [];
     const newRaw: string[] = [];
     const rawSeen = new Set<string>();
+    // 0 = write, 1 = skip, 2 = skip unless the stream's stale() names it.
+    const verdict = new Uint8Array(valid.length);
+    const candidates: string[] = [];
     for (let i = 0; i < valid.length; i++) {
       const s = stored.get(keys[i]!);
       const same = s !== undefined && s.hash === hashes[i];
-      const version = `${keys[i]!}|${hashes[i]!}`;
-      if (!same && !rawSeen.has(version)) {
-        rawSeen.add(version);
-        newRaw.push(rawTexts[i]!);
+      if (!same) {
+        const version = `${keys[i]!}|${hashes[i]!}`;
+        if (!rawSeen.has(version)) {
+          rawSeen.add(version);
+          newRaw.push(rawTexts[i]!);
+        }
+        continue;
       }
-      // Same key, same content as last stored (and not deleted since): nothing to re-map.
-      if (skip && same && s.live) unchanged++;
+      // Same key, same content as last stored (and not deleted since): nothing to re-map — on a
+      // skipUnchanged stream always, on a tail page unless a link it looks up arrived since.
+      if (!s.live) continue;
+      if (skipAll) verdict[i] = 1;
+      else if (skipTail && tail[i]) {
+        verdict[i] = stream.stale ? 2 : 1;
+        if (stream.stale) candidates.push(keys[i]!);
+      }
+    }
+    const stale = candidates.length > 0 ? await stream.stale!(trx, [...new Set(candidates)], ctx) : undefined;
+    for (let i = 0; i < valid.length; i++) {
+      const v = verdict[i]!;
+      if (v === 1 || (v === 2 && !stale!.has(keys[i]!))) unchanged++;
       else toWrite.push(valid[i]);
     }
     written = toWrite.length;
@@ -339,7 +362,7 @@ async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, pages:
         .merge(['state', 'run_id', 'updated_at']);
     }
   }));
-  recordsSinceStatsCheck += valid.length + bad.length;
+  statsCheck(ctx.db).records += valid.length + bad.length;
   if (bad.length > 0) ctx.log.warn({ stream: stream.name, quarantined: bad.length, first: scrubSecrets(bad[0]!.error).slice(0, 300) }, 'records quarantined');
   stats.records += valid.length;
   stats.written += written;
@@ -357,8 +380,13 @@ const STATS_CHECK_MS = 5_000;
  * any stream). A table of ANALYZE_MIN_PAGES (512 kB) needs thousands of rows to double.
  */
 const STATS_CHECK_MIN_RECORDS = 1_000;
-let lastStatsCheck = 0;
-let recordsSinceStatsCheck = 0;
+/** Per database handle (not per process: connections to different databases must not share it). */
+const statsChecks = new WeakMap<Knex, { last: number; records: number }>();
+function statsCheck(db: Knex): { last: number; records: number } {
+  let st = statsChecks.get(db);
+  if (!st) statsChecks.set(db, (st = { last: 0, records: 0 }));
+  return st;
+}
 
 /**
  * ANALYZEs the tables that have grown to twice their size at their last statistics (checked after
@@ -372,8 +400,9 @@ let recordsSinceStatsCheck = 0;
  * a table another connection is analyzing, and a failure only costs the plan.
  */
 async function refreshPlannerStats(ctx: SyncContext): Promise<void> {
-  lastStatsCheck = Date.now();
-  recordsSinceStatsCheck = 0;
+  const st = statsCheck(ctx.db);
+  st.last = Date.now();
+  st.records = 0;
   try {
     const res = await ctx.db.raw(
       `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace

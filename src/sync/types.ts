@@ -44,6 +44,13 @@ export interface Page<TState> {
   context?: unknown;
   /** Extra raw records that failed before validation (e.g. truncated CSV rows), with the reason. */
   rejects?: Array<{ payload: unknown; error: string; location?: string }> | undefined;
+  /**
+   * Set by a window stream on the pages of a *tail* pass (src/sync/lookback.ts): records of this
+   * page whose content is unchanged since stored (same key, same hash, not deleted) are not handed
+   * to write(), except those the stream's `stale` names. A sweep leaves it unset, so it re-maps
+   * every record as before (the slow path that also picks up links that moved).
+   */
+  skipUnchanged?: boolean | undefined;
 }
 
 export interface WriteStats {
@@ -78,6 +85,13 @@ export interface StreamDef<TRecord = unknown, TState extends Json = Json> {
    * attributing through a billing document) must be re-written on every read, so it does not opt in.
    */
   skipUnchanged?: boolean;
+  /**
+   * For pages with `skipUnchanged` (tails): of the keys of unchanged records about to be skipped,
+   * the ones whose canonical rows would come out differently if re-mapped now, because a link the
+   * mapping looks up has arrived since (a customer, a partner account, a billing document). Those
+   * are handed to write() like changed records. One query per batch at most.
+   */
+  stale?(trx: Knex.Transaction, keys: string[], ctx: SyncContext): Promise<Set<string>>;
   /** Marks canonical rows whose source records vanished from a rescanned window. */
   onDeleted?(trx: Knex.Transaction, keys: string[], ctx: SyncContext): Promise<void>;
 }

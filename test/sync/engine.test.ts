@@ -152,6 +152,47 @@ describe('sync engine', () => {
   });
 
 
+  it('tail pages skip unchanged records but write changed and stale ones; deletions inside the tail are still found; a sweep re-maps all', async () => {
+    const t = await newDb();
+    const data = items(30);
+    const window = { lookbackFrom: new Date(T0), lookbackTo: new Date(T0 + 29 * 60_000) };
+    const written: string[] = [];
+    const asked: string[][] = [];
+    const stale = async (_trx: unknown, keys: string[]) => {
+      asked.push([...keys].sort());
+      return new Set(keys.filter((k) => k === 'it_0004'));
+    };
+    const run = (tail: boolean, cfg = pageConfig) => {
+      written.length = 0;
+      return runStreams({ db: t.db, config: cfg, connection, streams: [toyStream(BASE, { ...window, tail, stale, written })], log: silentLogger });
+    };
+    serve(data, 10);
+    // A first import has no stored hashes: everything is written, stale() is not asked.
+    expect((await run(true)).streams.items).toMatchObject({ records: 30, written: 30, unchanged: 0 });
+    expect(asked).toEqual([]);
+    nock.cleanAll();
+    // Tail: it_0007 changed, it_0010 vanished, it_0004 unchanged but stale; the other 27 are skipped.
+    const next = data.filter((d) => d.id !== 'it_0010').map((d) => (d.id === 'it_0007' ? { ...d, amount: 99_999 } : d));
+    serve(next, 10);
+    await t.db('network_transactions').where({ external_id: 'it_0004' }).update({ amount_minor: 1 }); // what a re-map repairs
+    expect((await run(true)).streams.items).toMatchObject({ records: 29, written: 2, unchanged: 27, deleted: 1 });
+    expect(written.sort()).toEqual(['it_0004', 'it_0007']);
+    expect(asked.flat()).toHaveLength(28);
+    const tx = async (id: string) => t.db('network_transactions').where({ external_id: id }).first('amount_minor', 'deleted_at');
+    expect(Number((await tx('it_0007')).amount_minor)).toBe(99_999);
+    expect(Number((await tx('it_0004')).amount_minor)).toBe(1004);
+    expect((await tx('it_0010')).deleted_at).not.toBeNull();
+    // A vanished record that comes back is written (its key was deleted), even on a tail.
+    nock.cleanAll();
+    serve(data.map((d) => (d.id === 'it_0007' ? { ...d, amount: 99_999 } : d)), 10);
+    expect((await run(true)).streams.items).toMatchObject({ records: 30, written: 2, unchanged: 28 });
+    expect(written.sort()).toEqual(['it_0004', 'it_0010']);
+    expect((await tx('it_0010')).deleted_at).toBeNull();
+    // Not a tail (a sweep), or sync.skipUnchanged off: every record is re-mapped.
+    expect((await run(false)).streams.items).toMatchObject({ records: 30, written: 30, unchanged: 0 });
+    expect((await run(true, configSchema.parse({ sync: { skipUnchanged: false, batchRecords: 1 } }))).streams.items).toMatchObject({ records: 30, written: 30, unchanged: 0 });
+  });
+
   it('keeps one raw version per distinct content: re-reads add none, a change adds one, a change back adds none', async () => {
     const t = await newDb();
     const data = items(12);

@@ -8,11 +8,13 @@ export const itemSchema = z.looseObject({ id: z.string(), amount: z.number().int
 type Item = z.infer<typeof itemSchema>;
 type State = { after: string | null; since: string | null; [k: string]: string | null };
 
-export function toyStream(baseURL: string, opts: { lookbackFrom?: Date; lookbackTo?: Date; skipUnchanged?: boolean; written?: string[] } = {}): StreamDef<Item, State> {
+/** `tail`: pages say Page.skipUnchanged (a look-back tail); `stale` is the stream's StreamDef.stale. */
+export function toyStream(baseURL: string, opts: { lookbackFrom?: Date; lookbackTo?: Date; skipUnchanged?: boolean; written?: string[]; tail?: boolean; stale?: StreamDef['stale'] } = {}): StreamDef<Item, State> {
   const http = createHttpClient({ connection: 'toy', baseURL, retries: 0 });
   return {
     name: 'items',
     ...(opts.skipUnchanged ? { skipUnchanged: true } : {}),
+    ...(opts.stale ? { stale: opts.stale } : {}),
     schema: itemSchema,
     key: (r) => r.id,
     recordTime: (r) => new Date(r.created),
@@ -30,6 +32,7 @@ export function toyStream(baseURL: string, opts: { lookbackFrom?: Date; lookback
           records: items,
           state: done ? { after: null, since: null } : { after, since },
           completedWindow: done && opts.lookbackFrom && opts.lookbackTo ? { from: opts.lookbackFrom, to: opts.lookbackTo, since: new Date(since) } : undefined,
+          ...(opts.tail ? { skipUnchanged: true } : {}),
         };
         if (done) return;
       }

@@ -96,6 +96,42 @@ describe('partnerstack look-back cadence (sweep every 24 h, 48 h tail)', () => {
     expect(await state('transactions')).toEqual({ lastCompletedTo: NOW + DAY, lastSweepAt: NOW + DAY, pass: null });
   });
 
+  it('transactions: a tail skips unchanged rows whose links are current, and re-maps one whose customer arrived or whose partner moved since', async () => {
+    const one = async <T>(q: Promise<T[]>): Promise<T> => (await q)[0]!;
+    const customer = async (key: string) => {
+      const c = await one(t.db('customers').insert({ customer_key: `acct_${key}` }).returning<{ id: number }[]>('id'));
+      await t.db('customer_identities').insert({ customer_id: c.id, system: 'partnerstack', connection: 'ps', external_id: key });
+      return c.id;
+    };
+    const account = async (key: string) => {
+      const p = await one(t.db('partners').insert({ partner_key: `partnerstack:${key}` }).returning<{ id: number }[]>('id'));
+      return (await one(t.db('partner_accounts').insert({ partner_id: p.id, connection: 'ps', network: 'partnerstack', external_id: key }).returning<{ id: number }[]>('id'))).id;
+    };
+    const attribute = (customerId: number, accountId: number) =>
+      t.db('attributions').insert({ customer_id: customerId, partner_account_id: accountId, connection: 'ps', network: 'partnerstack', source_ref: `customer:${customerId}` }).onConflict(['connection', 'source_ref']).merge(['partner_account_id']);
+    const [acc1, acc2] = [await account('p1'), await account('p2')];
+    const known = await customer('cust_2');
+    await attribute(known, acc1);
+    const withCustomer = (item: Item, key: string): Item => ({ ...item, customer: { key, email: null, external_key: null } });
+    store.transactions = [withCustomer(txn('in_a', NOW - 5 * H), 'cust_1'), withCustomer(txn('in_b', NOW - 6 * H), 'cust_2')];
+    expect((await sync(t.db, conn, { now: new Date(NOW), only: ['transactions'] })).status).toBe('succeeded');
+    const links = async () => Object.fromEntries((await t.db('network_transactions').select('external_id', 'customer_id', 'partner_account_id')).map((r) => [r.external_id, [r.customer_id === null ? null : Number(r.customer_id), r.partner_account_id === null ? null : Number(r.partner_account_id)]]));
+    expect(await links()).toEqual({ in_a: [null, null], in_b: [known, acc1] });
+
+    // cust_1 arrives (with its partner): in_a is unchanged but re-mapped; in_b is skipped.
+    const late = await customer('cust_1');
+    await attribute(late, acc2);
+    const r2 = await sync(t.db, conn, { now: new Date(NOW + H), only: ['transactions'] });
+    expect(r2.streams.transactions).toMatchObject({ records: 2, written: 1, unchanged: 1 });
+    expect(await links()).toEqual({ in_a: [late, acc2], in_b: [known, acc1] });
+
+    // cust_2 moves to p2: in_b's partner follows on the next tail; nothing else is re-written.
+    await attribute(known, acc2);
+    const r3 = await sync(t.db, conn, { now: new Date(NOW + 2 * H), only: ['transactions'] });
+    expect(r3.streams.transactions).toMatchObject({ records: 2, written: 1, unchanged: 1 });
+    expect(await links()).toEqual({ in_a: [late, acc2], in_b: [known, acc2] });
+  });
+
   it('rewards: both phases use the tail between sweeps; an old status change waits for the sweep', async () => {
     store.rewards = [reward('rew_old', 'pending', NOW - 20 * DAY), reward('rew_sched', 'scheduled', NOW - 15 * DAY), reward('rew_1', 'pending', NOW - DAY)];
     expect((await sync(t.db, conn, { now: new Date(NOW), only: ['rewards'] })).status).toBe('succeeded');

@@ -104,6 +104,30 @@ describe('ShareASale look-back cadence (sweep every 24 h, 48 h tail)', () => {
     expect((await state()).lastSweepAt).toBe(NOW + 30 * H);
   });
 
+  it('a tail does not re-write unchanged sales, except one whose billing document arrived since (R1 attribution); the sweep re-writes all', async () => {
+    fake.store.transactions.push(row(3001, NOW - 10 * H), row(3002, NOW - 20 * H), row(3003, NOW - 30 * H));
+    expect((await sync(NOW)).status).toBe('succeeded');
+    const attributions = async () => (await t.db('attributions').where({ connection: 'shareasale' }).select('source_ref')).map((a: { source_ref: string }) => a.source_ref);
+    expect(await attributions()).toEqual([]);
+    // in_3002 reaches billing after its sale was read; 3003 changes (locked).
+    const [cust] = await t.db('customers').insert({ customer_key: 'acme' }).returning<{ id: number }[]>('id');
+    await t.db('billing_events').insert({ connection: 'stripe', billing_system: 'stripe', kind: 'payment', external_id: 'ch_3002', document_id: 'in_3002', customer_id: cust!.id, occurred_at: new Date(NOW - 21 * H), amount_minor: 10_000, currency: 'USD' });
+    fake.store.transactions[2] = { ...fake.store.transactions[2]!, 'Lock Date': '06/09/2025' };
+    const changeSeq = async () => Object.fromEntries((await t.db('network_commissions').select('external_id', 'change_seq')).map((x: { external_id: string; change_seq: string }) => [x.external_id, String(x.change_seq)]));
+    const before = await changeSeq();
+    const r = await sync(NOW + H);
+    expect(r.status).toBe('succeeded');
+    expect(r.streams.transactiondetail).toMatchObject({ records: 3, written: 2, unchanged: 1 });
+    expect(await attributions()).toEqual([`sale-customer:${cust!.id}`]);
+    expect(await statuses()).toEqual({ '3001': 'pending', '3002': 'pending', '3003': 'approved' });
+    const after = await changeSeq();
+    expect(after['3001']).toBe(before['3001']);
+    expect(after['3003']).not.toBe(before['3003']);
+    // Nothing new in the next tail: nothing re-written; the due sweep re-maps every record.
+    expect((await sync(NOW + 2 * H)).streams.transactiondetail).toMatchObject({ records: 3, written: 0, unchanged: 3 });
+    expect((await sync(NOW + 2 * H, OPTS, { sync: { lookback: { everyHours: 0 } } })).streams.transactiondetail).toMatchObject({ records: 3, written: 3, unchanged: 0 });
+  });
+
   it('a checkpoint from before the cadence (no lastSweepAt) sweeps', async () => {
     fake.store.transactions.push(row(1001, NOW - 20 * DAY), row(1002, NOW - DAY));
     expect((await sync(NOW)).status).toBe('succeeded');
