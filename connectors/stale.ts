@@ -61,9 +61,11 @@ export function stalePsRewards(trx: Knex, connection: string, keys: string[], pa
  * ShareASale and Awin sales: the partner account (by affiliate/publisher id), and R1's attribution
  * from the sale's billing document (attributeFromSales): stale when the document names a customer
  * that has no attribution on the connection dated at or before this sale — re-mapping would
- * create or move it (a document that arrived after the sale was first read).
+ * create or move it (a document that arrived after the sale was first read). `lockedBy` (ShareASale,
+ * whose schema reads a lock date in the past as locked): a pending sale whose stored lock date has
+ * passed by the run's clock is stale too (it becomes approved with the same payload).
  */
-export function staleSales(trx: Knex, connection: string, keys: string[]): Promise<Set<string>> {
+export function staleSales(trx: Knex, connection: string, keys: string[], lockedBy?: Date): Promise<Set<string>> {
   return keysOf(trx, `
     SELECT k.external_id ${row('network_commissions')}
       LEFT JOIN LATERAL (SELECT
@@ -77,6 +79,7 @@ export function staleSales(trx: Knex, connection: string, keys: string[]): Promi
               AND (be.document_id = coalesce(t.order_ref, t.transaction_key) OR be.external_id = coalesce(t.order_ref, t.transaction_key)))
         ELSE 0 END AS unattributed
         OFFSET 0) l ON true
-     WHERE t.id IS NULL OR t.partner_account_id IS NULL OR l.account IS DISTINCT FROM t.partner_account_id OR l.unattributed > 0`,
-  [keys, connection]);
+     WHERE t.id IS NULL OR t.partner_account_id IS NULL OR l.account IS DISTINCT FROM t.partner_account_id OR l.unattributed > 0
+        ${lockedBy ? `OR (t.raw_status = 'pending' AND (t.metadata->>'lockDate')::timestamptz <= ?)` : ''}`,
+  lockedBy ? [keys, connection, lockedBy] : [keys, connection]);
 }

@@ -191,7 +191,7 @@ export function transactionDetailStream(ctx: SyncContext, rt?: ShareASaleRuntime
       }
     },
     write: (trx, records, c) => writeSasTransactions(trx, records, { connection: c.connection.name, currency: opts.currency }),
-    stale: (trx, keys, c) => staleSales(trx, c.connection.name, keys),
+    stale: (trx, keys, c) => staleSales(trx, c.connection.name, keys, c.now),
     onDeleted: (trx, keys, c) => markNetworkCommissionsDeleted(trx, c.connection.name, keys),
   };
 }

@@ -104,8 +104,9 @@ describe('ShareASale look-back cadence (sweep every 24 h, 48 h tail)', () => {
     expect((await state()).lastSweepAt).toBe(NOW + 30 * H);
   });
 
-  it('a tail does not re-write unchanged sales, except one whose billing document arrived since (R1 attribution); the sweep re-writes all', async () => {
-    fake.store.transactions.push(row(3001, NOW - 10 * H), row(3002, NOW - 20 * H), row(3003, NOW - 30 * H));
+  it('a tail does not re-write unchanged sales, except one whose billing document arrived since (R1 attribution) or whose lock date passed; the sweep re-writes all', async () => {
+    // 3004's lock date passes between the runs: same payload, but it becomes approved.
+    fake.store.transactions.push(row(3001, NOW - 10 * H), row(3002, NOW - 20 * H), row(3003, NOW - 30 * H), { ...row(3004, NOW - 5 * H), 'Lock Date': '06/10/2025 13:30:00' });
     expect((await sync(NOW)).status).toBe('succeeded');
     const attributions = async () => (await t.db('attributions').where({ connection: 'shareasale' }).select('source_ref')).map((a: { source_ref: string }) => a.source_ref);
     expect(await attributions()).toEqual([]);
@@ -117,15 +118,15 @@ describe('ShareASale look-back cadence (sweep every 24 h, 48 h tail)', () => {
     const before = await changeSeq();
     const r = await sync(NOW + H);
     expect(r.status).toBe('succeeded');
-    expect(r.streams.transactiondetail).toMatchObject({ records: 3, written: 2, unchanged: 1 });
+    expect(r.streams.transactiondetail).toMatchObject({ records: 4, written: 3, unchanged: 1 });
     expect(await attributions()).toEqual([`sale-customer:${cust!.id}`]);
-    expect(await statuses()).toEqual({ '3001': 'pending', '3002': 'pending', '3003': 'approved' });
+    expect(await statuses()).toEqual({ '3001': 'pending', '3002': 'pending', '3003': 'approved', '3004': 'approved' });
     const after = await changeSeq();
     expect(after['3001']).toBe(before['3001']);
     expect(after['3003']).not.toBe(before['3003']);
     // Nothing new in the next tail: nothing re-written; the due sweep re-maps every record.
-    expect((await sync(NOW + 2 * H)).streams.transactiondetail).toMatchObject({ records: 3, written: 0, unchanged: 3 });
-    expect((await sync(NOW + 2 * H, OPTS, { sync: { lookback: { everyHours: 0 } } })).streams.transactiondetail).toMatchObject({ records: 3, written: 3, unchanged: 0 });
+    expect((await sync(NOW + 2 * H)).streams.transactiondetail).toMatchObject({ records: 4, written: 0, unchanged: 4 });
+    expect((await sync(NOW + 2 * H, OPTS, { sync: { lookback: { everyHours: 0 } } })).streams.transactiondetail).toMatchObject({ records: 4, written: 4, unchanged: 0 });
   });
 
   it('a checkpoint from before the cadence (no lastSweepAt) sweeps', async () => {
