@@ -12,6 +12,7 @@ import * as m008 from './008_stream_key_hash.ts';
 import * as m009 from './009_lean_writes.ts';
 import * as m010 from './010_compute_partner_payments.ts';
 import * as m012 from './012_reconcile_totals.ts';
+import * as m014 from './014_compute_totals.ts';
 import * as m015 from './015_discrepancy_explanations.ts';
 
 export interface Migration {
@@ -20,4 +21,4 @@ export interface Migration {
   down(knex: Knex): Promise<void>;
 }
 
-export const migrations: Migration[] = [m001, m002, m003, m004, m005, m006, m007, m008, m009, m010, m012, m015];
+export const migrations: Migration[] = [m001, m002, m003, m004, m005, m006, m007, m008, m009, m010, m012, m014, m015];

@@ -1162,8 +1162,7 @@ export async function computeAndStore(db: Knex, config: Config, asOf: Date = new
   await saveChangeCursor(db, COMPUTE_CONSUMER, watermark, newState as unknown as Record<string, unknown>);
   s.unmatchedEvents.sort((a, b) => (a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0));
 
-  const agg = await db('computed_commissions').groupBy('kind', 'status').orderBy(['kind', 'status']).select('kind', 'status').count({ n: '*' }).sum({ usd: 'amount_usd_minor' });
-  s.byKindStatus = agg.map((r: Row) => ({ kind: r.kind as CommissionKind, status: r.status as CommissionStatus, rows: num(r.n), amountUsdMinor: num(r.usd ?? 0) }));
+  s.byKindStatus = await readComputeTotals(db);
   for (const k of s.byKindStatus) {
     s.totals.rows += k.rows;
     s.totals.amountUsdMinor += k.amountUsdMinor;
@@ -1176,6 +1175,25 @@ export async function computeAndStore(db: Knex, config: Config, asOf: Date = new
     'commissions computed',
   );
   return s;
+}
+
+/**
+ * Every stored row by kind and status, from compute_totals (migration 014: the statement triggers of
+ * computed_commissions append each statement's signed difference there). Folds the differences
+ * written since the last fold into one row per (kind, status) first, so the read stays a handful of
+ * rows whatever the history; the fold is one statement (a concurrent writer's uncommitted
+ * differences are not touched, and a concurrent fold's rows are skipped, not counted twice).
+ */
+export async function readComputeTotals(db: Knex | Knex.Transaction): Promise<KindStatusTotal[]> {
+  await db.raw(
+    `WITH d AS (DELETE FROM compute_totals RETURNING kind, status, rows, usd_minor)
+     INSERT INTO compute_totals (kind, status, rows, usd_minor)
+       SELECT kind, status, sum(rows), sum(usd_minor) FROM d GROUP BY kind, status HAVING sum(rows) <> 0 OR sum(usd_minor) <> 0`,
+  );
+  const rows = (await db.raw(
+    `SELECT kind, status, sum(rows) AS n, sum(usd_minor) AS usd FROM compute_totals GROUP BY kind, status HAVING sum(rows) <> 0 ORDER BY kind, status`,
+  )).rows as Row[];
+  return rows.map((r) => ({ kind: r.kind as CommissionKind, status: r.status as CommissionStatus, rows: num(r.n), amountUsdMinor: num(r.usd ?? 0) }));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -31,6 +31,12 @@ async function facts(db: Knex): Promise<Array<Record<string, unknown>>> {
   return db('compute_partner_payments').orderBy(['partner_id', 'paid_at', 'payment_event_id']).select('*');
 }
 
+/** The stored rows by kind and status, aggregated from computed_commissions itself. */
+async function aggregate(db: Knex): Promise<ComputeSummary['byKindStatus']> {
+  const rows = await db('computed_commissions').groupBy('kind', 'status').orderBy(['kind', 'status']).select('kind', 'status').count({ n: '*' }).sum({ usd: 'amount_usd_minor' });
+  return rows.map((r: Record<string, unknown>) => ({ kind: r.kind, status: r.status, rows: Number(r.n), amountUsdMinor: Number(r.usd ?? 0) })) as ComputeSummary['byKindStatus'];
+}
+
 const one = async (q: PromiseLike<unknown>): Promise<number> => Number(((await q) as Array<{ id: number }>)[0]!.id);
 const at = (iso: string): Date => new Date(iso);
 
@@ -63,6 +69,9 @@ describe('incremental compute equals a full recompute', () => {
     expect(await content(inc.db)).toEqual(await content(ref.db));
     // The tier facts later incremental runs read are those a full recompute writes.
     expect(await facts(inc.db)).toEqual(await facts(ref.db));
+    // The summary comes from the totals kept by difference (migration 014): equal to the rows' own aggregate.
+    expect(s.byKindStatus).toEqual(await aggregate(inc.db));
+    expect(full.byKindStatus).toEqual(await aggregate(ref.db));
     return s;
   }
 

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { configSchema } from '../../src/config/schema.ts';
-import { buildPayouts, computeAndStore, listCommissions, listPayouts, markPayoutsPaid } from '../../src/rules/store.ts';
+import { buildPayouts, computeAndStore, listCommissions, listPayouts, markPayoutsPaid, readComputeTotals } from '../../src/rules/store.ts';
 import { findComputeAndStore } from '../../src/jobs/main-job.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { AS_OF, seedWorld, storedRows, type Ids } from './world.ts';
@@ -168,5 +168,37 @@ describe('rules DB adapter (computeAndStore, buildPayouts)', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+  it('keeps the by-kind-and-status totals by difference, whoever writes the rows (migration 014)', async () => {
+    const aggregate = async () =>
+      (await t.db('computed_commissions').groupBy('kind', 'status').orderBy(['kind', 'status']).select('kind', 'status').count({ n: '*' }).sum({ usd: 'amount_usd_minor' })).map(
+        (r: Record<string, unknown>) => ({ kind: r.kind, status: r.status, rows: Number(r.n), amountUsdMinor: Number(r.usd ?? 0) }),
+      );
+    const s = await computeAndStore(t.db, config, AS_OF);
+    expect(s.byKindStatus).toEqual(await aggregate());
+    expect(s.byKindStatus.length).toBeGreaterThan(2);
+    await buildPayouts(t.db, config, '2025-03-15');
+    await markPayoutsPaid(t.db, '2025-03-15'); // due → paid, outside the compute
+    expect(await readComputeTotals(t.db)).toEqual(await aggregate());
+    expect((await readComputeTotals(t.db)).some((k) => k.status === 'paid')).toBe(true);
+    // Manual SQL: an update of amounts, a delete, and a rolled-back delete.
+    await t.db('computed_commissions').where('status', 'reserve').update({ amount_usd_minor: t.db.raw('amount_usd_minor + 7') });
+    await t.db('computed_commissions').where('kind', 'clawback').delete();
+    await t.db
+      .transaction(async (trx) => {
+        await trx('computed_commissions').where('status', 'void').delete();
+        throw new Error('roll back');
+      })
+      .catch(() => undefined);
+    const after = await aggregate();
+    expect(after.some((k) => k.kind === 'clawback')).toBe(false);
+    expect(after.some((k) => k.status === 'void')).toBe(true);
+    expect(await readComputeTotals(t.db)).toEqual(after);
+    // Folded: one row per (kind, status) left, the same totals read again.
+    expect(Number((await t.db('compute_totals').count({ n: '*' }))[0]!.n)).toBe(after.length);
+    expect(await readComputeTotals(t.db)).toEqual(after);
+    // A full recompute puts back the clawbacks and the amounts: the totals follow.
+    const again = await computeAndStore(t.db, config, AS_OF, { full: true });
+    expect(again.byKindStatus).toEqual(await aggregate());
   });
 });
