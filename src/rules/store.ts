@@ -309,6 +309,13 @@ interface BatchContext {
   append?: ReadonlyMap<number, ReadonlySet<string>> | undefined;
   /** Their first new payment and its subscriptions (for the windowed load). */
   appendFrom?: ReadonlyMap<number, AppendWindow> | undefined;
+  /** The partners loaded through a window (loadWindowOf), worked out once per run of batches. */
+  windows: ReadonlyMap<number, LoadWindow>;
+}
+
+interface LoadWindow {
+  first: number;
+  since: number;
 }
 
 /**
@@ -327,7 +334,7 @@ interface BatchContext {
  * (otherwise the tier of a subscription's first payment, possibly years back, is needed).
  */
 /** The first new payment (ms) of a partner loaded through a window, and where its load starts; null: whole history. */
-function loadWindowOf(pid: number, ctx: Pick<BatchContext, 'versions' | 'asOf' | 'append' | 'appendFrom'>): { first: number; since: number } | null {
+function loadWindowOf(pid: number, ctx: Pick<BatchContext, 'versions' | 'asOf' | 'append' | 'appendFrom'>): LoadWindow | null {
   const w = ctx.appendFrom?.get(pid);
   if (!w || !ctx.append?.has(pid) || ctx.versions.some((v) => !v.tierWindow.windowAppliesToCustomerCount || !v.laterPaymentsUseCurrentTier)) return null;
   const months = Math.max(...ctx.versions.map((v) => v.tierWindow.months));
@@ -342,9 +349,9 @@ function loadWindowOf(pid: number, ctx: Pick<BatchContext, 'versions' | 'asOf' |
 async function loadBatch(db: Knex, batch: Row[], ctx: BatchContext): Promise<() => BatchResult> {
   const batchIds = batch.map((r) => num(r.id));
   const inBatch = new Set(batchIds.map(String));
-  const windowOf = new Map<number, { first: number; since: number }>();
+  const windowOf = new Map<number, LoadWindow>();
   for (const id of batchIds) {
-    const w = loadWindowOf(id, ctx);
+    const w = ctx.windows.get(id);
     if (w) windowOf.set(id, w);
   }
   const accountRows = await loadAccounts(db, batchIds);
@@ -365,26 +372,28 @@ async function loadBatch(db: Knex, batch: Row[], ctx: BatchContext): Promise<() 
   if (windowOf.size > 0) {
     const pids = [...windowOf.keys()];
     const iso = (ms: number): string => new Date(ms).toISOString();
-    const range = (await db.raw(
-      `SELECT DISTINCT f.customer_id FROM unnest(?::bigint[], ?::timestamptz[]) AS w(pid, first)
-        CROSS JOIN LATERAL (SELECT f.customer_id FROM compute_partner_payments f WHERE f.partner_id = w.pid AND f.paid_at >= w.first OFFSET 0) f`,
-      [asArray(pids), asArray(pids.map((p) => iso(windowOf.get(p)!.first)))],
+    // One read of each partner's stored facts from its window's start on: those from its first new
+    // payment on name the customers to load, the earlier counted sales are its prior sales.
+    const stored = (await db.raw(
+      `SELECT w.pid, f.payment_event_id, f.customer_id, f.paid_at, f.usd_minor, f.cleared_at, f.refunds FROM unnest(?::bigint[], ?::timestamptz[]) AS w(pid, since)
+        CROSS JOIN LATERAL (SELECT * FROM compute_partner_payments f WHERE f.partner_id = w.pid AND f.paid_at >= w.since OFFSET 0) f`,
+      [asArray(pids), asArray(pids.map((p) => iso(windowOf.get(p)!.since)))],
     )).rows as Row[];
-    for (const r of range) claimed.push(r.customer_id);
     for (const p of pids) for (const c of ctx.appendFrom!.get(p)!.customers) claimed.push(c);
-    const prior = (await db.raw(
-      `SELECT w.pid, f.payment_event_id, f.customer_id, f.paid_at, f.usd_minor, f.cleared_at, f.refunds FROM unnest(?::bigint[], ?::timestamptz[], ?::timestamptz[]) AS w(pid, since, first)
-        CROSS JOIN LATERAL (SELECT * FROM compute_partner_payments f WHERE f.partner_id = w.pid AND f.paid_at >= w.since AND f.paid_at < w.first AND f.usd_minor IS NOT NULL OFFSET 0) f`,
-      [asArray(pids), asArray(pids.map((p) => iso(windowOf.get(p)!.since))), asArray(pids.map((p) => iso(windowOf.get(p)!.first)))],
-    )).rows as Row[];
-    for (const r of prior) {
+    for (const r of stored) {
+      const paidAt = dateOf(r.paid_at);
+      if (paidAt.getTime() >= windowOf.get(num(r.pid))!.first) {
+        claimed.push(r.customer_id);
+        continue;
+      }
+      if (r.usd_minor === null || r.usd_minor === undefined) continue;
       const pid = str(r.pid);
       let l = priorByPartner.get(pid);
       if (!l) priorByPartner.set(pid, (l = []));
       l.push({
         paymentEventId: str(r.payment_event_id),
         customerId: str(r.customer_id),
-        paidAt: dateOf(r.paid_at),
+        paidAt,
         clearedAt: dateOrNull(r.cleared_at),
         usdMinor: num(r.usd_minor),
         refunds: json<Array<[number, number]>>(r.refunds, []).map(([at, usd]) => ({ at: new Date(at), usdMinor: usd })),
@@ -565,13 +574,8 @@ async function loadBatch(db: Knex, batch: Row[], ctx: BatchContext): Promise<() 
       // Earlier payments' rows read nothing at or after it. When old payments are in that range,
       // their stored rows the engine no longer produces are deleted (rangePayments).
       const cids = new Set(attrs.map((a) => a.customerId));
-      let firstNew = Infinity;
-      for (const c of cids) {
-        for (const e of eventsByCustomer.get(c) ?? []) {
-          const t = e.occurredAt.getTime();
-          if (e.kind === 'payment' && t <= ctx.asOf.getTime() && emitOnly.has(e.id)) firstNew = Math.min(firstNew, t);
-        }
-      }
+      // The earliest new payment known at asOf (src/rules/incremental.ts found it with the payments).
+      const firstNew = ctx.appendFrom!.get(num(r.id))!.firstMs;
       const range = new Set(emitOnly);
       const old: string[] = [];
       for (const c of cids) {
@@ -851,23 +855,17 @@ async function storeRows(
   const stampMs = stamp.getTime();
   // One transaction per batch: its partners' rows are replaced as a whole, with their tier facts.
   await db.transaction(async (trx) => {
-    // Row addresses from per-partner index look-ups: see the next delete.
-    for (const part of chunk([...producers], 5_000)) {
-      await trx.raw(
-        `DELETE FROM compute_partner_payments WHERE ctid = ANY(ARRAY(
-           SELECT f.ctid FROM unnest(?::bigint[]) AS d(pid) CROSS JOIN LATERAL (SELECT f.ctid FROM compute_partner_payments f WHERE f.partner_id = d.pid OFFSET 0) f))`,
-        [asArray(part)],
-      );
-    }
-    for (const part of chunk(facts.factsFrom, 5_000)) {
-      // By row address from per-partner index ranges (as the delete above): joined with the unnest
-      // plainly, or with partner_id = ANY(…), the planner scanned the whole table per batch while the
-      // table had no statistics (1M: 3.5 s of an incremental run over 51 batches; 15.5 s of a full one).
+    // The producers' stored facts go whole, the append-only partners' from their first recomputed
+    // payment on: one delete, by row address from per-partner index ranges. Joined with the unnest
+    // plainly, or with partner_id = ANY(…), the planner scanned the whole table per batch while the
+    // table had no statistics (1M: 3.5 s of an incremental run over 51 batches; 15.5 s of a full one).
+    const replaced = [...producers.map((partner) => ({ partner, since: '-infinity' })), ...facts.factsFrom.map((x) => ({ partner: x.partner, since: new Date(x.fromMs).toISOString() }))];
+    for (const part of chunk(replaced, 5_000)) {
       await trx.raw(
         `DELETE FROM compute_partner_payments WHERE ctid = ANY(ARRAY(
            SELECT f.ctid FROM unnest(?::bigint[], ?::timestamptz[]) AS d(pid, since)
             CROSS JOIN LATERAL (SELECT f.ctid FROM compute_partner_payments f WHERE f.partner_id = d.pid AND f.paid_at >= d.since OFFSET 0) f))`,
-        [asArray(part.map((x) => x.partner)), asArray(part.map((x) => new Date(x.fromMs).toISOString()))],
+        [asArray(part.map((x) => x.partner)), asArray(part.map((x) => x.since))],
       );
     }
     await bulkInsert(trx, 'compute_partner_payments', facts.facts, { chunkSize: 5_000 });
@@ -1068,11 +1066,15 @@ export async function computeAndStore(db: Knex, config: Config, asOf: Date = new
     const sizes = new Map<number, number>();
     // Events each partner will load (of its claimed customers): from its load window on when it
     // has one (loadWindowOf), else all; counted through per-customer index look-ups.
-    const sizeCtx = { versions, asOf, append, appendFrom };
-    const windowed = ids.filter((id) => loadWindowOf(id, sizeCtx) !== null);
+    const windows = new Map<number, LoadWindow>();
+    for (const id of ids) {
+      const w = loadWindowOf(id, { versions, asOf, append, appendFrom });
+      if (w) windows.set(id, w);
+    }
+    const windowed = [...windows.keys()];
     for (const part of chunk(windowed, 5_000)) {
       // A windowed partner loads its stored sales of the window and its payments from the first new one on.
-      const since = part.map((id) => new Date(loadWindowOf(id, sizeCtx)!.since).toISOString());
+      const since = part.map((id) => new Date(windows.get(id)!.since).toISOString());
       const res = await db.raw(
         `SELECT p.id AS partner_id, count(*)::int AS n FROM unnest(?::bigint[], ?::timestamptz[]) AS p(id, since)
           CROSS JOIN LATERAL (SELECT 1 FROM compute_partner_payments f WHERE f.partner_id = p.id AND f.paid_at >= p.since OFFSET 0) f
@@ -1081,16 +1083,14 @@ export async function computeAndStore(db: Knex, config: Config, asOf: Date = new
       );
       for (const r of res.rows as Row[]) sizes.set(num(r.partner_id), num(r.n));
     }
-    const windowedSet = new Set(windowed);
-    for (const part of chunk(ids.filter((id) => !windowedSet.has(id)), 5_000)) {
-      const since = part.map(() => '-infinity');
+    for (const part of chunk(ids.filter((id) => !windows.has(id)), 5_000)) {
       const res = await db.raw(
-        `SELECT p.id AS partner_id, count(*)::int AS n FROM unnest(?::bigint[], ?::timestamptz[]) AS p(id, since)
+        `SELECT p.id AS partner_id, count(*)::int AS n FROM unnest(?::bigint[]) AS p(id)
            JOIN partner_accounts pa ON pa.partner_id = p.id
            JOIN attributions a ON a.partner_account_id = pa.id AND a.deleted_at IS NULL
-          CROSS JOIN LATERAL (SELECT 1 FROM billing_events e WHERE e.customer_id = a.customer_id AND e.occurred_at >= p.since OFFSET 0) e
+          CROSS JOIN LATERAL (SELECT 1 FROM billing_events e WHERE e.customer_id = a.customer_id OFFSET 0) e
           GROUP BY 1`,
-        [asArray(part), asArray(since)],
+        [asArray(part)],
       );
       for (const r of res.rows as Row[]) sizes.set(num(r.partner_id), num(r.n));
     }
@@ -1108,7 +1108,7 @@ export async function computeAndStore(db: Knex, config: Config, asOf: Date = new
       events += n;
     }
     if (batch.length > 0) batches.push(batch);
-    const ctx: BatchContext = { versions, asOf, fx, stamp, append, appendFrom };
+    const ctx: BatchContext = { versions, asOf, fx, stamp, append, appendFrom, windows };
     let next: Promise<() => BatchResult> | null = batches.length > 0 ? loadBatch(db, batches[0]!, ctx) : null;
     for (let i = 0; i < batches.length; i++) {
       const current = next!;
