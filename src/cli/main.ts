@@ -1,13 +1,16 @@
 #!/usr/bin/env node
 // commission-sync command line. User errors (bad config, bad flags) print one clear message and
 // exit 2 — never a stack trace; unexpected errors print a scrubbed message and exit 1.
-import { Command, CommanderError } from 'commander';
-import { commands } from './commands/index.ts';
+import module from 'node:module';
+import path from 'node:path';
+import type { Command } from 'commander';
 import { UserError, errorMessage } from '../util/errors.ts';
 import { scrubSecrets } from '../util/secrets.ts';
+import { cacheDir } from '../db/pglite-template.ts';
 
-export function buildProgram(): Command {
-  const program = new Command();
+export async function buildProgram(): Promise<Command> {
+  const [{ Command: CommandClass }, { commands }] = await Promise.all([import('commander'), import('./commands/index.ts')]);
+  const program = new CommandClass();
   program
     .name('commission-sync')
     .description('Keeps an affiliate program honest: pulls networks and billing, applies the program rules, reconciles and pushes corrections.')
@@ -21,7 +24,7 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  const [program, { CommanderError }] = await Promise.all([buildProgram(), import('commander')]);
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
@@ -37,8 +40,27 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * Every command is a cold process (cron runs `run`), and compiling the modules it loads (knex, pg,
+ * zod, the connectors, the SDKs…) is a fixed cost of each. Node's compile cache keeps V8's compiled
+ * code on disk (<cache dir>/node-compile-cache, one subdirectory per Node version; checked against
+ * each file's contents), so later starts skip most of it. Enabled before the command modules load
+ * (hence their dynamic imports above); off with COMMISSION_SYNC_CACHE_DIR=off or
+ * NODE_DISABLE_COMPILE_CACHE=1, elsewhere with NODE_COMPILE_CACHE.
+ */
+export function enableCompileCache(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const dir = cacheDir(env);
+  if (!dir || typeof module.enableCompileCache !== 'function') return undefined;
+  try {
+    return module.enableCompileCache(env.NODE_COMPILE_CACHE || path.join(dir, 'node-compile-cache')).directory;
+  } catch {
+    return undefined; // an unwritable cache only costs the saving
+  }
+}
+
 const invokedDirectly = import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/commission-sync') || process.argv[1]?.endsWith('main.js') || process.argv[1]?.endsWith('main.ts');
 if (invokedDirectly) {
+  enableCompileCache();
   main(process.argv).then(
     (code) => {
       process.exitCode = code;
