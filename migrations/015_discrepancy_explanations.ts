@@ -14,6 +14,14 @@
 //
 // Existing rows are converted here: a discrepancy whose copy equals its commission's current
 // explanation names it; any other keeps its copy.
+//
+// Discrepancy counts by (kind, status), kept by difference (issue #9: an incremental run
+// independent of history): every statement that inserts, updates or deletes discrepancies appends
+// its signed difference to discrepancy_counts through statement-level triggers on the statement's
+// transition tables, so it commits or rolls back with the writer (the reconcile, decisions from
+// the CLI or the API, manual SQL). Append-only for writers; the reconcile folds it to one row per
+// (kind, status) and reads each run's counts by kind from there instead of counting every
+// discrepancy of the history (0.30 s at 1M). Filled here from the rows already stored.
 import type { Knex } from 'knex';
 import { execScript } from '../src/db/sql.ts';
 
@@ -35,6 +43,12 @@ export async function up(knex: Knex): Promise<void> {
            detail = d.detail #- '{computed,explanation}'
       FROM x WHERE x.id = d.id;
     CREATE INDEX discrepancies_explained_by_idx ON discrepancies (explained_by) WHERE explained_by IS NOT NULL;
+    CREATE TABLE discrepancy_counts (
+      kind   text NOT NULL,
+      status text NOT NULL,
+      n      bigint NOT NULL
+    );
+    INSERT INTO discrepancy_counts (kind, status, n) SELECT kind, status, count(*) FROM discrepancies GROUP BY kind, status;
   `);
   // plpgsql bodies hold ';' at line ends, so they go through knex.raw one statement each.
   await knex.raw(`CREATE FUNCTION discrepancies_keep_explanation() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN
@@ -45,10 +59,38 @@ export async function up(knex: Knex): Promise<void> {
     FOR EACH ROW WHEN (OLD.explanation IS DISTINCT FROM NEW.explanation) EXECUTE FUNCTION discrepancies_keep_explanation()`);
   await knex.raw(`CREATE TRIGGER computed_commissions_explanation_deleted AFTER DELETE ON computed_commissions
     FOR EACH ROW EXECUTE FUNCTION discrepancies_keep_explanation()`);
+  await knex.raw(`CREATE FUNCTION discrepancy_counts_insert() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN
+    INSERT INTO discrepancy_counts (kind, status, n) SELECT kind, status, count(*) FROM discrepancy_counts_new GROUP BY kind, status;
+    RETURN NULL; END $f$`);
+  await knex.raw(`CREATE FUNCTION discrepancy_counts_delete() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN
+    INSERT INTO discrepancy_counts (kind, status, n) SELECT kind, status, -count(*) FROM discrepancy_counts_old GROUP BY kind, status;
+    RETURN NULL; END $f$`);
+  await knex.raw(`CREATE FUNCTION discrepancy_counts_update() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN
+    INSERT INTO discrepancy_counts (kind, status, n)
+      SELECT kind, status, sum(n) FROM (
+        SELECT kind, status, 1 AS n FROM discrepancy_counts_new
+        UNION ALL SELECT kind, status, -1 FROM discrepancy_counts_old) d
+      GROUP BY kind, status HAVING sum(n) <> 0;
+    RETURN NULL; END $f$`);
+  await execScript(knex, `
+    CREATE TRIGGER discrepancies_counts_insert AFTER INSERT ON discrepancies
+      REFERENCING NEW TABLE AS discrepancy_counts_new FOR EACH STATEMENT EXECUTE FUNCTION discrepancy_counts_insert();
+    CREATE TRIGGER discrepancies_counts_delete AFTER DELETE ON discrepancies
+      REFERENCING OLD TABLE AS discrepancy_counts_old FOR EACH STATEMENT EXECUTE FUNCTION discrepancy_counts_delete();
+    CREATE TRIGGER discrepancies_counts_update AFTER UPDATE ON discrepancies
+      REFERENCING OLD TABLE AS discrepancy_counts_old NEW TABLE AS discrepancy_counts_new FOR EACH STATEMENT EXECUTE FUNCTION discrepancy_counts_update();
+  `);
 }
 
 export async function down(knex: Knex): Promise<void> {
   await execScript(knex, `
+    DROP TRIGGER IF EXISTS discrepancies_counts_insert ON discrepancies;
+    DROP TRIGGER IF EXISTS discrepancies_counts_delete ON discrepancies;
+    DROP TRIGGER IF EXISTS discrepancies_counts_update ON discrepancies;
+    DROP FUNCTION IF EXISTS discrepancy_counts_insert();
+    DROP FUNCTION IF EXISTS discrepancy_counts_delete();
+    DROP FUNCTION IF EXISTS discrepancy_counts_update();
+    DROP TABLE IF EXISTS discrepancy_counts;
     DROP TRIGGER IF EXISTS computed_commissions_explanation_deleted ON computed_commissions;
     DROP TRIGGER IF EXISTS computed_commissions_explanation_changed ON computed_commissions;
     DROP FUNCTION IF EXISTS discrepancies_keep_explanation();

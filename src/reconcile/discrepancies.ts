@@ -29,6 +29,21 @@ export interface DiscrepancyRecord {
   resolvedAt: Date | null;
 }
 
+/**
+ * Discrepancies by (kind, status), from discrepancy_counts (migration 015: statement triggers on
+ * discrepancies append each statement's signed difference there). Folds the differences written
+ * since the last fold into one row per (kind, status) first, so the read stays a handful of rows
+ * whatever the history; a concurrent writer's uncommitted differences are not touched.
+ */
+export async function readDiscrepancyCounts(db: Knex): Promise<Array<{ kind: string; status: string; n: number }>> {
+  await db.raw(
+    `WITH d AS (DELETE FROM discrepancy_counts RETURNING kind, status, n)
+     INSERT INTO discrepancy_counts (kind, status, n) SELECT kind, status, sum(n) FROM d GROUP BY kind, status HAVING sum(n) <> 0`,
+  );
+  const rows = (await db.raw(`SELECT kind, status, sum(n) AS n FROM discrepancy_counts GROUP BY kind, status HAVING sum(n) <> 0 ORDER BY kind, status`)).rows as Array<Record<string, unknown>>;
+  return rows.map((r) => ({ kind: String(r.kind), status: String(r.status), n: Number(r.n) }));
+}
+
 export interface DiscrepancyFilter {
   status?: string[] | undefined;
   period?: string | undefined;

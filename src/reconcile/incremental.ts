@@ -171,10 +171,18 @@ export async function changedSeeds(
   }
 
   // Accounts whose partner or connection changed (the sync rewrites them all; compare values).
+  // A new account (not in the previous snapshot) has no computed commission the previous run saw:
+  // a commission names an existing account (foreign key), so every commission of an account
+  // created after that snapshot was written after the watermark read before it, and is a seed
+  // already (with no stored signature, or one naming another account: re-evaluated). So only
+  // changed or removed accounts look their commissions up — computed_commissions has no index on
+  // partner_account_id, and each run's new accounts made this a scan of the whole history.
   const changedAccounts: number[] = [];
+  const newAccounts = new Set<number>();
   const prevAcc = ctx.prev.accounts;
   for (const [id, a] of ctx.accounts) {
     const p = prevAcc[String(id)];
+    if (!p) newAccounts.add(id);
     if (!p || p[0] !== a.partnerId || p[1] !== a.connection) changedAccounts.push(id);
   }
   for (const id of Object.keys(prevAcc)) if (!ctx.accounts.has(Number(id))) changedAccounts.push(Number(id));
@@ -183,7 +191,9 @@ export async function changedSeeds(
       s.nc.add(num(r.id));
       s.forced.add(ncItem(num(r.id)));
     }
-    for (const r of await db('computed_commissions').whereIn('partner_account_id', ids).whereIn('kind', ['direct', 'second_tier']).select('commission_key')) {
+    const known = ids.filter((id) => !newAccounts.has(id));
+    if (known.length === 0) continue;
+    for (const r of await db('computed_commissions').whereIn('partner_account_id', known).whereIn('kind', ['direct', 'second_tier']).select('commission_key')) {
       s.cc.add(String(r.commission_key));
       s.forced.add(ccItem(String(r.commission_key)));
     }

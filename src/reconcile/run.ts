@@ -34,6 +34,7 @@ import { defaultMatchRules, matchCommissions, type MatchRule } from './match.ts'
 import { classify, networkUsd } from './classify.ts';
 import { loadAccounts, loadExpectedRows, loadNetworkRows, num, type Account } from './load.ts';
 import { DEFAULT_FULL_BATCH_ROWS, fullUnitBatches } from './full.ts';
+import { readDiscrepancyCounts } from './discrepancies.ts';
 import { addContribution, applyTotalsDelta, deleteItems, readTotals, rebuildTotals, type Contribution } from './totals.ts';
 import {
   assignUnits, ccItem, changedSeeds, configHash, expandSeeds, expectedRowKeys, expectedRowSig, ncItem, networkRowKeys, networkRowSig, rulesSupportUnits,
@@ -370,7 +371,8 @@ async function buildTotals(db: Knex, rows: Contribution[]): Promise<ReconcileSum
   }
   const partnerIds = [...new Set([...byPartner.values()].map((t) => t.partnerId).filter((x): x is number => x !== null))];
   const names = new Map<number, string | null>();
-  for (const ids of chunk(partnerIds, 1000)) for (const p of await db('partners').whereIn('id', ids).select('id', 'name', 'partner_key')) names.set(num(p.id), p.name ?? p.partner_key);
+  // One statement for every partner's name (was one per 1,000 partners: the partners of the whole history).
+  if (partnerIds.length) for (const p of (await db.raw(`SELECT id, name, partner_key FROM partners WHERE id = ANY(?::bigint[])`, [partnerIds])).rows as Array<Record<string, unknown>>) names.set(num(p.id), (p.name ?? p.partner_key) as string | null);
   const finish = (t: TotalsRow): TotalsRow => ({ ...t, partnerName: t.partnerId === null ? null : (names.get(t.partnerId) ?? null), deltaUsdMinor: t.reportedUsdMinor - t.owedUsdMinor });
   return {
     byNetwork: [...byNetwork.values()].map(finish).sort((a, b) => a.key.localeCompare(b.key)),
@@ -669,11 +671,20 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
       // Everything found, whether re-evaluated now or carried over: all but resolved and stale rows.
       const staleByKind = new Map<string, number>();
       for (const r of await trx('discrepancies').whereRaw('id = ANY(?::bigint[])', [stale]).groupBy('kind').select('kind', trx.raw('count(*) AS n'))) staleByKind.set(String(r.kind), num(r.n));
-      for (const r of await trx('discrepancies').whereNot('status', 'resolved').groupBy('kind').select('kind', trx.raw('count(*) AS n'), trx.raw(`count(*) FILTER (WHERE status IN ('open','approved')) AS live`))) {
-        const n = num(r.n) - (staleByKind.get(String(r.kind)) ?? 0);
-        if (n > 0) summary.byKind[String(r.kind)] = n;
+      // The counts kept by difference (migration 015), not a count of every discrepancy of the history.
+      const perKind = new Map<string, { n: number; live: number }>();
+      for (const c of await readDiscrepancyCounts(trx)) {
+        if (c.status === 'resolved') continue;
+        const k = perKind.get(c.kind) ?? { n: 0, live: 0 };
+        k.n += c.n;
+        if (c.status === 'open' || c.status === 'approved') k.live += c.n;
+        perKind.set(c.kind, k);
+      }
+      for (const [kind, k] of perKind) {
+        const n = k.n - (staleByKind.get(kind) ?? 0);
+        if (n > 0) summary.byKind[kind] = n;
         summary.found += n;
-        summary.stillOpen += num(r.live);
+        summary.stillOpen += k.live;
       }
       summary.stillOpen -= summary.new;
 

@@ -6,7 +6,7 @@ import type { Knex } from 'knex';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { configSchema } from '../../src/config/schema.ts';
 import { runReconciliation } from '../../src/reconcile/run.ts';
-import { decideDiscrepancies, listDiscrepancies, type DiscrepancyRecord } from '../../src/reconcile/discrepancies.ts';
+import { decideDiscrepancies, listDiscrepancies, readDiscrepancyCounts, type DiscrepancyRecord } from '../../src/reconcile/discrepancies.ts';
 import { discrepancyDetail } from '../../src/service/queries.ts';
 import * as m015 from '../../migrations/015_discrepancy_explanations.ts';
 import { standardWorld } from './world.ts';
@@ -98,5 +98,11 @@ describe('discrepancy explanations', () => {
     const kept = await t.db('discrepancies').whereNotNull('explanation').select('computed_commission_key', 'explained_by');
     expect(kept).toEqual([{ computed_commission_key: 'cc-2-d', explained_by: null }]);
     expect(Number((await t.db('discrepancies').whereNotNull('explained_by').count({ n: '*' }))[0]!.n)).toBe(before.filter((d) => d.detail.computed).length - 1);
+    // The counts by kind and status start from the stored rows, then follow every write.
+    const actual = async () => (await t.db.raw(`SELECT kind, status, count(*)::int AS n FROM discrepancies GROUP BY kind, status ORDER BY kind, status`)).rows;
+    expect(await readDiscrepancyCounts(t.db)).toEqual(await actual());
+    await decideDiscrepancies(t.db, [before[0]!.id], 'ignore', { reason: 'checked' });
+    await t.db('discrepancies').where('id', before[1]!.id).delete();
+    expect(await readDiscrepancyCounts(t.db)).toEqual(await actual());
   });
 });

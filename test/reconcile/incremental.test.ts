@@ -7,7 +7,7 @@ import type { Knex } from 'knex';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { configSchema } from '../../src/config/schema.ts';
 import { runReconciliation, type ReconcileSummary } from '../../src/reconcile/run.ts';
-import { decideDiscrepancies, detailSql } from '../../src/reconcile/discrepancies.ts';
+import { decideDiscrepancies, detailSql, readDiscrepancyCounts } from '../../src/reconcile/discrepancies.ts';
 import { standardWorld, world } from './world.ts';
 
 const config = configSchema.parse({});
@@ -36,6 +36,12 @@ async function itemTotals(db: Knex) {
        FROM reconcile_items WHERE counted GROUP BY network, partner_id ORDER BY network || '|' || coalesce(partner_id::text, 'null')`,
   );
   return (r.rows as Array<Record<string, unknown>>).map((x) => Object.values(x).map(String));
+}
+
+/** The counts kept by difference (migration 015's triggers) and the table's own. */
+async function counts(db: Knex) {
+  const r = await db.raw(`SELECT kind, status, count(*)::int AS n FROM discrepancies GROUP BY kind, status ORDER BY kind, status`);
+  return { kept: await readDiscrepancyCounts(db), actual: r.rows as Array<{ kind: string; status: string; n: number }> };
 }
 
 const comparable = (s: ReconcileSummary) => ({ status: s.status, found: s.found, new: s.new, stillOpen: s.stillOpen, resolved: s.resolved, byKind: s.byKind, totals: s.totals });
@@ -71,6 +77,11 @@ describe('incremental reconciliation', () => {
     expectUnits(a.units, b.units);
     // The totals kept by difference (reconcile_totals) equal the aggregate of the items.
     expect(await keptTotals(inc.db), name).toEqual(await itemTotals(inc.db));
+    // So do the discrepancy counts by kind and status (decisions included).
+    for (const db of [inc.db, full.db]) {
+      const c = await counts(db);
+      expect(c.kept, name).toEqual(c.actual);
+    }
     return { a, b };
   }
 
@@ -162,6 +173,17 @@ describe('incremental reconciliation', () => {
       await world(db).computed({ key: 'cc-11-b', partnerId: ids.partners.B, accountId: ids.accounts.accB, network: 'partnerstack', paymentId: ids.payments.p11, amountMinor: 2000, at: '2025-01-28T10:00:00Z' });
       await db('network_commissions').where({ external_id: 'rw-1s' }).update({ customer_id: ids.customers[2]! });
       await db('network_commissions').where({ external_id: 'rw-10' }).update({ customer_id: ids.customers[1]!, transaction_key: 'in_2', amount_minor: 4000, amount_usd_minor: 4000 });
+    });
+
+    // A new partner account with its first sale, reported short: the new account's commissions are
+    // seeds through their own change (the account itself is not looked up in computed_commissions).
+    await step('new account', '2025-03-03T00:00:00Z', async (db, ids) => {
+      const w = world(db);
+      const accD = await w.account(ids.partners.B, 'ps', 'partnerstack', 'ps-d');
+      const c15 = await w.customer('c15');
+      const p15 = await w.payment({ id: 'ch_15', invoice: 'in_15', customerId: c15, at: '2025-02-12T10:00:00Z', amountMinor: 10000 });
+      await w.computed({ key: 'cc-15-d', partnerId: ids.partners.B, accountId: accD, network: 'partnerstack', paymentId: p15, amountMinor: 2000, at: '2025-02-12T10:00:00Z' });
+      await w.network({ id: 'rw-15', connection: 'ps', network: 'partnerstack', accountId: accD, customerId: c15, tx: 'in_15', amountMinor: 1500, at: '2025-02-12T10:01:00Z' });
     });
 
     // An account changes hands (no row of the commissions changes).
