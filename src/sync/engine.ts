@@ -149,7 +149,11 @@ async function syncStream(ctx: SyncContext, stream: StreamDef<any, any>, opts: R
     for await (const page of stream.read(ctx, state) as AsyncIterable<Page<Json>>) {
       if (ctx.signal?.aborted) throw new Error('aborted');
       if (commitError) throw commitError.err;
-      for (const part of splitPage(page, batchRecords)) {
+      // The page goes into the batch in parts that fill it up to batchRecords (a batch never holds
+      // more, whatever the page sizes).
+      for (let rest: Page<Json> | undefined = page; rest; ) {
+        const [part, more] = takePart(rest, batchRecords - batchSize);
+        rest = more;
         if (batch.length === 0) batchStarted = Date.now();
         batch.push(part);
         batchSize += part.page.records.length + (part.page.rejects?.length ?? 0);
@@ -200,28 +204,27 @@ export interface Part {
 }
 
 /**
- * A page holding more than `max` records (a whole month of a network's report, one window of a
- * large account) goes to commits in parts of at most `max`: the memory a commit takes (parsed
+ * The first `room` records of a page as a part, and the rest of the page (undefined when it all
+ * fits). A page larger than what is left of the batch (a whole month of a network's report, one
+ * window of a large account, or any page arriving when the batch is nearly full) goes to commits in
+ * parts, so a batch never holds more than sync.batchRecords: the memory a commit takes (parsed
  * records, payload texts, statement JSON) is bounded by the batch size, not by how much the API
  * returns at once (batch size drove the pipeline's peak RSS: 2,000 → 10,000 records per batch took a
  * 100k sync from ~600 to 900 MB). Only the last part carries the page's state, completed window and
  * rejects; a run killed between parts re-reads the page from the previous checkpoint, and writing its
  * first parts again is an idempotent upsert.
  */
-export function splitPage(page: Page<Json>, max: number): Part[] {
-  if (page.records.length <= max) return [{ page, partial: false }];
-  const parts: Part[] = [];
-  for (let i = 0; i < page.records.length; i += max) {
-    const records = page.records.slice(i, i + max);
-    if (i + max < page.records.length) parts.push({ page: { records, state: page.state, context: page.context, skipUnchanged: page.skipUnchanged }, partial: true });
-    else parts.push({ page: { ...page, records }, partial: false });
-  }
-  return parts;
+export function takePart(page: Page<Json>, room: number): [Part, Page<Json> | undefined] {
+  const n = Math.max(1, room);
+  if (page.records.length <= n) return [{ page, partial: false }, undefined];
+  return [
+    { page: { records: page.records.slice(0, n), state: page.state, context: page.context, skipUnchanged: page.skipUnchanged }, partial: true },
+    { ...page, records: page.records.slice(n) },
+  ];
 }
 
 async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, parts: Part[], stats: StreamStats, lookUpStored: boolean): Promise<void> { // eslint-disable-line @typescript-eslint/no-explicit-any
   const conn = ctx.connection.name;
-  const pages = parts.map((p) => p.page);
   const valid: unknown[] = [];
   const hashes: string[] = [];
   /** Per valid record: its page is a tail's (unchanged content need not be re-mapped). */
@@ -234,7 +237,7 @@ async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, parts:
   const bad: Array<{ payload: unknown; error: string; location?: string; key?: string }> = [];
   const fetchedAt = new Date();
 
-  for (const page of pages) {
+  for (const { page } of parts) {
     if (page.rejects) bad.push(...page.rejects);
     for (const raw of page.records) {
       const parsed = stream.schema.safeParse(raw);
@@ -258,6 +261,10 @@ async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, parts:
       keyTexts.push(`{"external_id":${jsonKey},"record_at":${JSON.stringify(stream.recordTime?.(rec) ?? null)},"hash":"${hash}"}`);
     }
   }
+  // The records as received are not needed any more (their payload texts and parsed forms are):
+  // let them go before the batch's statements build their texts.
+  for (const p of parts) p.page = { ...p.page, records: [] };
+  const pages = parts.map((p) => p.page);
   // The checkpoint is the state after the batch's last whole page (a batch may end inside a page).
   const last = parts.findLast((p) => !p.partial)?.page;
 

@@ -97,13 +97,14 @@ describe('sync engine', () => {
 
   it('commits pages in batches: a kill between batches resumes after the last committed batch', async () => {
     const data = items(95);
-    const batched = configSchema.parse({ sync: { batchRecords: 25 } }); // pages of 10 → batches of 3 pages
+    // Pages of 10 into batches of 25: page 3 goes half into the first batch, half into the second.
+    const batched = configSchema.parse({ sync: { batchRecords: 25 } });
     const clean = await newDb();
     serve(data, 10);
     const commits: number[] = [];
     const r1 = await runStreams({ db: clean.db, config: batched, connection, streams: [toyStream(BASE)], log: silentLogger, onProgress: (e) => commits.push(e.pages) });
     expect(r1.status).toBe('succeeded');
-    expect(commits).toEqual([3, 6, 9, 10]);
+    expect(commits).toEqual([2, 5, 7, 10]); // whole pages committed after each batch
     nock.cleanAll();
 
     const broken = await newDb();
@@ -113,16 +114,16 @@ describe('sync engine', () => {
       db: broken.db, config: batched, connection, streams: [toyStream(BASE)], log: silentLogger,
       afterPage: async (_s, n) => {
         if (n !== 5) return;
-        // Page 5 is in the second batch (pages 4-6): that whole batch is committed, nothing after it.
+        // Page 5 ends the second batch (page 3's second half, pages 4-5): that whole batch is committed, nothing after it.
         rowsWhenKilled = Number((await broken.db('network_transactions').count<{ n: number }[]>('* as n'))[0]!.n);
         throw new Error('killed');
       },
     });
     expect(r2.status).toBe('failed');
-    expect(rowsWhenKilled).toBe(60);
+    expect(rowsWhenKilled).toBe(50);
     const r3 = await runStreams({ db: broken.db, config: batched, connection, streams: [toyStream(BASE)], log: silentLogger });
     expect(r3.status).toBe('succeeded');
-    expect(r3.streams.items!.records).toBe(35);
+    expect(r3.streams.items!.records).toBe(45);
     const a = await snapshot(clean);
     const b = await snapshot(broken);
     expect(b.tx).toEqual(a.tx);
@@ -283,17 +284,18 @@ describe('sync engine', () => {
     const r = await runStreams({ db: clean.db, config: small, connection, streams: [stream()], log: silentLogger });
     expect(r.status).toBe('succeeded');
     expect(r.streams.items).toMatchObject({ pages: 3, records: 60 });
-    // Parts of at most 10; a batch closes once it holds 10 or more, so a write gets at most 10 + 9.
-    expect(Math.max(...sizes)).toBeLessThan(20);
+    // Parts fill what is left of the batch, so no write gets more than batchRecords: pages of 25,
+    // 25 and 10 go [10] [10] [5 + 5] [10] [10] [10].
+    expect(sizes).toEqual([10, 10, 10, 10, 10, 10]);
     const want = await snapshot(clean);
-    // Writes go [10] [10] [5 + 10] [10] [5 + 10]: killed after page 1's first part (no checkpoint yet),
-    // then after page 2's second part (checkpoint at page 1, 45 rows written).
+    // Killed at page 1's second part (no checkpoint yet, 10 rows), then at page 2's last part
+    // (checkpoint at page 1, 40 rows written).
     for (const failAt of [2, 5]) {
       const t = await newDb();
       expect((await runStreams({ db: t.db, config: small, connection, streams: [stream(failAt)], log: silentLogger })).status).toBe('failed');
       const cp = await t.db('checkpoints').select('state');
       expect(cp).toHaveLength(failAt === 2 ? 0 : 1);
-      expect(await t.db('network_transactions').count<{ n: number }[]>('* as n')).toEqual([{ n: failAt === 2 ? 10 : 45 }]);
+      expect(await t.db('network_transactions').count<{ n: number }[]>('* as n')).toEqual([{ n: failAt === 2 ? 10 : 40 }]);
       expect((await runStreams({ db: t.db, config: small, connection, streams: [stream()], log: silentLogger })).status).toBe('succeeded');
       expect(await snapshot(t)).toEqual(want);
     }
