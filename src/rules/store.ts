@@ -829,7 +829,7 @@ async function loadStored(db: Knex | Knex.Transaction, producers: readonly numbe
  */
 async function storeRows(
   db: Knex,
-  rows: readonly PreparedRow[],
+  rows: PreparedRow[],
   producers: readonly number[],
   appendKeys: readonly string[],
   ranges: readonly RangePayments[],
@@ -849,6 +849,9 @@ async function storeRows(
   const stale: string[] = [];
   // Stored rows are the producers' own, the appended keys (all produced) and the recomputed ranges' rows.
   for (const [k, v] of stored) if (v.status !== 'paid' && !produced.has(k)) stale.push(k);
+  // The rows to write are in toWrite; the rest (unchanged, paid) are released now, and the written
+  // ones chunk by chunk below (emptied, the caller's rows array lets them go).
+  rows.length = 0;
   let written = 0;
   let deleted = 0;
   if (toWrite.length === 0 && stale.length === 0 && facts.facts.length === 0 && producers.length === 0) return { written, deleted };
@@ -869,9 +872,13 @@ async function storeRows(
       );
     }
     await bulkInsert(trx, 'compute_partner_payments', facts.facts, { chunkSize: 5_000 });
-    const ret: Array<{ computed_at: unknown }> = [];
-    for (const part of chunk(toWrite, 1_000)) ret.push(...((await trx.raw(UPSERT_ROWS_SQL, [JSON.stringify(part)])).rows as Array<{ computed_at: unknown }>));
-    for (const r of ret) if (dateOf(r.computed_at).getTime() === stampMs) written++;
+    facts.facts.length = 0;
+    // Front chunks are taken out as they are sent, so a large partner's written rows can be collected
+    // while the rest is still being written (the transaction is never retried with them).
+    while (toWrite.length > 0) {
+      const part = toWrite.splice(0, 1_000);
+      for (const r of (await trx.raw(UPSERT_ROWS_SQL, [JSON.stringify(part)])).rows as Array<{ computed_at: unknown }>) if (dateOf(r.computed_at).getTime() === stampMs) written++;
+    }
     for (const keys of chunk(stale, 5_000)) {
       deleted += await countDeleted(trx, `DELETE FROM computed_commissions WHERE status <> 'paid' AND commission_key = ANY(?::text[]) RETURNING 1`, [keys]);
     }
@@ -1111,12 +1118,13 @@ export async function computeAndStore(db: Knex, config: Config, asOf: Date = new
     const ctx: BatchContext = { versions, asOf, fx, stamp, append, appendFrom, windows };
     let next: Promise<() => BatchResult> | null = batches.length > 0 ? loadBatch(db, batches[0]!, ctx) : null;
     for (let i = 0; i < batches.length; i++) {
-      const current = next!;
+      // The batch's loaded inputs are held by its computing closure, which only this promise chain
+      // references: once it has run they can be collected while the rows are written and the next
+      // batch loads (memory holds one batch's inputs, not two).
+      const computed = next!.then((compute) => compute());
       next = i + 1 < batches.length ? loadBatch(db, batches[i + 1]!, ctx) : null;
       next?.catch(() => undefined); // awaited in its turn; an early failure must not be "unhandled"
-      const compute = await current;
-      const r = compute();
-      await storeBatch(batches[i]!, r, append);
+      await storeBatch(batches[i]!, await computed, append);
     }
   };
 
