@@ -59,6 +59,18 @@ export async function up(knex: Knex): Promise<void> {
     FOR EACH ROW WHEN (OLD.explanation IS DISTINCT FROM NEW.explanation) EXECUTE FUNCTION discrepancies_keep_explanation()`);
   await knex.raw(`CREATE TRIGGER computed_commissions_explanation_deleted AFTER DELETE ON computed_commissions
     FOR EACH ROW EXECUTE FUNCTION discrepancies_keep_explanation()`);
+  // TRUNCATE fires neither row nor DELETE triggers: the same, once per statement (no code truncates
+  // these tables; manual maintenance may).
+  await knex.raw(`CREATE FUNCTION discrepancies_keep_all_explanations() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN
+    UPDATE discrepancies d SET explanation = cc.explanation, explained_by = NULL FROM computed_commissions cc WHERE cc.commission_key = d.explained_by;
+    RETURN NULL;
+  END $f$`);
+  await knex.raw(`CREATE TRIGGER computed_commissions_explanation_truncated BEFORE TRUNCATE ON computed_commissions
+    FOR EACH STATEMENT EXECUTE FUNCTION discrepancies_keep_all_explanations()`);
+  await knex.raw(`CREATE FUNCTION discrepancy_counts_truncate() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN
+    DELETE FROM discrepancy_counts;
+    RETURN NULL; END $f$`);
+  await knex.raw(`CREATE TRIGGER discrepancies_counts_truncate AFTER TRUNCATE ON discrepancies FOR EACH STATEMENT EXECUTE FUNCTION discrepancy_counts_truncate()`);
   await knex.raw(`CREATE FUNCTION discrepancy_counts_insert() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN
     INSERT INTO discrepancy_counts (kind, status, n) SELECT kind, status, count(*) FROM discrepancy_counts_new GROUP BY kind, status;
     RETURN NULL; END $f$`);
@@ -84,6 +96,10 @@ export async function up(knex: Knex): Promise<void> {
 
 export async function down(knex: Knex): Promise<void> {
   await execScript(knex, `
+    DROP TRIGGER IF EXISTS discrepancies_counts_truncate ON discrepancies;
+    DROP FUNCTION IF EXISTS discrepancy_counts_truncate();
+    DROP TRIGGER IF EXISTS computed_commissions_explanation_truncated ON computed_commissions;
+    DROP FUNCTION IF EXISTS discrepancies_keep_all_explanations();
     DROP TRIGGER IF EXISTS discrepancies_counts_insert ON discrepancies;
     DROP TRIGGER IF EXISTS discrepancies_counts_delete ON discrepancies;
     DROP TRIGGER IF EXISTS discrepancies_counts_update ON discrepancies;
