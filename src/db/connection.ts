@@ -24,6 +24,8 @@ export interface DbOptions {
    * (copied from the cached template, or initialised and migrated in the init child), see initPgliteDir.
    */
   migrated?: boolean | undefined;
+  /** `memory://` only: start from this dump (PGlite `dumpDataDir`) instead of an empty initdb. */
+  loadDataDir?: Blob | undefined;
 }
 
 const INT8 = 20;
@@ -149,8 +151,14 @@ export async function openDb(opts: DbOptions = {}): Promise<Db> {
   // PGlite's shared_buffers (128 MB by default) live in its WASM heap and stay resident once touched:
   // 32 MB bounds the embedded database's memory (10k pipeline: peak RSS 906 → 785 MB, incremental
   // run 932 → 820 MB, same CPU); the data files are still cached by the OS.
-  const pglite = new PGliteClass({ ...(dataDir ? { dataDir } : {}), parsers: PGLITE_PARSERS, startParams: [...PGliteClass.defaultStartParams, '-c', `shared_buffers=${PGLITE_SHARED_BUFFERS}`] });
+  const pglite = new PGliteClass({ ...(dataDir ? { dataDir } : {}), ...(opts.loadDataDir ? { loadDataDir: opts.loadDataDir } : {}), parsers: PGLITE_PARSERS, startParams: [...PGliteClass.defaultStartParams, '-c', `shared_buffers=${PGLITE_SHARED_BUFFERS}`] });
   return knexOnPglite(pglite);
+}
+
+/** The PGlite instance under a knex handle from openDb/knexOnPglite (undefined for PostgreSQL). */
+export function pgliteOf(db: Db): PGlite | undefined {
+  if (!isPglite(db)) return undefined;
+  return ((db.client.config as { connection: () => { pglite: PGlite } }).connection()).pglite;
 }
 
 /** knex over a PGlite instance made with PGLITE_PARSERS (destroying it closes the instance). */

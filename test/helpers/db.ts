@@ -1,9 +1,13 @@
 // A fresh, migrated database per test: in-memory PGlite by default; a private schema on the
 // PostgreSQL server named by TEST_DATABASE_URL when set (so parallel test files never collide).
 import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
-import { openDb } from '../../src/db/connection.ts';
+import { openDb, pgliteOf } from '../../src/db/connection.ts';
 import { migrateUp } from '../../src/db/migrate.ts';
+import { currentTemplateKey } from '../../src/db/pglite-template.ts';
 
 export interface TestDb {
   db: Knex;
@@ -38,9 +42,41 @@ export async function createTestDb(opts: { migrate?: boolean } = {}): Promise<Te
       },
     };
   }
-  const db = await openDb({ url: 'memory://' });
-  if (opts.migrate !== false) await migrateUp(db);
+  if (opts.migrate === false) {
+    const db = await openDb({ url: 'memory://' });
+    return { db, kind: 'pglite', url: undefined, schema: undefined, destroy: () => db.destroy() };
+  }
+  const db = await openDb({ url: 'memory://', loadDataDir: await migratedDump() });
+  await migrateUp(db); // a no-op on the dump; kept so a stale dump could never hide a migration
   return { db, kind: 'pglite', url: undefined, schema: undefined, destroy: () => db.destroy() };
+}
+
+/**
+ * A migrated in-memory PGlite database, dumped once per migrations key (src/db/pglite-template.ts)
+ * into the temp directory and shared by every test file (each has its own module graph): loading it
+ * costs ~0.45 s of CPU, initdb plus every migration in WASM ~2 s, paid by hundreds of tests. The
+ * migrations themselves still run from scratch whenever the key changes, and on PostgreSQL always.
+ */
+let dump: Promise<Blob> | undefined;
+function migratedDump(): Promise<Blob> {
+  dump ??= (async () => {
+    const file = path.join(os.tmpdir(), `commission-sync-test-pglite-${await currentTemplateKey()}.tar`);
+    if (existsSync(file)) return new Blob([readFileSync(file)]);
+    const db = await openDb({ url: 'memory://' });
+    await migrateUp(db);
+    const blob = await pgliteOf(db)!.dumpDataDir('none');
+    await db.destroy();
+    // Written aside and renamed: a concurrent test file never reads half a dump.
+    const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+    writeFileSync(tmp, new Uint8Array(await blob.arrayBuffer()));
+    renameSync(tmp, file);
+    // Older migrations' dumps are of no further use (43 MB each).
+    for (const f of readdirSync(os.tmpdir())) {
+      if (/^commission-sync-test-pglite-[0-9a-f]+\.tar$/.test(f) && f !== path.basename(file)) rmSync(path.join(os.tmpdir(), f), { force: true });
+    }
+    return blob;
+  })();
+  return dump;
 }
 
 /** libpq `options=-c search_path=…` so every pooled connection lands in the test schema. */
