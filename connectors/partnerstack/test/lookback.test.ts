@@ -151,6 +151,29 @@ describe('partnerstack look-back cadence (sweep every 24 h, 48 h tail)', () => {
     expect((await state('rewards')).lastSweepAt).toBe(NOW + 3 * H);
   });
 
+  it('rewards: a tail re-maps an unchanged reward only when its customer arrived or its partnership link moved since', async () => {
+    store.rewards = [{ ...reward('rew_1', 'pending', NOW - 5 * H), partnership: { key: 'pship_1', partner_key: 'p1', email: 'p1@example.com' } }];
+    const run = async (at: number) => (await sync(t.db, conn, { now: new Date(at), only: ['rewards'] })).streams.rewards;
+    const links = async () => {
+      const r = await t.db('network_commissions as n').leftJoin('partner_accounts as a', 'a.id', 'n.partner_account_id').where('n.external_id', 'rew_1').first('n.customer_id', 'n.partner_external_id', 'a.external_id as account');
+      return [r.customer_id === null ? null : Number(r.customer_id), r.partner_external_id, r.account];
+    };
+    expect(await run(NOW)).toMatchObject({ written: 1 });
+    expect(await links()).toEqual([null, 'p1', 'p1']);
+    // No customer yet: re-mapped on every tail (it may arrive); once it has, skipped.
+    expect(await run(NOW + H)).toMatchObject({ written: 1, unchanged: 0 });
+    const [c] = await t.db('customers').insert({ customer_key: 'acct_1' }).returning<{ id: number }[]>('id');
+    await t.db('customer_identities').insert({ customer_id: c!.id, system: 'partnerstack', connection: 'ps', external_id: 'cust_1' });
+    expect(await run(NOW + 2 * H)).toMatchObject({ written: 1, unchanged: 0 });
+    expect(await links()).toEqual([c!.id, 'p1', 'p1']);
+    expect(await run(NOW + 3 * H)).toMatchObject({ written: 0, unchanged: 1 });
+    // The partnership now links to partner p2: the reward follows on the next tail.
+    await t.db('identity_links').insert({ kind: 'partnerstack.partnership', from_ref: 'ps:pship_1', to_ref: 'p2', source: 'ps' });
+    expect(await run(NOW + 4 * H)).toMatchObject({ written: 1, unchanged: 0 });
+    expect(await links()).toEqual([c!.id, 'p2', 'p2']);
+    expect(await run(NOW + 5 * H)).toMatchObject({ written: 0, unchanged: 1 });
+  });
+
   it('a run killed between pages resumes the same pass (a tail stays a tail, a sweep is stamped when it completes)', async () => {
     store.transactions = [txn('in_a', NOW - 20 * DAY), txn('in_b', NOW - 30 * H), txn('in_c', NOW - 20 * H), txn('in_d', NOW - 10 * H)];
     expect((await sync(t.db, conn, { now: new Date(NOW), only: ['transactions'] })).status).toBe('succeeded');
