@@ -40,7 +40,13 @@ export async function up(knex: Knex): Promise<void> {
         UNION ALL SELECT kind, status, -1, -coalesce(amount_usd_minor, 0) FROM compute_totals_old) d
       GROUP BY kind, status HAVING sum(n) <> 0 OR sum(usd) <> 0;
     RETURN NULL; END $f$`);
+  // TRUNCATE fires no DELETE trigger: the kept totals empty with the table.
+  await knex.raw(`CREATE FUNCTION compute_totals_truncate() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN
+    DELETE FROM compute_totals;
+    RETURN NULL; END $f$`);
   await execScript(knex, `
+    CREATE TRIGGER computed_commissions_totals_truncate AFTER TRUNCATE ON computed_commissions
+      FOR EACH STATEMENT EXECUTE FUNCTION compute_totals_truncate();
     CREATE TRIGGER computed_commissions_totals_insert AFTER INSERT ON computed_commissions
       REFERENCING NEW TABLE AS compute_totals_new FOR EACH STATEMENT EXECUTE FUNCTION compute_totals_insert();
     CREATE TRIGGER computed_commissions_totals_delete AFTER DELETE ON computed_commissions
@@ -52,6 +58,8 @@ export async function up(knex: Knex): Promise<void> {
 
 export async function down(knex: Knex): Promise<void> {
   await execScript(knex, `
+    DROP TRIGGER IF EXISTS computed_commissions_totals_truncate ON computed_commissions;
+    DROP FUNCTION IF EXISTS compute_totals_truncate();
     DROP TRIGGER IF EXISTS computed_commissions_totals_insert ON computed_commissions;
     DROP TRIGGER IF EXISTS computed_commissions_totals_delete ON computed_commissions;
     DROP TRIGGER IF EXISTS computed_commissions_totals_update ON computed_commissions;

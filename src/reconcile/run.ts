@@ -20,6 +20,7 @@
 // seen is resolved then) and the ignored rows not listed as stale (cursor state). Counts come from
 // the table and totals from reconcile_items, so they cover everything whatever was re-evaluated.
 // last_run_id / last_seen_at tell when a row was last re-evaluated and seen (a full run: all).
+import { DISCREPANCY_WRITE_LOCK } from '../db/locks.ts';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { DateTime } from 'luxon';
@@ -106,8 +107,6 @@ export interface ReconcileDeps {
 
 const PERIOD_RE = /^\d{4}-(0[1-9]|1[0-2])$/;
 const CONSUMER = 'reconcile';
-/** Serialises the write phase of concurrent runs (per schema, like the change lock). */
-const RECONCILE_LOCK_KEY = 740_211_905;
 
 export function parsePeriod(period: string, zone: string): { from: Date; to: Date } {
   if (!PERIOD_RE.test(period)) throw new UserError(`--period: expected yyyy-mm (got "${period}")`);
@@ -611,7 +610,7 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
     let scopedTotals: Contribution[] | undefined;
 
     await db.transaction(async (trx) => {
-      await trx.raw('SELECT pg_advisory_xact_lock(?, hashtext(current_schema()))', [RECONCILE_LOCK_KEY]);
+      await trx.raw('SELECT pg_advisory_xact_lock(?, hashtext(current_schema()))', [DISCREPANCY_WRITE_LOCK]);
       const prevStale = Array.isArray(prevState?.staleIgnored) ? prevState.staleIgnored : [];
 
       // The discrepancies this run re-judges: those owned by an evaluated (or vanished) item — the

@@ -22,6 +22,7 @@
 // change is new payments after its whole known history gets only those payments' rows computed
 // (the append-only shortcut; new payments in the middle of its history: the rows of every payment
 // from the first new one on); `full` recomputes all.
+import { DISCREPANCY_WRITE_LOCK } from '../db/locks.ts';
 import { resolveShippedPath } from '../util/paths.ts';
 import path from 'node:path';
 import { readFile } from 'node:fs/promises';
@@ -858,6 +859,9 @@ async function storeRows(
   const stampMs = stamp.getTime();
   // One transaction per batch: its partners' rows are replaced as a whole, with their tier facts.
   await db.transaction(async (trx) => {
+    // Shared against the reconcile's write phase (src/db/locks.ts): deleting or re-explaining a
+    // commission also updates the discrepancies naming it.
+    await trx.raw('SELECT pg_advisory_xact_lock_shared(?, hashtext(current_schema()))', [DISCREPANCY_WRITE_LOCK]);
     // The producers' stored facts go whole, the append-only partners' from their first recomputed
     // payment on: one delete, by row address from per-partner index ranges. Joined with the unnest
     // plainly, or with partner_id = ANY(…), the planner scanned the whole table per batch while the
@@ -1057,10 +1061,11 @@ export async function computeAndStore(db: Knex, config: Config, asOf: Date = new
     const appended = new Set([...(append?.keys() ?? [])].filter((id) => !notAppendable.has(id)));
     for (const p of batch) if (appended.has(num(p.id))) s.appendOnlyPartners++;
     const producers = batch.map((p) => num(p.id)).filter((id) => !appended.has(id));
+    const computed = r.rows.length; // storeRows empties the list as it writes
     const w = await storeRows(db, r.rows, producers, r.appendKeys, r.rangePayments, stamp, r);
     s.written += w.written;
     s.deleted += w.deleted;
-    opts.log?.debug({ batch: s.batches, partners: batch.length, rows: r.rows.length, written: w.written }, 'rules batch stored');
+    opts.log?.debug({ batch: s.batches, partners: batch.length, rows: computed, written: w.written }, 'rules batch stored');
   };
   /**
    * Partners (rows of PARTNER_COLS) in batches of at most batchSize partners and batchEvents events
