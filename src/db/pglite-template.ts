@@ -60,6 +60,14 @@ export async function currentTemplateKey(): Promise<string> {
   const sources = readdirSync(dir)
     .filter((f) => /\.(ts|js|mjs)$/.test(f))
     .map((f): [string, string] => [f, readFileSync(path.join(dir, f), 'utf8')]);
+  // What the migrations run through (execScript, the runner) shapes the result too; initdb's own
+  // settings are covered by TEMPLATE_FORMAT (bump it when they change).
+  for (const helper of ['sql', 'migrate']) {
+    for (const ext of ['.ts', '.js']) {
+      const file = fileURLToPath(new URL(`./${helper}${ext}`, import.meta.url)); // beside this module, in sources and dist alike
+      if (existsSync(file)) sources.push([`src/db/${helper}${ext}`, readFileSync(file, 'utf8')]);
+    }
+  }
   return templateKey({ pgliteVersion: pgliteVersion(), migrationNames: migrations.map((m) => m.name), sources });
 }
 
@@ -87,7 +95,10 @@ export function saveTemplate(cache: string, key: string, dataDir: string): boole
   try {
     cpSync(dataDir, tmp, { recursive: true });
     writeFileSync(path.join(tmp, MARKER), `${JSON.stringify({ key, createdAt: new Date().toISOString() })}\n`);
-    rmSync(t, { recursive: true, force: true }); // an unmarked leftover
+    // A template appears only by rename of a complete directory (marker inside), so one without a
+    // marker is a leftover of an older build or a crash. A complete one, even if it arrived from a
+    // concurrent saver after the check above, is never removed: the rename then fails and ours goes.
+    if (existsSync(t) && !existsSync(path.join(t, MARKER))) rmSync(t, { recursive: true, force: true });
     renameSync(tmp, t);
     return true;
   } catch {

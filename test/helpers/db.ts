@@ -61,7 +61,11 @@ let dump: Promise<Blob> | undefined;
 function migratedDump(): Promise<Blob> {
   dump ??= (async () => {
     const file = path.join(os.tmpdir(), `commission-sync-test-pglite-${await currentTemplateKey()}.tar`);
-    if (existsSync(file)) return new Blob([readFileSync(file)]);
+    try {
+      if (existsSync(file)) return new Blob([readFileSync(file)]);
+    } catch {
+      // removed by a checkout with other migrations between the check and the read: make our own
+    }
     const db = await openDb({ url: 'memory://' });
     await migrateUp(db);
     const blob = await pgliteOf(db)!.dumpDataDir('none');
@@ -72,7 +76,12 @@ function migratedDump(): Promise<Blob> {
     renameSync(tmp, file);
     // Older migrations' dumps are of no further use (43 MB each).
     for (const f of readdirSync(os.tmpdir())) {
-      if (/^commission-sync-test-pglite-[0-9a-f]+\.tar$/.test(f) && f !== path.basename(file)) rmSync(path.join(os.tmpdir(), f), { force: true });
+      if (!/^commission-sync-test-pglite-[0-9a-f]+\.tar$/.test(f) || f === path.basename(file)) continue;
+      try {
+        rmSync(path.join(os.tmpdir(), f), { force: true });
+      } catch {
+        // another user's, in a shared temp dir
+      }
     }
     return blob;
   })();
