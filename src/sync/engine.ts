@@ -315,9 +315,20 @@ async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, parts:
       }
     }
     const stale = candidates.length > 0 ? await stream.stale!(trx, [...new Set(candidates)], ctx) : undefined;
+    const skip = new Uint8Array(valid.length);
+    const writtenKeys = new Set<string>();
+    const lastOf = new Map<string, number>();
     for (let i = 0; i < valid.length; i++) {
       const v = verdict[i]!;
-      if (v === 1 || (v === 2 && !stale!.has(keys[i]!))) unchanged++;
+      skip[i] = v === 1 || (v === 2 && !stale!.has(keys[i]!)) ? 1 : 0;
+      if (!skip[i]) writtenKeys.add(keys[i]!);
+      lastOf.set(keys[i]!, i);
+    }
+    // A key read twice in one batch (B, then A again = the stored content): B is written, so its
+    // last reading must be written too, or the canonical row would stay at B while stream_keys says A.
+    for (const [k, i] of lastOf) if (skip[i] && writtenKeys.has(k)) skip[i] = 0;
+    for (let i = 0; i < valid.length; i++) {
+      if (skip[i]) unchanged++;
       else toWrite.push(valid[i]);
     }
     written = toWrite.length;

@@ -245,6 +245,24 @@ describe('sync engine', () => {
     }
   }, 120_000); // four databases (PGlite under load took over 60 s)
 
+  it('a key read twice in one batch, changed then back to its stored content, ends at the content read last', async () => {
+    const base = items(13);
+    // it_0002 as B (amount 7), then again as A (what is stored), in the same batch.
+    const list = [...base.slice(0, 11), { ...base[2]!, amount: 7 }, base[2]!, base[11]!, base[12]!];
+    const t = await newDb();
+    serve(base, 5);
+    await runStreams({ db: t.db, config, connection, streams: [toyStream(BASE, { skipUnchanged: true })], log: silentLogger });
+    nock.cleanAll();
+    serve(list, 5);
+    expect((await runStreams({ db: t.db, config, connection, streams: [toyStream(BASE, { skipUnchanged: true })], log: silentLogger })).status).toBe('succeeded');
+    nock.cleanAll();
+    const tx = await t.db('network_transactions').where({ external_id: 'it_0002' }).first('amount_minor');
+    expect(tx.amount_minor).toBe(base[2]!.amount);
+    const key = await t.db('stream_keys').where({ external_id: 'it_0002' }).first('hash');
+    const firstHash = await t.db('raw_records').where({ external_id: 'it_0002' }).orderBy('fetched_at').first('hash');
+    expect(key.hash).toBe(firstHash.hash);
+  });
+
   it('analyzes tables a large import filled, and spends no size check on a run that reads a handful of records', async () => {
     const t = await newDb();
     const sizeChecks: string[] = [];
