@@ -292,7 +292,7 @@ async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, parts:
     const newRaw: string[] = [];
     const rawSeen = new Set<string>();
     // 0 = write, 1 = skip, 2 = skip unless the stream's stale() names it.
-    const verdict = new Uint8Array(valid.length);
+    const skip = new Uint8Array(valid.length);
     const candidates: string[] = [];
     for (let i = 0; i < valid.length; i++) {
       const s = stored.get(keys[i]!);
@@ -308,19 +308,17 @@ async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, parts:
       // Same key, same content as last stored (and not deleted since): nothing to re-map — on a
       // skipUnchanged stream always, on a tail page unless a link it looks up arrived since.
       if (!s.live) continue;
-      if (skipAll) verdict[i] = 1;
+      if (skipAll) skip[i] = 1;
       else if (skipTail && tail[i]) {
-        verdict[i] = stream.stale ? 2 : 1;
+        skip[i] = stream.stale ? 2 : 1;
         if (stream.stale) candidates.push(keys[i]!);
       }
     }
     const stale = candidates.length > 0 ? await stream.stale!(trx, [...new Set(candidates)], ctx) : undefined;
-    const skip = new Uint8Array(valid.length);
     const writtenKeys = new Set<string>();
     const lastOf = new Map<string, number>();
     for (let i = 0; i < valid.length; i++) {
-      const v = verdict[i]!;
-      skip[i] = v === 1 || (v === 2 && !stale!.has(keys[i]!)) ? 1 : 0;
+      if (skip[i] === 2) skip[i] = stale!.has(keys[i]!) ? 0 : 1;
       if (!skip[i]) writtenKeys.add(keys[i]!);
       lastOf.set(keys[i]!, i);
     }
