@@ -1,6 +1,7 @@
 // Reading and deciding on discrepancies (CLI `discrepancies …`, the service, the push planner).
 import type { Knex } from 'knex';
 import { UserError } from '../util/errors.ts';
+import { foldKeptSums } from '../db/kept-sums.ts';
 import { SEVERITIES, type Severity } from './types.ts';
 
 export interface DiscrepancyRecord {
@@ -36,11 +37,7 @@ export interface DiscrepancyRecord {
  * whatever the history; a concurrent writer's uncommitted differences are not touched.
  */
 export async function readDiscrepancyCounts(db: Knex): Promise<Array<{ kind: string; status: string; n: number }>> {
-  await db.raw(
-    `WITH d AS (DELETE FROM discrepancy_counts RETURNING kind, status, n)
-     INSERT INTO discrepancy_counts (kind, status, n) SELECT kind, status, sum(n) FROM d GROUP BY kind, status HAVING sum(n) <> 0`,
-  );
-  const rows = (await db.raw(`SELECT kind, status, sum(n) AS n FROM discrepancy_counts GROUP BY kind, status HAVING sum(n) <> 0 ORDER BY kind, status`)).rows as Array<Record<string, unknown>>;
+  const rows = await foldKeptSums(db, 'discrepancy_counts', ['kind', 'status'], ['n']);
   return rows.map((r) => ({ kind: String(r.kind), status: String(r.status), n: Number(r.n) }));
 }
 

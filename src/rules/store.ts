@@ -34,6 +34,7 @@ import { z } from 'zod';
 import type { Config } from '../config/schema.ts';
 import { chunk } from '../util/chunk.ts';
 import { bulkInsert, upsertClause } from '../db/bulk.ts';
+import { foldKeptSums } from '../db/kept-sums.ts';
 import { UserError } from '../util/errors.ts';
 import { loadChangeCursor, readChangeWatermark, saveChangeCursor } from '../db/changes.ts';
 import { computePartnerCommissions, resolveAttributions, type PricedPayment, type UnmatchedEvent } from './engine.ts';
@@ -1198,15 +1199,8 @@ export async function computeAndStore(db: Knex, config: Config, asOf: Date = new
  * differences are not touched, and a concurrent fold's rows are skipped, not counted twice).
  */
 export async function readComputeTotals(db: Knex | Knex.Transaction): Promise<KindStatusTotal[]> {
-  await db.raw(
-    `WITH d AS (DELETE FROM compute_totals RETURNING kind, status, rows, usd_minor)
-     INSERT INTO compute_totals (kind, status, rows, usd_minor)
-       SELECT kind, status, sum(rows), sum(usd_minor) FROM d GROUP BY kind, status HAVING sum(rows) <> 0 OR sum(usd_minor) <> 0`,
-  );
-  const rows = (await db.raw(
-    `SELECT kind, status, sum(rows) AS n, sum(usd_minor) AS usd FROM compute_totals GROUP BY kind, status HAVING sum(rows) <> 0 ORDER BY kind, status`,
-  )).rows as Row[];
-  return rows.map((r) => ({ kind: r.kind as CommissionKind, status: r.status as CommissionStatus, rows: num(r.n), amountUsdMinor: num(r.usd ?? 0) }));
+  const rows = (await foldKeptSums(db, 'compute_totals', ['kind', 'status'], ['rows', 'usd_minor'])) as Row[];
+  return rows.map((r) => ({ kind: r.kind as CommissionKind, status: r.status as CommissionStatus, rows: num(r.rows), amountUsdMinor: num(r.usd_minor ?? 0) }));
 }
 
 // ---------------------------------------------------------------------------------------------
