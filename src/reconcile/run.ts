@@ -21,6 +21,7 @@
 // the table and totals from reconcile_items, so they cover everything whatever was re-evaluated.
 // last_run_id / last_seen_at tell when a row was last re-evaluated and seen (a full run: all).
 import { DISCREPANCY_WRITE_LOCK } from '../db/locks.ts';
+import { refreshPlannerStats } from '../db/planner-stats.ts';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { DateTime } from 'luxon';
@@ -577,6 +578,9 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
   const t0 = Date.now();
   try {
     const scoped = !!(opts.period || opts.network);
+    // The tables this run reads were just filled by the sync and the compute, often faster than
+    // autovacuum analyzes them: plans made without statistics cost a scan per batch (planner-stats.ts).
+    await refreshPlannerStats(db, { mode: 'always', log });
     // The watermark first: every change at or below it is committed, so reading the data after it
     // and storing it as the cursor never skips one (changes above it are simply seen again).
     const watermark = scoped ? 0 : await readChangeWatermark(db);

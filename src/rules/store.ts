@@ -42,6 +42,7 @@ import type { CountableSale } from './tiers.ts';
 import { createFxTable, DECIMAL_RATE_PATTERN, type FxTable } from './money.ts';
 import { advanceClearedRows, agencyOwnerState, findAffectedPartners, fxCurrencyState, PRODUCER_SQL, type AppendWindow, type FxCurrencyState } from './incremental.ts';
 import { buildPayoutStatements } from './payouts.ts';
+import { notePlannerWrites, refreshPlannerStats } from '../db/planner-stats.ts';
 import { loadProgramsFromDir } from './program-loader.ts';
 import type { ProgramVersion } from './program.ts';
 import type {
@@ -1067,6 +1068,10 @@ export async function computeAndStore(db: Knex, config: Config, asOf: Date = new
     s.written += w.written;
     s.deleted += w.deleted;
     opts.log?.debug({ batch: s.batches, partners: batch.length, rows: computed, written: w.written }, 'rules batch stored');
+    // A full compute fills computed_commissions and compute_partner_payments from empty, and later
+    // batches (and the reconcile after) read them: keep their statistics current (planner-stats.ts).
+    notePlannerWrites(db, w.written + w.deleted + r.payments);
+    await refreshPlannerStats(db, { mode: 'periodic', log: opts.log });
   };
   /**
    * Partners (rows of PARTNER_COLS) in batches of at most batchSize partners and batchEvents events
@@ -1172,6 +1177,7 @@ export async function computeAndStore(db: Knex, config: Config, asOf: Date = new
       await runInBatches(partners, found.append, found.appendFrom);
     }
   }
+  await refreshPlannerStats(db, { mode: 'settled', log: opts.log });
   const newState: ComputeCursorState = { v: CURSOR_STATE_VERSION, asOf: asOf.toISOString(), programHash: hash, agency, fx: fxState };
   await saveChangeCursor(db, COMPUTE_CONSUMER, watermark, newState as unknown as Record<string, unknown>);
   s.unmatchedEvents.sort((a, b) => (a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0));
