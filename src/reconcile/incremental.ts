@@ -41,7 +41,11 @@ export interface ReconcileState {
   /** Ignored discrepancies their unit's latest evaluation no longer found (kept ignored, not counted). */
   staleIgnored: number[];
 }
-export const STATE_VERSION = 1;
+/**
+ * 2: row signatures take the stored content_hash instead of md5(explanation); the stored signatures
+ * of version 1 mean nothing now, so a version-1 cursor makes the next run a full one.
+ */
+export const STATE_VERSION = 2;
 
 export const ncItem = (id: number): string => `nc:${id}`;
 export const ccItem = (key: string): string => `cc:${key}`;

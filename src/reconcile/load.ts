@@ -71,7 +71,7 @@ export async function loadExpectedRows(db: Knex, where: (q: Knex.QueryBuilder) =
     .whereNull('be.deleted_at')
     .select(
       'cc.commission_key', 'cc.kind', 'cc.partner_id', 'cc.partner_account_id', 'cc.network', 'cc.amount_minor', 'cc.base_currency', 'cc.amount_usd_minor',
-      'cc.status', 'cc.exclusion_reason', db.raw('md5(cc.explanation::text) AS explanation_md5'),
+      'cc.status', 'cc.exclusion_reason', db.raw('coalesce(cc.content_hash, md5(cc.explanation::text)) AS content_sig'),
       'be.id as be_id', 'be.connection as be_connection', 'be.external_id as be_external_id', 'be.document_id', 'be.payment_external_id', 'be.customer_id',
       'be.subscription_id', 'be.occurred_at', 'be.amount_minor as be_amount_minor', 'be.currency as be_currency', 'be.amount_usd_minor as be_amount_usd_minor',
       'be.classification', 'be.billing_reason', 's.started_at as sub_started_at',
@@ -113,7 +113,7 @@ export async function loadExpectedRows(db: Knex, where: (q: Knex.QueryBuilder) =
       status: r.status as ExpectedRow['status'],
       exclusionReason: (r.exclusion_reason as string | null) ?? null,
       clawbackUsdMinor: num(r.cb_usd),
-      explanationMd5: String(r.explanation_md5),
+      contentSig: String(r.content_sig),
       billing,
     };
   });

@@ -592,7 +592,8 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
     if (!scoped) {
       if (opts.full) fullReason = 'requested';
       else if (!cursor) fullReason = 'no cursor yet';
-      else if (prevState?.v !== STATE_VERSION || prevState.configHash !== hash) fullReason = 'matching configuration changed';
+      else if (prevState?.v !== STATE_VERSION) fullReason = 'cursor state from another version';
+      else if (prevState.configHash !== hash) fullReason = 'matching configuration changed';
       else if (!rulesSupportUnits(rules)) fullReason = 'a matching rule blocks on neither reference nor customer';
     }
     summary.mode = scoped ? 'scoped' : fullReason ? 'full' : 'incremental';

@@ -165,6 +165,15 @@ describe('incremental reconciliation', () => {
       await db('computed_commissions').where({ commission_key: 'cc-7-d' }).update({ explanation: JSON.stringify({ note: 'recomputed cc-7-d' }) });
     });
 
+    // Recomputed by the compute, which stores a content_hash with every row: the signature follows
+    // the hash (md5 of the explanation only for rows without one).
+    await step('explanations recomputed with a content hash', '2025-03-03T00:00:00Z', async (db) => {
+      for (const k of ['cc-4-d', 'cc-7-d']) await db('computed_commissions').where({ commission_key: k }).update({ explanation: JSON.stringify({ note: `hashed ${k}` }), content_hash: `h-${k}-1` });
+    });
+    await step('explanation and content hash change again', '2025-03-03T00:00:00Z', async (db) => {
+      for (const k of ['cc-4-d', 'cc-7-d']) await db('computed_commissions').where({ commission_key: k }).update({ explanation: JSON.stringify({ note: `hashed again ${k}` }), content_hash: `h-${k}-2` });
+    });
+
     // Attribution moved: customer 11's commission now belongs to bob (new key), and a network row
     // moves customer — the second-tier reward of customer 1 is now reported on customer 3, so its
     // old partner (cc-1-s) is left unmatched (found only through the old unit).

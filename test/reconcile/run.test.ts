@@ -4,6 +4,7 @@ import { configSchema } from '../../src/config/schema.ts';
 import { runReconciliation } from '../../src/reconcile/run.ts';
 import { decideDiscrepancies, listDiscrepancies } from '../../src/reconcile/discrepancies.ts';
 import { standardWorld } from './world.ts';
+import { loadChangeCursor, saveChangeCursor } from '../../src/db/changes.ts';
 
 const config = configSchema.parse({});
 const now = new Date('2025-03-01T00:00:00Z');
@@ -63,6 +64,17 @@ describe('reconciliation run', () => {
     expect(ps).toMatchObject({ reportedUsdMinor: 17540, owedUsdMinor: 13800, deltaUsdMinor: 3740, collectedUsdMinor: 74100 });
     const bob = s.totals.byPartner.find((r) => r.partnerName === 'bob')!;
     expect(bob).toMatchObject({ reportedUsdMinor: 1600, owedUsdMinor: 0, deltaUsdMinor: 1600 });
+  });
+
+  it('a cursor written by another state version (other row signatures) makes the next run a full one', async () => {
+    await standardWorld(t.db);
+    await runReconciliation({ db: t.db, config }, { now });
+    expect((await runReconciliation({ db: t.db, config }, { now })).mode).toBe('incremental');
+    const cur = await loadChangeCursor(t.db, 'reconcile');
+    await saveChangeCursor(t.db, 'reconcile', cur!.changeSeq, { ...cur!.state, v: 1 });
+    const s = await runReconciliation({ db: t.db, config }, { now });
+    expect(s).toMatchObject({ mode: 'full', fullReason: 'cursor state from another version', new: 0, stillOpen: 10, resolved: 0 });
+    expect((await runReconciliation({ db: t.db, config }, { now })).mode).toBe('incremental');
   });
 
   it('keeps identity across runs: nothing new, fixed ones resolve, ignored and approved keep their decision', async () => {
