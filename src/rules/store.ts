@@ -66,6 +66,8 @@ import type {
 export const DEFAULT_PARTNER_BATCH_SIZE = 500;
 /** Billing events per batch (a partner with more is alone in its batch): bounds a batch's memory. */
 export const DEFAULT_BATCH_EVENTS = 5_000;
+/** A stored sale read as a prior sale, as a share of a loaded billing event, when sizing batches. */
+const STORED_SALE_WEIGHT = 0.25;
 const IN_CHUNK = 1000;
 const WRITE_CHUNK = 250;
 
@@ -1091,15 +1093,21 @@ export async function computeAndStore(db: Knex, config: Config, asOf: Date = new
     }
     const windowed = [...windows.keys()];
     for (const part of chunk(windowed, 5_000)) {
-      // A windowed partner loads its stored sales of the window and its payments from the first new one on.
+      // A windowed partner loads its stored sales of the window and its payments from the first new
+      // one on. A stored sale before that is a compact row of seven columns (a loaded billing event
+      // has twenty and its metadata), so it counts as STORED_SALE_WEIGHT of an event: counted in
+      // full, an incremental run at 1M split 750 partners into 61 batches of ~12, each paying the
+      // batch's ~18 fixed statements (4.3 s of statements for 865 rows written).
       const since = part.map((id) => new Date(windows.get(id)!.since).toISOString());
+      const first = part.map((id) => new Date(windows.get(id)!.first).toISOString());
       const res = await db.raw(
-        `SELECT p.id AS partner_id, count(*)::int AS n FROM unnest(?::bigint[], ?::timestamptz[]) AS p(id, since)
-          CROSS JOIN LATERAL (SELECT 1 FROM compute_partner_payments f WHERE f.partner_id = p.id AND f.paid_at >= p.since OFFSET 0) f
+        `SELECT p.id AS partner_id, count(*) FILTER (WHERE f.paid_at < p.first)::int AS prior, count(*) FILTER (WHERE f.paid_at >= p.first)::int AS n
+           FROM unnest(?::bigint[], ?::timestamptz[], ?::timestamptz[]) AS p(id, since, first)
+          CROSS JOIN LATERAL (SELECT f.paid_at FROM compute_partner_payments f WHERE f.partner_id = p.id AND f.paid_at >= p.since OFFSET 0) f
           GROUP BY 1`,
-        [asArray(part), asArray(since)],
+        [asArray(part), asArray(since), asArray(first)],
       );
-      for (const r of res.rows as Row[]) sizes.set(num(r.partner_id), num(r.n));
+      for (const r of res.rows as Row[]) sizes.set(num(r.partner_id), num(r.n) + Math.ceil(num(r.prior) * STORED_SALE_WEIGHT));
     }
     for (const part of chunk(ids.filter((id) => !windows.has(id)), 5_000)) {
       const res = await db.raw(
