@@ -567,6 +567,25 @@ async function streamFull(db: Knex, trx: Knex, ctx: EvalContext, runId: number, 
   return s;
 }
 
+/** Partners kept in a run's stored stats (the largest differences first); reconcile_totals has them all. */
+export const STORED_PARTNER_TOTALS = 100;
+
+/**
+ * What a run row keeps of its summary: bounded, since `GET /api/runs` lists the last 20 with their
+ * stats. Per-partner totals at 1M payments (34k partners) made each row 7 MB of JSON (a 600 ms
+ * UPDATE per incremental run, and a 140 MB API response); the full per-partner view stays in
+ * reconcile_totals (`reconcile` command, /api totals).
+ */
+export function storedStats(summary: ReconcileSummary): Record<string, unknown> {
+  const byPartner = [...summary.totals.byPartner].sort((a, b) => Math.abs(b.deltaUsdMinor) - Math.abs(a.deltaUsdMinor) || a.key.localeCompare(b.key));
+  return {
+    ...summary,
+    newIds: summary.newIds.slice(0, 1000),
+    slices: summary.slices.slice(0, 1000),
+    totals: { byNetwork: summary.totals.byNetwork, byPartner: byPartner.slice(0, STORED_PARTNER_TOTALS), byPartnerCount: byPartner.length },
+  };
+}
+
 export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOptions = {}): Promise<ReconcileSummary> {
   const { db, config, log } = deps;
   const now = opts.now ?? new Date();
@@ -715,7 +734,7 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
     summary.totals = await buildTotals(db, scopedTotals ?? (await readTotals(db)));
     summary.timings.totalsMs = Date.now() - t2;
 
-    await db('reconciliation_runs').where({ id: runId }).update({ status: 'succeeded', finished_at: new Date(), stats: JSON.stringify({ ...summary, newIds: summary.newIds.slice(0, 1000), slices: summary.slices.slice(0, 1000) }) });
+    await db('reconciliation_runs').where({ id: runId }).update({ status: 'succeeded', finished_at: new Date(), stats: JSON.stringify(storedStats(summary)) });
     log?.info({ runId, mode: summary.mode, units: summary.units, found: summary.found, new: summary.new, resolved: summary.resolved }, 'reconciliation finished');
     return summary;
   } catch (err) {

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { configSchema } from '../../src/config/schema.ts';
-import { runReconciliation } from '../../src/reconcile/run.ts';
+import { runReconciliation, storedStats, STORED_PARTNER_TOTALS, type TotalsRow } from '../../src/reconcile/run.ts';
 import { decideDiscrepancies, listDiscrepancies } from '../../src/reconcile/discrepancies.ts';
 import { standardWorld } from './world.ts';
 import { loadChangeCursor, saveChangeCursor } from '../../src/db/changes.ts';
@@ -64,6 +64,24 @@ describe('reconciliation run', () => {
     expect(ps).toMatchObject({ reportedUsdMinor: 17540, owedUsdMinor: 13800, deltaUsdMinor: 3740, collectedUsdMinor: 74100 });
     const bob = s.totals.byPartner.find((r) => r.partnerName === 'bob')!;
     expect(bob).toMatchObject({ reportedUsdMinor: 1600, owedUsdMinor: 0, deltaUsdMinor: 1600 });
+  });
+
+  it('stores a bounded summary on the run row: every network, the partners with the largest differences', async () => {
+    await standardWorld(t.db);
+    const s = await runReconciliation({ db: t.db, config }, { now });
+    const row = await t.db('reconciliation_runs').where({ id: s.runId }).first('stats');
+    const stats = (typeof row.stats === 'string' ? JSON.parse(row.stats) : row.stats) as { totals: { byNetwork: unknown[]; byPartner: unknown[]; byPartnerCount: number }; found: number };
+    expect(stats.found).toBe(s.found);
+    expect(stats.totals.byNetwork).toEqual(JSON.parse(JSON.stringify(s.totals.byNetwork)));
+    expect(stats.totals.byPartnerCount).toBe(s.totals.byPartner.length);
+
+    const partner = (i: number, delta: number): TotalsRow => ({ key: `p${i}`, network: 'partnerstack', partnerId: i, partnerName: `p${i}`, reportedUsdMinor: delta, owedUsdMinor: 0, collectedUsdMinor: 0, deltaUsdMinor: delta });
+    // 150 partners, deltas ±i: the 100 kept are those with |delta| 51..150, largest first.
+    const many = { ...s, totals: { byNetwork: s.totals.byNetwork, byPartner: Array.from({ length: 150 }, (_, i) => partner(i + 1, (i % 2 ? -1 : 1) * (i + 1))) } };
+    const kept = storedStats(many).totals as { byPartner: TotalsRow[]; byPartnerCount: number };
+    expect(kept.byPartnerCount).toBe(150);
+    expect(kept.byPartner).toHaveLength(STORED_PARTNER_TOTALS);
+    expect(kept.byPartner.map((p) => Math.abs(p.deltaUsdMinor))).toEqual(Array.from({ length: 100 }, (_, i) => 150 - i));
   });
 
   it('a cursor written by another state version (other row signatures) makes the next run a full one', async () => {
