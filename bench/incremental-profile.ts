@@ -25,7 +25,7 @@
 // writes <tmpdir>/incremental-profile-<size>-<ms>.cpuprofile (the run only) and prints self time by
 // function; --json FILE writes every statement group, the server's slow statements and plans.
 // PostgreSQL: DATABASE_URL's server (default postgres@127.0.0.1:5432, superuser, trust auth).
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Session } from 'node:inspector/promises';
@@ -261,11 +261,27 @@ function summarizeProfile(p: { nodes: ProfNode[]; samples: number[]; timeDeltas:
 
 // ---- server log: duration lines of the work database ----
 function serverSlow(from: number): Array<{ ms: number; text: string; plan: boolean }> {
-  const buf = readFileSync(PG_LOG);
-  const text = buf.subarray(from).toString('utf8');
   const out: Array<{ ms: number; text: string; plan: boolean }> = [];
-  // One entry = a prefixed line plus its continuation lines (tab-indented).
-  const entries = text.split(/\n(?=\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)/);
+  // Read in chunks: a run that logs big parameter arrays writes more than one string can hold
+  // (a 1M run's log part passed 512 MB). One entry = a prefixed line plus its continuation lines
+  // (tab-indented); the last, possibly incomplete entry of a chunk waits for the next one.
+  const fd = openSync(PG_LOG, 'r');
+  const chunk = Buffer.alloc(32 << 20);
+  let pos = from;
+  let pending = '';
+  const entries: string[] = [];
+  try {
+    for (;;) {
+      const n = readSync(fd, chunk, 0, chunk.length, pos);
+      pos += n;
+      const parts = (pending + chunk.subarray(0, n).toString('utf8')).split(/\n(?=\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)/);
+      pending = n === 0 ? '' : parts.pop()!.slice(0, 16 << 20);
+      for (const e of parts) if (e.includes(`@${workDb} `) && e.includes('duration: ')) entries.push(e.slice(0, 16_000));
+      if (n === 0) break;
+    }
+  } finally {
+    closeSync(fd);
+  }
   for (const e of entries) {
     if (!e.includes(`@${workDb} `)) continue;
     const m = /duration: ([\d.]+) ms/.exec(e);
