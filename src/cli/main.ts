@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { UserError, errorMessage } from '../util/errors.ts';
 import { scrubSecrets } from '../util/secrets.ts';
 import { cacheDir } from '../db/pglite-template.ts';
+import { applyNodeFlags } from './heap.ts';
 
 export async function buildProgram(): Promise<Command> {
   const [{ Command: CommandClass }, { commands }] = await Promise.all([import('commander'), import('./commands/index.ts')]);
@@ -60,6 +61,7 @@ export function enableCompileCache(env: NodeJS.ProcessEnv = process.env): string
 
 const invokedDirectly = import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/commission-sync') || process.argv[1]?.endsWith('main.js') || process.argv[1]?.endsWith('main.ts');
 if (invokedDirectly) {
+  applyNodeFlags(); // restarts this process once with the heap flags (src/cli/heap.ts)
   enableCompileCache();
   main(process.argv).then(
     (code) => {

@@ -1,0 +1,56 @@
+// The CLI's V8 heap flags. Measured (--trace-gc, bench/README.md sixth round): the pipeline's live
+// heap is 40–75 MB after every full GC of a 10k or 100k sync, compute and reconcile, but with Node's
+// defaults on a machine with a few GB V8 lets the young generation grow to 3 × 64 MB and 150–250 MB
+// of garbage build up between full GCs: most of the peak RSS. A small young generation takes
+// 100–150 MB off the peak; it is not a cap, so a large history never runs out of heap because of
+// it (an old-space cap lowers the peak further but is a hard limit, hence opt-in). V8 reads these
+// flags only at start, so the CLI restarts itself once with them (process.execve: same pid, same
+// stdio, nothing left running beside it).
+
+/** Default flags; COMMISSION_SYNC_NODE_FLAGS replaces them (`off`: none). */
+export const DEFAULT_NODE_FLAGS = ['--max-semi-space-size=8'];
+
+/** Commands that keep their own memory profile: `demo` holds the generated world and the fakes in-process. */
+const EXEMPT_COMMANDS = new Set(['demo']);
+/** Global options that take a value (see buildProgram), to find the command word. */
+const GLOBAL_VALUE_OPTIONS = new Set(['-c', '--config', '--log-level', '--db']);
+const REEXEC_MARK = 'COMMISSION_SYNC_NODE_FLAGS_APPLIED';
+
+function commandOf(args: string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (GLOBAL_VALUE_OPTIONS.has(a)) i++;
+    else if (!a.startsWith('-')) return a;
+  }
+  return undefined;
+}
+
+const flagName = (f: string): string => f.replace(/^--?/, '').split('=')[0]!.replace(/_/g, '-');
+
+/**
+ * The flags to restart with, or undefined to run as is: not for exempt commands or no command
+ * (help), not twice, and never a flag the user already gave Node (command line or NODE_OPTIONS):
+ * theirs wins.
+ */
+export function nodeFlagsToApply(argv: string[], execArgv: string[], env: NodeJS.ProcessEnv): string[] | undefined {
+  if (env[REEXEC_MARK]) return undefined;
+  const setting = env.COMMISSION_SYNC_NODE_FLAGS?.trim();
+  if (setting === 'off' || setting === '0') return undefined;
+  const wanted = setting ? setting.split(/\s+/) : DEFAULT_NODE_FLAGS;
+  const command = commandOf(argv.slice(2));
+  if (!command || EXEMPT_COMMANDS.has(command)) return undefined;
+  const given = new Set([...execArgv, ...(env.NODE_OPTIONS ?? '').split(/\s+/)].filter((f) => f.startsWith('-')).map(flagName));
+  const flags = wanted.filter((f) => !given.has(flagName(f)));
+  return flags.length ? flags : undefined;
+}
+
+/** Restarts this process with the heap flags when they apply and the platform can (POSIX execve). */
+export function applyNodeFlags(): void {
+  const flags = nodeFlagsToApply(process.argv, process.execArgv, process.env);
+  if (!flags || typeof process.execve !== 'function') return;
+  try {
+    process.execve(process.execPath, [process.execPath, ...process.execArgv, ...flags, ...process.argv.slice(1)], { ...process.env, [REEXEC_MARK]: flags.join(' ') });
+  } catch {
+    // Could not restart (e.g. a worker thread, a sandbox): run with Node's defaults.
+  }
+}

@@ -1,0 +1,55 @@
+// The CLI restarts itself once with its V8 heap flags (src/cli/heap.ts): not for `demo` or help, not
+// when turned off, never overriding a flag the user gave Node, and the command still runs.
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_NODE_FLAGS, nodeFlagsToApply } from '../../src/cli/heap.ts';
+
+const argv = (...a: string[]): string[] => ['/usr/bin/node', 'main.js', ...a];
+
+describe('nodeFlagsToApply', () => {
+  it('applies the default flags to a pipeline command, after global options with values', () => {
+    expect(nodeFlagsToApply(argv('run'), [], {})).toEqual(DEFAULT_NODE_FLAGS);
+    expect(nodeFlagsToApply(argv('--db', 'demo', '-c', 'x.yaml', 'serve'), [], {})).toEqual(DEFAULT_NODE_FLAGS);
+  });
+  it('leaves demo, help and an already restarted process alone', () => {
+    expect(nodeFlagsToApply(argv('demo', '--size', '100000'), [], {})).toBeUndefined();
+    expect(nodeFlagsToApply(argv('--log-level', 'info', 'demo'), [], {})).toBeUndefined();
+    expect(nodeFlagsToApply(argv('--help'), [], {})).toBeUndefined();
+    expect(nodeFlagsToApply(argv('run'), [], { COMMISSION_SYNC_NODE_FLAGS_APPLIED: DEFAULT_NODE_FLAGS.join(' ') })).toBeUndefined();
+  });
+  it('is off with COMMISSION_SYNC_NODE_FLAGS=off and replaced by its value otherwise', () => {
+    expect(nodeFlagsToApply(argv('run'), [], { COMMISSION_SYNC_NODE_FLAGS: 'off' })).toBeUndefined();
+    expect(nodeFlagsToApply(argv('run'), [], { COMMISSION_SYNC_NODE_FLAGS: ' --max-old-space-size=2048 ' })).toEqual(['--max-old-space-size=2048']);
+  });
+  it('never overrides a flag given to Node on its command line or in NODE_OPTIONS', () => {
+    const flags = { COMMISSION_SYNC_NODE_FLAGS: '--max-semi-space-size=8 --max-old-space-size=1024' };
+    expect(nodeFlagsToApply(argv('run'), ['--max-semi-space-size=64'], flags)).toEqual(['--max-old-space-size=1024']);
+    expect(nodeFlagsToApply(argv('run'), [], { ...flags, NODE_OPTIONS: '--max_semi_space_size=32 --enable-source-maps' })).toEqual(['--max-old-space-size=1024']);
+    expect(nodeFlagsToApply(argv('run'), ['--max-semi-space-size=64'], {})).toBeUndefined();
+  });
+});
+
+describe('the CLI process', () => {
+  // A flag that prints the process's Node flags shows whether the command ran after a restart with them.
+  const probe = '--import=data:text/javascript,console.error("execArgv:"+process.execArgv.join())';
+  const cli = (args: string[], flags: string): { status: number | null; stdout: string; stderr: string } =>
+    spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', 'src/cli/main.ts', ...args], {
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, COMMISSION_SYNC_NODE_FLAGS: flags, COMMISSION_SYNC_NODE_FLAGS_APPLIED: '' },
+    });
+
+  it.skipIf(typeof process.execve !== 'function')('restarts a command once with the flags, and runs it', () => {
+    const r = cli(['migrate', '--help'], `--max-semi-space-size=8 ${probe}`);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('migrate');
+    const lines = r.stderr.split('\n').filter((l) => l.startsWith('execArgv:'));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain('--max-semi-space-size=8');
+  });
+  it('does not restart demo', () => {
+    const r = cli(['demo', '--help'], `--max-semi-space-size=8 ${probe}`);
+    expect(r.status).toBe(0);
+    expect(r.stderr).not.toContain('execArgv:');
+  });
+});
