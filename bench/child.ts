@@ -14,10 +14,10 @@ export interface Child {
   exited: Promise<void>;
 }
 
-export function forkChild(file: string, role: string, opts: { heapMb?: number } = {}): Child {
+export function forkChild(file: string, role: string, opts: { heapMb?: number | undefined; execArgv?: string[] } = {}): Child {
   const proc = fork(path.join(here, file), [], {
     env: { ...process.env, BENCH_CHILD: role },
-    execArgv: [...process.execArgv, ...(opts.heapMb ? [`--max-old-space-size=${opts.heapMb}`] : [])],
+    execArgv: [...process.execArgv, ...(opts.heapMb ? [`--max-old-space-size=${opts.heapMb}`] : []), ...(opts.execArgv ?? [])],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const waiting: Array<{ resolve(v: unknown): void; reject(e: Error): void }> = [];

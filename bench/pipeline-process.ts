@@ -40,6 +40,35 @@ export interface PipelineRequest {
 const log = createLogger({ level: 'silent', format: 'json' });
 const secs = (ms: number): number => Math.round(ms) / 1000;
 const maxRssMb = (): number => Math.round(process.resourceUsage().maxRSS / 1024);
+const mb = (b: number): number => Math.round(b / 1048576);
+
+/**
+ * Samples process.memoryUsage() every 50 ms and keeps, per stage, the largest RSS, V8 heap (used and
+ * reserved), external memory and ArrayBuffers (Buffers: HTTP bodies, pg's socket buffers): what the
+ * peak RSS is made of. `mark(stage)` closes the current stage.
+ */
+function memorySampler(): { mark(stage: string): void; stop(): Record<string, Record<string, number>> } {
+  const out: Record<string, Record<string, number>> = {};
+  let cur: Record<string, number> = {};
+  const sample = (): void => {
+    const m = process.memoryUsage();
+    const v = { rss: mb(m.rss), heap_used: mb(m.heapUsed), heap_total: mb(m.heapTotal), external: mb(m.external), array_buffers: mb(m.arrayBuffers) };
+    for (const [k, x] of Object.entries(v)) cur[k] = Math.max(cur[k] ?? 0, x);
+  };
+  const timer = setInterval(sample, 50);
+  timer.unref();
+  return {
+    mark(stage) {
+      sample();
+      out[stage] = cur;
+      cur = {};
+    },
+    stop() {
+      clearInterval(timer);
+      return out;
+    },
+  };
+}
 const cpuS = (): number => {
   const c = process.cpuUsage();
   return secs((c.user + c.system) / 1000);
@@ -54,9 +83,11 @@ async function count(db: Knex, sql: string): Promise<number> {
 }
 
 async function full(r: PipelineRequest): Promise<Record<string, unknown>> {
+  const mem = memorySampler();
   const db = await open(r);
   try {
     await migrateUp(db);
+    mem.mark('migrate');
     const now = new Date(r.now);
     const { config, env } = demoConfigFor(r.endpoints, new Date(r.firstIssuedAt), { base: { log: { level: 'silent' }, alerts: { sinks: [] } } });
     const rssBefore = maxRssMb();
@@ -65,15 +96,18 @@ async function full(r: PipelineRequest): Promise<Record<string, unknown>> {
     const results = await syncConnections({ db, config, log, env, now });
     const syncMs = Date.now() - t;
     const rssAfterSync = maxRssMb();
+    mem.mark('sync');
     const records = results.reduce((a, x) => a + Object.values(x.streams).reduce((b, s) => b + s.records, 0), 0);
     const failed = results.filter((x) => x.status !== 'succeeded').map((x) => `${x.connection}: ${x.error}`);
     t = Date.now();
     await computeAndStore(db, config, now);
     const computeMs = Date.now() - t;
     const rssAfterCompute = maxRssMb();
+    mem.mark('compute');
     t = Date.now();
     await runReconciliation({ db, config, log }, { now });
     const reconcileMs = Date.now() - t;
+    mem.mark('reconcile');
     const e2eMs = Date.now() - t0;
     const canonical = await count(db, `SELECT (SELECT count(*) FROM billing_events) + (SELECT count(*) FROM network_commissions) AS n`);
     const computed = await count(db, `SELECT count(*) AS n FROM computed_commissions`);
@@ -88,6 +122,7 @@ async function full(r: PipelineRequest): Promise<Record<string, unknown>> {
       canonical_rows: canonical,
       sync_ms: syncMs,
       max_rss_mb: { after_migrate: rssBefore, after_sync: rssAfterSync, after_compute: rssAfterCompute, after_reconcile: maxRssMb() },
+      memory_mb: mem.stop(),
       cpu_s: cpuS(),
     };
   } finally {

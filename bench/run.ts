@@ -14,12 +14,14 @@
 //   npm run bench -- --full                        # 10k, 100k and 1M
 //   npm run bench -- --db pglite|postgres|both     # PostgreSQL: DATABASE_URL, else postgres@127.0.0.1
 //   npm run bench -- --fakes-heap-mb 12288         # heap limit of the fakes process (default 12 GB from 500k payments)
-//   npm run bench -- --pipeline-heap-mb 320        # V8 old-space cap of the pipeline processes (default Node's)
+//   npm run bench -- --pipeline-heap-mb 320        # V8 old-space cap of the pipeline processes
+//   BENCH_PIPELINE_NODE_ARGS="" npm run bench      # pipeline on Node's default heap (default: the CLI's flags)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { FakeEndpoints } from '../src/world/fakes.ts';
 import { forkChild, type Child } from './child.ts';
+import { DEFAULT_NODE_FLAGS } from '../src/cli/heap.ts';
 import type { PipelineRequest } from './pipeline-process.ts';
 import { freshDb } from './fresh-db.ts';
 
@@ -36,6 +38,10 @@ const NOW = new Date(Date.UTC(2025, 6, 1));
 const secs = (ms: number): number => Math.round(ms) / 1000;
 const fakesHeapMb = flag('fakes-heap-mb') ? Number(flag('fakes-heap-mb')) : undefined;
 /** V8 old-space cap of the pipeline processes (`--max-old-space-size`); default: Node's own. */
+// Node flags of the pipeline processes: by default the CLI's own heap flags (src/cli/heap.ts), so the
+// figures are what a `commission-sync run` gets; BENCH_PIPELINE_NODE_ARGS replaces them ("" = Node's
+// defaults, e.g. "--trace-gc" to look at the GC).
+const pipelineNodeArgs = process.env.BENCH_PIPELINE_NODE_ARGS !== undefined ? process.env.BENCH_PIPELINE_NODE_ARGS.split(/\s+/).filter(Boolean) : DEFAULT_NODE_FLAGS;
 const pipelineHeapMb = flag('pipeline-heap-mb') ? Number(flag('pipeline-heap-mb')) : undefined;
 if (pipelineHeapMb !== undefined && !(Number.isInteger(pipelineHeapMb) && pipelineHeapMb > 0)) {
   console.error(`bench: --pipeline-heap-mb: expected a positive whole number of MB (got "${flag('pipeline-heap-mb')}")`);
@@ -59,7 +65,7 @@ interface FakesStats { rss_mb: number; max_rss_mb: number; cpu_s: number; reques
 
 /** One step in a fresh pipeline process; resolves with its result once the process has exited. */
 async function step(req: PipelineRequest): Promise<Record<string, unknown>> {
-  const child = forkChild('pipeline-process.ts', 'pipeline', { heapMb: pipelineHeapMb });
+  const child = forkChild('pipeline-process.ts', 'pipeline', { heapMb: pipelineHeapMb, execArgv: pipelineHeapMb ? pipelineNodeArgs.filter((a) => !a.startsWith('--max-old-space-size')) : pipelineNodeArgs });
   const out = await child.request<Record<string, unknown>>(req);
   await child.exited;
   return out;
@@ -78,7 +84,7 @@ async function benchOne(fakes: Child, ready: Ready, size: number, kind: 'pglite'
     r.sync_errors = f.sync_errors;
     r.stages = f.stages;
     r.end_to_end = f.end_to_end;
-    const rss: Record<string, unknown> = { pipeline_full: (f.max_rss_mb as Record<string, number>).after_reconcile, pipeline_full_by_stage: f.max_rss_mb };
+    const rss: Record<string, unknown> = { pipeline_full: (f.max_rss_mb as Record<string, number>).after_reconcile, pipeline_full_by_stage: f.max_rss_mb, pipeline_full_memory: f.memory_mb };
     r.pipeline_cpu_s = f.cpu_s;
     r.fakes = { cpu_s_during_run: Math.round((after.cpu_s - before.cpu_s) * 1000) / 1000, requests: Object.fromEntries(Object.entries(after.requests).map(([k, v]) => [k, v - (before.requests[k] ?? 0)])) };
     const copy = await step({ ...base, mode: 'copy' });
@@ -115,7 +121,7 @@ async function benchOne(fakes: Child, ready: Ready, size: number, kind: 'pglite'
   return r;
 }
 
-const out: Record<string, unknown> = { started: new Date().toISOString(), node: process.version, cpus: os.cpus().length, cpu: os.cpus()[0]?.model, sizes, pipeline_heap_mb: pipelineHeapMb ?? null, load_at_start: os.loadavg()[0], harness: 'out-of-process (fakes, pipeline full, COPY, incremental: one process each)', runs: [] as unknown[] };
+const out: Record<string, unknown> = { started: new Date().toISOString(), node: process.version, cpus: os.cpus().length, cpu: os.cpus()[0]?.model, sizes, pipeline_heap_mb: pipelineHeapMb ?? null, pipeline_node_args: pipelineNodeArgs, load_at_start: os.loadavg()[0], harness: 'out-of-process (fakes, pipeline full, COPY, incremental: one process each)', runs: [] as unknown[] };
 const kinds: Array<'pglite' | 'postgres'> = which === 'both' ? ['pglite', 'postgres'] : [which as 'pglite' | 'postgres'];
 const largest = Math.max(...sizes);
 for (const size of sizes) {
