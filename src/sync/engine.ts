@@ -9,7 +9,6 @@ import type { Config, ConnectionConfig } from '../config/schema.ts';
 import type { Json, Page, StreamDef, SyncContext } from './types.ts';
 import { hashRecord, sha256 } from '../util/hash.ts';
 import { bulkInsertTexts } from '../db/bulk.ts';
-import { dedupeBy } from '../util/dedupe.ts';
 import { scrubSecrets } from '../util/secrets.ts';
 import { errorMessage } from '../util/errors.ts';
 import { formatZodIssues } from '../util/zod-format.ts';
@@ -234,6 +233,8 @@ async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, parts:
   const rawTexts: string[] = [];
   const keys: string[] = [];
   const keyTexts: string[] = [];
+  /** Per valid record: its record time as epoch ms text (null when it has none). */
+  const recordMs: Array<string | null> = [];
   const bad: Array<{ payload: unknown; error: string; location?: string; key?: string }> = [];
   const fetchedAt = new Date();
 
@@ -258,7 +259,10 @@ async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, parts:
       const jsonKey = JSON.stringify(String(key));
       keys.push(String(key));
       rawTexts.push(`{"external_id":${jsonKey},"hash":"${hash}","payload":${payload}}`);
-      keyTexts.push(`{"external_id":${jsonKey},"record_at":${JSON.stringify(stream.recordTime?.(rec) ?? null)},"hash":"${hash}"}`);
+      const recordAt = stream.recordTime?.(rec) ?? null;
+      const ms = recordAt === null ? NaN : recordAt.getTime();
+      recordMs.push(Number.isNaN(ms) ? null : String(ms));
+      keyTexts.push(`{"external_id":${jsonKey},"record_at":${JSON.stringify(recordAt)},"hash":"${hash}"}`);
     }
   }
   // The records as received are not needed any more (their payload texts and parsed forms are):
@@ -281,10 +285,15 @@ async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, parts:
     // version (a re-read look-back window no longer sends its payloads again), and on
     // skipUnchanged streams only those are re-mapped. The raw store's unique key still catches a
     // content seen before under an older hash (A → B → A).
-    const stored = new Map<string, { hash: string | null; live: boolean }>();
+    const stored = new Map<string, { hash: string | null; live: boolean; recordAt: string | null }>();
     if (keys.length > 0 && lookUpStored) {
-      const res = await trx.raw('SELECT external_id, hash, deleted_at IS NULL AS live FROM stream_keys WHERE connection = ? AND stream = ? AND external_id = ANY(?::text[])', [conn, stream.name, keys]);
-      for (const r of res.rows as Array<{ external_id: string; hash: string | null; live: boolean }>) stored.set(r.external_id, { hash: r.hash, live: r.live });
+      // record_at as epoch ms text (the key row's record_at is compared with it below).
+      const res = await trx.raw(
+        `SELECT external_id, hash, deleted_at IS NULL AS live, (extract(epoch FROM record_at) * 1000)::bigint::text AS record_ms
+           FROM stream_keys WHERE connection = ? AND stream = ? AND external_id = ANY(?::text[])`,
+        [conn, stream.name, keys],
+      );
+      for (const r of res.rows as Array<{ external_id: string; hash: string | null; live: boolean; record_ms: string | null }>) stored.set(r.external_id, { hash: r.hash, live: r.live, recordAt: r.record_ms });
     }
     const skipAll = stream.skipUnchanged === true && ctx.config.sync.skipUnchanged;
     const skipTail = ctx.config.sync.skipUnchanged;
@@ -336,8 +345,20 @@ async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, parts:
       constants: [['connection', 'text', conn], ['stream', 'text', stream.name], ['run_id', 'bigint', ctx.runId], ['fetched_at', 'timestamptz', at]],
       onConflict: '(connection, stream, external_id, hash) DO NOTHING',
     });
-    // One row per key (the last read wins), as one upsert statement cannot touch a row twice.
-    const keyRows = dedupeBy(keys.map((k, i) => [k, keyTexts[i]!] as const), ([k]) => k).map(([, text]) => text);
+    // One row per key (the last read wins), as one upsert statement cannot touch a row twice. A key
+    // whose last reading equals its live stored row (same hash and record time) only needs its
+    // last_seen_at moved (what deletion detection reads): one UPDATE by key for those, instead of
+    // the upsert's row text, insert attempt and conflict path — most of a tail's keys.
+    const keyRows: string[] = [];
+    const seenOnly: string[] = [];
+    for (const [k, i] of lastOf) {
+      const s = stored.get(k);
+      if (s !== undefined && s.live && s.hash === hashes[i] && s.recordAt === recordMs[i]) seenOnly.push(k);
+      else keyRows.push(keyTexts[i]!);
+    }
+    if (seenOnly.length > 0) {
+      await trx.raw('UPDATE stream_keys SET last_seen_at = ? WHERE connection = ? AND stream = ? AND external_id = ANY(?::text[])', [at, conn, stream.name, seenOnly]);
+    }
     await bulkInsertTexts(trx, 'stream_keys', keyRows, {
       columns: KEY_ROW,
       constants: [['connection', 'text', conn], ['stream', 'text', stream.name], ['last_seen_at', 'timestamptz', at], ['deleted_at', 'timestamptz', null]],

@@ -368,6 +368,31 @@ describe('sync engine', () => {
     expect(q2).toEqual([{ occurrences: 2 }]);
   });
 
+  it('a re-read of unchanged records moves only last_seen_at; the same payload with a new record time gets it', async () => {
+    const t = await newDb();
+    const data = items(12);
+    const keyRows = () => t.db('stream_keys').orderBy('external_id').select('external_id', 'hash', 'record_at', 'deleted_at', 'last_seen_at');
+    serve(data, 5);
+    await runStreams({ db: t.db, config, connection, streams: [toyStream(BASE)], log: silentLogger });
+    const before = await keyRows();
+    nock.cleanAll();
+    serve(data, 5);
+    await new Promise((r) => setTimeout(r, 5));
+    await runStreams({ db: t.db, config, connection, streams: [toyStream(BASE)], log: silentLogger });
+    const after = await keyRows();
+    expect(after.map(({ last_seen_at: _, ...r }) => r)).toEqual(before.map(({ last_seen_at: _, ...r }) => r));
+    for (let i = 0; i < after.length; i++) expect(new Date(after[i]!.last_seen_at).getTime()).toBeGreaterThan(new Date(before[i]!.last_seen_at).getTime());
+    // Same payloads, but the stream now places them an hour later (e.g. a changed time zone option):
+    // the key rows must take the new record time, which deletion windows select by.
+    nock.cleanAll();
+    serve(data, 5);
+    const shifted = { ...toyStream(BASE), recordTime: (r: { created: number }) => new Date(r.created + 3_600_000) };
+    await runStreams({ db: t.db, config, connection, streams: [shifted], log: silentLogger });
+    const moved = await keyRows();
+    expect(moved.map((r) => new Date(r.record_at).getTime())).toEqual(data.map((d) => d.created + 3_600_000));
+    expect(moved.map((r) => r.hash)).toEqual(before.map((r) => r.hash));
+  });
+
   it('marks records that vanished from a rescanned window as deleted', async () => {
     const t = await newDb();
     const data = items(20);
