@@ -27,6 +27,7 @@
 // PostgreSQL: DATABASE_URL's server (default postgres@127.0.0.1:5432, superuser, trust auth).
 import { closeSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { StringDecoder } from 'node:string_decoder';
 import path from 'node:path';
 import { Session } from 'node:inspector/promises';
 import type { Knex } from 'knex';
@@ -269,12 +270,13 @@ function serverSlow(from: number): Array<{ ms: number; text: string; plan: boole
   const chunk = Buffer.alloc(32 << 20);
   let pos = from;
   let pending = '';
+  const decoder = new StringDecoder('utf8'); // a character split across two chunks stays whole
   const entries: string[] = [];
   try {
     for (;;) {
       const n = readSync(fd, chunk, 0, chunk.length, pos);
       pos += n;
-      const parts = (pending + chunk.subarray(0, n).toString('utf8')).split(/\n(?=\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)/);
+      const parts = (pending + (n === 0 ? decoder.end() : decoder.write(chunk.subarray(0, n)))).split(/\n(?=\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)/);
       pending = n === 0 ? '' : parts.pop()!.slice(0, 16 << 20);
       for (const e of parts) if (e.includes(`@${workDb} `) && e.includes('duration: ')) entries.push(e.slice(0, 16_000));
       if (n === 0) break;

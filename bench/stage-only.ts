@@ -3,7 +3,8 @@
 //
 //   node bench/stage-only.ts <database-url> compute|reconcile [--full] [--now 2025-07-01T00:00:00Z]
 //        [--unanalyze table,table]   forget these tables' planner statistics first (as right after a
-//                                    bulk fill that autovacuum has not reached yet; needs a superuser)
+//                                    bulk fill that autovacuum has not reached yet; writes the catalog,
+//                                    so needs a superuser: use it on a throw-away clone only)
 //
 // The config is the bench's (demoConfigFor with placeholder endpoints: neither stage calls an API).
 // Prints wall seconds, this process's CPU seconds and the stage's summary counts as one JSON line.

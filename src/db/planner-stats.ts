@@ -53,41 +53,59 @@ export interface RefreshOptions {
 }
 
 /**
- * ANALYZEs the tables of the current schema that have at least doubled since their last statistics.
- * Best effort: a failure (or a lock not granted in time) is logged and costs only the plan. Returns
- * the tables analyzed.
+ * ANALYZEs the tables of the current schema that have at least doubled since their last statistics
+ * (or have none yet). Best effort: a failure (or a lock not granted in time) is logged and costs only
+ * that table's plan. Takes a plain handle, never a transaction's (ANALYZE's locks would be held to
+ * the caller's commit, and a failure would abort the caller's transaction). Returns the tables
+ * analyzed.
  */
 export async function refreshPlannerStats(db: Knex, opts: RefreshOptions): Promise<string[]> {
+  if ((db as unknown as { isTransaction?: boolean }).isTransaction) return [];
   const st = checkState(db);
   if (opts.mode === 'periodic' && (Date.now() - st.last < CHECK_EVERY_MS || st.rows < CHECK_MIN_ROWS)) return [];
   if (opts.mode === 'settled' && st.rows < CHECK_MIN_ROWS) return [];
   st.last = Date.now();
   st.rows = 0;
+  let tables: string[];
   try {
     const res = await db.raw(
       // raw_records is written, never queried by the pipeline (and is the largest table to sample).
+      // A table autovacuum has vacuumed but not analyzed has a fresh relpages and no statistics
+      // (pg_stats, not pg_statistic: only a superuser may read the catalog itself).
       `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname = current_schema() AND c.relkind = 'r' AND c.relname <> 'raw_records'
-          AND pg_relation_size(c.oid) >= greatest(?, 2 * c.relpages::bigint) * current_setting('block_size')::bigint
+          AND pg_relation_size(c.oid) >= ? * current_setting('block_size')::bigint
+          AND (pg_relation_size(c.oid) >= 2 * c.relpages::bigint * current_setting('block_size')::bigint
+               OR NOT EXISTS (SELECT 1 FROM pg_stats s WHERE s.schemaname = n.nspname AND s.tablename = c.relname))
         ORDER BY c.relname`,
       [ANALYZE_MIN_PAGES],
     );
-    const tables = (res.rows as Array<{ relname: string }>).map((r) => r.relname);
-    if (tables.length === 0) return [];
-    const list = tables.map((t) => `"${t.replace(/"/g, '""')}"`).join(', ');
-    if (opts.mode === 'periodic') await db.raw(`ANALYZE (SKIP_LOCKED) ${list}`);
-    else {
-      // Waits for a table's lock, but not forever: an autovacuum holding it is cancelled by the
-      // request after deadlock_timeout; a manual VACUUM is not, and then the plan is simply worse.
-      await db.transaction(async (trx) => {
-        await trx.raw(`SET LOCAL lock_timeout = '15s'`);
-        await trx.raw(`ANALYZE ${list}`);
-      });
-    }
-    opts.log?.debug({ tables }, 'planner statistics refreshed');
-    return tables;
+    tables = (res.rows as Array<{ relname: string }>).map((r) => r.relname);
   } catch (err) {
-    opts.log?.warn({ err: errorMessage(err) }, 'refreshing planner statistics failed');
+    opts.log?.warn({ err: errorMessage(err) }, 'checking planner statistics failed');
     return [];
   }
+  const done: string[] = [];
+  for (const t of tables) {
+    const name = `"${t.replace(/"/g, '""')}"`;
+    try {
+      if (opts.mode === 'periodic') {
+        // SKIP_LOCKED: a table another session is vacuuming or analyzing is left for next time.
+        await db.raw(`ANALYZE (SKIP_LOCKED) ${name}`);
+      } else {
+        // One short transaction per table, waiting for its lock but not forever: an autovacuum
+        // holding it is cancelled by the request after deadlock_timeout; a manual VACUUM is not, and
+        // then only that table's plan is worse. No lock is held past its own ANALYZE.
+        await db.transaction(async (trx) => {
+          await trx.raw(`SET LOCAL lock_timeout = '15s'`);
+          await trx.raw(`ANALYZE ${name}`);
+        });
+      }
+      done.push(t);
+    } catch (err) {
+      opts.log?.warn({ table: t, err: errorMessage(err) }, 'refreshing planner statistics failed');
+    }
+  }
+  if (done.length > 0) opts.log?.debug({ tables: done }, 'planner statistics refreshed');
+  return done;
 }

@@ -14,7 +14,7 @@ import { scrubSecrets } from '../util/secrets.ts';
 import { runReconciliation, type ReconcileSummary } from '../reconcile/run.ts';
 import { runAlerts, type AlertSummary } from '../alerts/alerts.ts';
 
-export type ComputeFn = (db: Knex, config: Config, asOf: Date) => Promise<unknown>;
+export type ComputeFn = (db: Knex, config: Config, asOf: Date, opts?: { log?: Logger | undefined }) => Promise<unknown>;
 
 export interface MainJobDeps {
   db: Knex;
@@ -115,7 +115,7 @@ export async function runMainJob(deps: MainJobDeps, opts: MainJobOptions = {}): 
   try {
     const compute = deps.compute === null ? undefined : (deps.compute ?? (await findComputeAndStore()));
     if (compute) {
-      s.compute = { status: 'done', result: await compute(db, config, started) };
+      s.compute = { status: 'done', result: await compute(db, config, started, { log }) };
     } else s.compute = { status: 'skipped', reason: 'the rules engine DB adapter (computeAndStore) is not in this build; reconciling stored computed commissions' };
   } catch (err) {
     s.compute = { status: 'failed', reason: fail('compute', err) };

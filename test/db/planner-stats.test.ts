@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Knex } from 'knex';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { notePlannerWrites, refreshPlannerStats } from '../../src/db/planner-stats.ts';
@@ -42,19 +42,41 @@ describe('planner statistics for tables the pipeline filled (planner-stats.ts)',
   });
 
   it('inside a stage, checks only after enough writes and not more often than every few seconds', async () => {
-    await bigUnanalyzedTable(t.db, 'filled');
-    // Nothing noted as written yet: the periodic and the settled checks leave the table alone.
-    expect(await refreshPlannerStats(t.db, { mode: 'periodic' })).toEqual([]);
-    expect(await refreshPlannerStats(t.db, { mode: 'settled' })).toEqual([]);
-    expect(await reltuples(t.db, 'filled')).toBe(-1);
-    notePlannerWrites(t.db, 20_000);
-    expect(await refreshPlannerStats(t.db, { mode: 'periodic' })).toEqual(['filled']);
-    // Right after a check, a periodic one waits even with writes noted; a settled one does not.
-    await t.db.raw(`INSERT INTO filled SELECT g, repeat('x', 60) FROM generate_series(20001, 60000) g`);
-    notePlannerWrites(t.db, 40_000);
-    expect(await refreshPlannerStats(t.db, { mode: 'periodic' })).toEqual([]);
-    expect(await refreshPlannerStats(t.db, { mode: 'settled' })).toEqual(['filled']);
-    expect(await reltuples(t.db, 'filled')).toBe(60_000);
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(new Date('2025-03-01T00:00:00Z'));
+      await bigUnanalyzedTable(t.db, 'filled');
+      // Nothing noted as written yet: the periodic and the settled checks leave the table alone.
+      expect(await refreshPlannerStats(t.db, { mode: 'periodic' })).toEqual([]);
+      expect(await refreshPlannerStats(t.db, { mode: 'settled' })).toEqual([]);
+      expect(await reltuples(t.db, 'filled')).toBe(-1);
+      notePlannerWrites(t.db, 20_000);
+      expect(await refreshPlannerStats(t.db, { mode: 'periodic' })).toEqual(['filled']);
+      // One second after a check, a periodic one waits even with writes noted; a settled one does not.
+      await t.db.raw(`INSERT INTO filled SELECT g, repeat('x', 60) FROM generate_series(20001, 60000) g`);
+      notePlannerWrites(t.db, 40_000);
+      vi.setSystemTime(new Date('2025-03-01T00:00:01Z'));
+      expect(await refreshPlannerStats(t.db, { mode: 'periodic' })).toEqual([]);
+      expect(await refreshPlannerStats(t.db, { mode: 'settled' })).toEqual(['filled']);
+      expect(await reltuples(t.db, 'filled')).toBe(60_000);
+      // Six seconds later, with writes noted and the table doubled again, the periodic check runs.
+      await t.db.raw(`INSERT INTO filled SELECT g, repeat('x', 60) FROM generate_series(60001, 130000) g`);
+      notePlannerWrites(t.db, 70_000);
+      vi.setSystemTime(new Date('2025-03-01T00:00:07Z'));
+      expect(await refreshPlannerStats(t.db, { mode: 'periodic' })).toEqual(['filled']);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('analyzes a table that was vacuumed but never analyzed; never runs on a transaction handle', async () => {
+    await bigUnanalyzedTable(t.db, 'vacuumed');
+    await t.db.raw('VACUUM vacuumed'); // relpages is current now, but there are no column statistics
+    await t.db.transaction(async (trx) => {
+      expect(await refreshPlannerStats(trx, { mode: 'always' })).toEqual([]);
+    });
+    expect(await refreshPlannerStats(t.db, { mode: 'always' })).toEqual(['vacuumed']);
+    expect(await refreshPlannerStats(t.db, { mode: 'always' })).toEqual([]);
   });
 
   it('a reconcile run starts by analyzing what was filled before it; a full compute ends by it', async () => {

@@ -166,7 +166,8 @@ describe('incremental reconciliation', () => {
     });
 
     // Recomputed by the compute, which stores a content_hash with every row: the signature follows
-    // the hash (md5 of the explanation only for rows without one).
+    // the hash (md5 of the explanation only for rows without one). These steps fail if a hashed
+    // row's signature is blind to its changes; they do not tell the hash from the md5 (both see them).
     await step('explanations recomputed with a content hash', '2025-03-03T00:00:00Z', async (db) => {
       for (const k of ['cc-4-d', 'cc-7-d']) await db('computed_commissions').where({ commission_key: k }).update({ explanation: JSON.stringify({ note: `hashed ${k}` }), content_hash: `h-${k}-1` });
     });
