@@ -182,11 +182,16 @@ async function syncStream(ctx: SyncContext, stream: StreamDef<any, any>, opts: R
   return stats;
 }
 
-/** The stream's checkpoint and whether it has any stored key, in one round trip (a fixed cost of every stream of every run). */
+/**
+ * The stream's checkpoint and whether its batches should look up stored keys, in one round trip (a
+ * fixed cost of every stream of every run). Looking up is always correct (it only finds nothing on
+ * a first import), so a stream with a checkpoint looks up without asking: the EXISTS probe of a
+ * large stream's keys took 0.1-0.45 s on a freshly cloned 1M database (incremental-profile).
+ */
 async function loadStreamStart(db: Knex, connection: string, stream: string): Promise<{ state: Json | undefined; hasKeys: boolean }> {
   const res = await db.raw(
-    `SELECT (SELECT state FROM checkpoints WHERE connection = ? AND stream = ?) AS state,
-            EXISTS (SELECT 1 FROM stream_keys WHERE connection = ? AND stream = ?) AS has_keys`,
+    `SELECT c.state, c.state IS NOT NULL OR EXISTS (SELECT 1 FROM stream_keys WHERE connection = ? AND stream = ?) AS has_keys
+       FROM (SELECT (SELECT state FROM checkpoints WHERE connection = ? AND stream = ?) AS state) c`,
     [connection, stream, connection, stream],
   );
   const row = (res.rows as Array<{ state: Json | null; has_keys: boolean }>)[0]!;
@@ -285,13 +290,17 @@ async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, parts:
     // version (a re-read look-back window no longer sends its payloads again), and on
     // skipUnchanged streams only those are re-mapped. The raw store's unique key still catches a
     // content seen before under an older hash (A → B → A).
+    const at = fetchedAt.toISOString();
     const stored = new Map<string, { hash: string | null; live: boolean; recordAt: string | null }>();
     if (keys.length > 0 && lookUpStored) {
-      // record_at as epoch ms text (the key row's record_at is compared with it below).
+      // The look-up is also the stamp: every stored key read in this batch gets last_seen_at = at
+      // (what deletion detection reads), in the same index probe that returns its stored hash and
+      // record time (as epoch ms text, compared below) — only last_seen_at changes, so the returned
+      // columns are the stored ones. Keys that changed, are new or were deleted are upserted below.
       const res = await trx.raw(
-        `SELECT external_id, hash, deleted_at IS NULL AS live, (extract(epoch FROM record_at) * 1000)::bigint::text AS record_ms
-           FROM stream_keys WHERE connection = ? AND stream = ? AND external_id = ANY(?::text[])`,
-        [conn, stream.name, keys],
+        `UPDATE stream_keys SET last_seen_at = ? WHERE connection = ? AND stream = ? AND external_id = ANY(?::text[])
+         RETURNING external_id, hash, deleted_at IS NULL AS live, (extract(epoch FROM record_at) * 1000)::bigint::text AS record_ms`,
+        [at, conn, stream.name, keys],
       );
       for (const r of res.rows as Array<{ external_id: string; hash: string | null; live: boolean; record_ms: string | null }>) stored.set(r.external_id, { hash: r.hash, live: r.live, recordAt: r.record_ms });
     }
@@ -339,25 +348,18 @@ async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, parts:
       else toWrite.push(valid[i]);
     }
     written = toWrite.length;
-    const at = fetchedAt.toISOString();
     await bulkInsertTexts(trx, 'raw_records', newRaw, {
       columns: RAW_ROW,
       constants: [['connection', 'text', conn], ['stream', 'text', stream.name], ['run_id', 'bigint', ctx.runId], ['fetched_at', 'timestamptz', at]],
       onConflict: '(connection, stream, external_id, hash) DO NOTHING',
     });
     // One row per key (the last read wins), as one upsert statement cannot touch a row twice. A key
-    // whose last reading equals its live stored row (same hash and record time) only needs its
-    // last_seen_at moved (what deletion detection reads): one UPDATE by key for those, instead of
-    // the upsert's row text, insert attempt and conflict path — most of a tail's keys.
+    // whose last reading equals its live stored row (same hash and record time) was fully stamped
+    // by the look-up above; only the others (new, changed or deleted: a tail's minority) are upserted.
     const keyRows: string[] = [];
-    const seenOnly: string[] = [];
     for (const [k, i] of lastOf) {
       const s = stored.get(k);
-      if (s !== undefined && s.live && s.hash === hashes[i] && s.recordAt === recordMs[i]) seenOnly.push(k);
-      else keyRows.push(keyTexts[i]!);
-    }
-    if (seenOnly.length > 0) {
-      await trx.raw('UPDATE stream_keys SET last_seen_at = ? WHERE connection = ? AND stream = ? AND external_id = ANY(?::text[])', [at, conn, stream.name, seenOnly]);
+      if (!(s !== undefined && s.live && s.hash === hashes[i] && s.recordAt === recordMs[i])) keyRows.push(keyTexts[i]!);
     }
     await bulkInsertTexts(trx, 'stream_keys', keyRows, {
       columns: KEY_ROW,
