@@ -6,7 +6,10 @@
 // payments the full reconcile read `computed_commissions` (1.1M rows, never analyzed) with a
 // parallel sequential scan per batch of 5,000 rows instead of one index probe per payment, and its
 // clawback look-up bitmap-ANDed a whole partner's rows per commission — ~3 s per batch, a cost that
-// grows with the history times the number of batches.
+// grows with the history times the number of batches. The sync (src/sync/engine.ts) checks after
+// each stream and every few seconds within one: at 100k payments the Stripe refund look-up once
+// scanned every payment per page instead of using its GIN index, and on PGlite the stream_keys
+// look-up scanned the whole stream per batch.
 //
 // The check is one catalog query (file sizes from pg_relation_size against pg_class.relpages, the
 // page count the last ANALYZE saw), so PGlite is covered too; a table is analyzed once it has grown to
@@ -33,11 +36,6 @@ function checkState(db: Knex): { last: number; rows: number } {
 /** Counts rows a stage wrote, towards the next check. */
 export function notePlannerWrites(db: Knex, rows: number): void {
   checkState(db).rows += rows;
-}
-
-/** Rows written since the last check (the sync engine checks after a stream once there are enough). */
-export function plannerWritesSinceCheck(db: Knex): number {
-  return checkState(db).rows;
 }
 
 export interface RefreshOptions {

@@ -9,6 +9,7 @@ import type { Config, ConnectionConfig } from '../config/schema.ts';
 import type { Json, Page, StreamDef, SyncContext } from './types.ts';
 import { hashRecord, sha256 } from '../util/hash.ts';
 import { bulkInsertTexts } from '../db/bulk.ts';
+import { notePlannerWrites, refreshPlannerStats } from '../db/planner-stats.ts';
 import { scrubSecrets } from '../util/secrets.ts';
 import { errorMessage } from '../util/errors.ts';
 import { formatZodIssues } from '../util/zod-format.ts';
@@ -87,7 +88,7 @@ export async function runStreams(opts: RunStreamsOptions): Promise<SyncRunResult
       result.streams[stream.name] = await syncStream(ctx, stream, opts);
       // Only after enough new records for some table to have doubled: an incremental run's streams
       // read a few records each, and the size check is a fixed cost per stream otherwise.
-      if (statsCheck(db).records >= STATS_CHECK_MIN_RECORDS) await refreshPlannerStats(ctx);
+      await refreshPlannerStats(db, { mode: 'settled', log: ctx.log });
     }
   } catch (err) {
     const stopped = err instanceof StopSync;
@@ -133,8 +134,7 @@ async function syncStream(ctx: SyncContext, stream: StreamDef<any, any>, opts: R
       await commitBatch(ctx, stream, pages, stats, keysAtStart);
       // Within a stream too (at most every few seconds), not only after it: a long first import
       // (75k Stripe invoices) also queries the tables it is filling (refund links).
-      const st = statsCheck(ctx.db);
-      if (Date.now() - st.last >= STATS_CHECK_MS && st.records >= STATS_CHECK_MIN_RECORDS) await refreshPlannerStats(ctx);
+      await refreshPlannerStats(ctx.db, { mode: 'periodic', log: ctx.log });
       const first = stats.pages + 1;
       stats.pages += pages.filter((p) => !p.partial).length;
       opts.onProgress?.({ connection: ctx.connection.name, stream: stream.name, pages: stats.pages, records: stats.records, quarantined: stats.quarantined });
@@ -401,59 +401,13 @@ async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, parts:
         .merge(['state', 'run_id', 'updated_at']);
     }
   }));
-  statsCheck(ctx.db).records += valid.length + bad.length;
+  notePlannerWrites(ctx.db, valid.length + bad.length);
   if (bad.length > 0) ctx.log.warn({ stream: stream.name, quarantined: bad.length, first: scrubSecrets(bad[0]!.error).slice(0, 300) }, 'records quarantined');
   stats.records += valid.length;
   stats.written += written;
   stats.unchanged += unchanged;
   stats.deleted += deleted;
   stats.quarantined += bad.length;
-}
-
-/** Smaller tables are left to the planner's defaults (and autovacuum). */
-const ANALYZE_MIN_PAGES = 64;
-/** Within a stream, table sizes are checked at most this often (the check reads every table's size). */
-const STATS_CHECK_MS = 5_000;
-/**
- * After a stream, tables are checked once this many records were committed since the last check (by
- * any stream). A table of ANALYZE_MIN_PAGES (512 kB) needs thousands of rows to double.
- */
-const STATS_CHECK_MIN_RECORDS = 1_000;
-/** Per database handle (not per process: connections to different databases must not share it). */
-const statsChecks = new WeakMap<Knex, { last: number; records: number }>();
-function statsCheck(db: Knex): { last: number; records: number } {
-  let st = statsChecks.get(db);
-  if (!st) statsChecks.set(db, (st = { last: 0, records: 0 }));
-  return st;
-}
-
-/**
- * ANALYZEs the tables that have grown to twice their size at their last statistics (checked after
- * each stream and every few seconds within one). A first import
- * fills empty tables faster than autovacuum reacts (PGlite has none, and it may be off), and the
- * planner then takes a table it never analyzed for a few rows: at 100k payments the Stripe refund
- * look-up scanned every payment per page (50 s of the sync) instead of using its GIN index, and on
- * PGlite the stream_keys hash look-up scanned the whole stream per batch. Sizes come from the files
- * (pg_relation_size vs pg_class.relpages), not the statistics collector, so PGlite is covered too;
- * doubling keeps it to a few ANALYZEs per table over a whole import. Best effort: SKIP_LOCKED leaves
- * a table another connection is analyzing, and a failure only costs the plan.
- */
-async function refreshPlannerStats(ctx: SyncContext): Promise<void> {
-  const st = statsCheck(ctx.db);
-  st.last = Date.now();
-  st.records = 0;
-  try {
-    const res = await ctx.db.raw(
-      `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname = current_schema() AND c.relkind = 'r' AND c.relname <> 'raw_records'
-          AND pg_relation_size(c.oid) >= greatest(?, 2 * c.relpages::bigint) * current_setting('block_size')::bigint`,
-      [ANALYZE_MIN_PAGES],
-    );
-    const tables = (res.rows as Array<{ relname: string }>).map((r) => `"${r.relname.replace(/"/g, '""')}"`);
-    if (tables.length > 0) await ctx.db.raw(`ANALYZE (SKIP_LOCKED) ${tables.join(', ')}`);
-  } catch (err) {
-    ctx.log.warn({ err: errorMessage(err) }, 'refreshing planner statistics failed');
-  }
 }
 
 /** PostgreSQL errors that mean "another transaction got in the way; the same work may succeed now". */
