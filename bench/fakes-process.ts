@@ -10,8 +10,15 @@
 // API does not re-sort its tables because we asked); the fakes' CPU during a run is still reported.
 // BENCH_FAKES_WARM=0 skips it (the old behaviour, for A/B comparisons).
 //   → { type: 'reset' }                       ← { type: 'loaded', … }  (back to the generated world)
-//   → { type: 'stats' }                       ← { type: 'stats', rss_mb, max_rss_mb, cpu_s, requests, stripe_paths }
+//   → { type: 'stats' }                       ← { type: 'stats', rss_mb, max_rss_mb, cpu_s, gc_s, requests, stripe_paths }
+//
+// After a load and its warm-up the fakes also run a full garbage collection (gc_s, untimed; forked
+// with --expose-gc; BENCH_FAKES_GC=0 skips it): at 1M the fakes hold a ~9 GB heap, and a major GC of
+// the load's garbage landing inside a timed run took one of the machine's two cores from it (the
+// sixth round's 1M incremental run: 24 s of fakes CPU in a 45 s window). gc_s in `stats` is the
+// fakes' cumulative GC pause time, so a window's share of it is reported beside its CPU.
 //   → { type: 'close' }                       (closes the fakes and exits)
+import { PerformanceObserver } from 'node:perf_hooks';
 import { generateScenario } from '../src/world/generate.ts';
 import { buildWorld, type World } from '../src/world/build.ts';
 import { fakeEndpoints, loadWorld, startFakes, warmFakes, worldFirstIssuedAt, type Fakes } from '../src/world/fakes.ts';
@@ -52,6 +59,18 @@ let asOf = new Date();
 const warm = (f: Fakes): void => {
   if (process.env.BENCH_FAKES_WARM !== '0') warmFakes(f);
 };
+/** A full GC after a load (see the header); returns its wall seconds. */
+const collect = (): number => {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc || process.env.BENCH_FAKES_GC === '0') return 0;
+  const t = Date.now();
+  gc();
+  return secs(Date.now() - t);
+};
+let gcMs = 0;
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) gcMs += e.duration;
+}).observe({ entryTypes: ['gc'] });
 
 function requestCounts(): Record<string, number> {
   if (!fakes) return {};
@@ -75,6 +94,7 @@ async function onMessage(m: FakesRequest): Promise<void> {
       t = Date.now();
       warm(fakes);
       const warmMs = Date.now() - t;
+      const gcS = collect();
       send({
         type: 'ready',
         endpoints: fakeEndpoints(fakes),
@@ -86,6 +106,7 @@ async function onMessage(m: FakesRequest): Promise<void> {
         build_world_s: secs(buildMs),
         load_fakes_s: secs(loadMs),
         warm_fakes_s: secs(warmMs),
+        gc_after_load_s: gcS,
         rss_mb: mb(process.memoryUsage().rss),
         max_rss_mb: mb(process.resourceUsage().maxRSS * 1024),
       });
@@ -99,7 +120,8 @@ async function onMessage(m: FakesRequest): Promise<void> {
       const loadS = secs(Date.now() - t);
       const t2 = Date.now();
       warm(fakes!);
-      send({ type: 'loaded', payments: w.payments.length, new_payments: w.payments.length - world!.payments.length, load_s: loadS, warm_s: secs(Date.now() - t2) });
+      const warmS = secs(Date.now() - t2);
+      send({ type: 'loaded', payments: w.payments.length, new_payments: w.payments.length - world!.payments.length, load_s: loadS, warm_s: warmS, gc_s: collect() });
       return;
     }
     case 'stats': {
@@ -109,7 +131,7 @@ async function onMessage(m: FakesRequest): Promise<void> {
         const k = r.path.replace(/\/v1\/([a-z_]+)\/.*/, '/v1/$1/:id');
         stripePaths[k] = (stripePaths[k] ?? 0) + 1;
       }
-      send({ type: 'stats', rss_mb: mb(process.memoryUsage().rss), max_rss_mb: mb(process.resourceUsage().maxRSS * 1024), cpu_s: secs((cpu.user + cpu.system) / 1000), requests: requestCounts(), stripe_paths: stripePaths });
+      send({ type: 'stats', rss_mb: mb(process.memoryUsage().rss), max_rss_mb: mb(process.resourceUsage().maxRSS * 1024), cpu_s: secs((cpu.user + cpu.system) / 1000), gc_s: secs(gcMs), requests: requestCounts(), stripe_paths: stripePaths });
       return;
     }
     case 'close':

@@ -130,8 +130,45 @@ async function full(r: PipelineRequest): Promise<Record<string, unknown>> {
   }
 }
 
+/** Tables whose physical state an incremental run is sensitive to (see tableState). */
+const WATCHED = ['stream_keys', 'raw_records', 'network_commissions', 'network_transactions', 'billing_events', 'computed_commissions', 'discrepancies'];
+
+/**
+ * PostgreSQL only: per watched table, whether (auto)vacuum and analyze have visited it, its dead
+ * rows, the share of pages the visibility map marks all-visible, and its update counters. Read
+ * before and after an incremental run, so a result says whether the run met freshly imported,
+ * never-vacuumed tables (the sixth round's 1M incremental question) and how many of its updates
+ * were HOT. Read on a fresh connection after the run's pool is closed: a backend reports its
+ * counters when it exits.
+ */
+async function tableState(r: PipelineRequest): Promise<Record<string, Record<string, unknown>> | undefined> {
+  if (r.kind !== 'postgres') return undefined;
+  const db = await openDb({ url: r.url!, poolMax: 1 });
+  try {
+    const res = await db.raw(
+      `SELECT s.relname, s.n_live_tup, s.n_dead_tup, s.n_mod_since_analyze, s.n_tup_upd, s.n_tup_hot_upd,
+              (s.last_vacuum IS NOT NULL OR s.last_autovacuum IS NOT NULL) AS vacuumed,
+              (s.last_analyze IS NOT NULL OR s.last_autoanalyze IS NOT NULL) AS analyzed,
+              c.relpages, c.relallvisible
+         FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
+        WHERE s.schemaname = current_schema() AND s.relname = ANY(?::text[])`,
+      [WATCHED],
+    );
+    const out: Record<string, Record<string, unknown>> = {};
+    for (const row of res.rows as Array<Record<string, unknown>>) {
+      const { relname, ...rest } = row;
+      out[relname as string] = Object.fromEntries(Object.entries(rest).map(([k, v]) => [k, typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v]));
+    }
+    return out;
+  } finally {
+    await db.destroy();
+  }
+}
+
 async function incremental(r: PipelineRequest): Promise<Record<string, unknown>> {
+  const before = await tableState(r);
   const db = await open(r);
+  let result: Record<string, unknown>;
   try {
     const { config, env } = demoConfigFor(r.endpoints, new Date(r.firstIssuedAt), { base: { log: { level: 'silent' }, alerts: { sinks: [] } } });
     // The incremental run uses PartnerStack's normal 60-day look-back (the first run read all history).
@@ -151,10 +188,19 @@ async function incremental(r: PipelineRequest): Promise<Record<string, unknown>>
     const t = Date.now();
     const s = await runMainJob({ db, config: cfg, log, env, syncConnections: timedSync }, { now: new Date(r.now) });
     const ms = Date.now() - t;
-    return { seconds: secs(ms), sync_s: secs(syncMs), after_sync_s: secs(ms - syncMs), step_s: Object.fromEntries(Object.entries(s.stepMs).map(([k, v]) => [k, secs(v)])), records_read: records, ok: s.ok, errors: s.errors, max_rss_mb: maxRssMb(), cpu_s: cpuS() };
+    result = { seconds: secs(ms), sync_s: secs(syncMs), after_sync_s: secs(ms - syncMs), step_s: Object.fromEntries(Object.entries(s.stepMs).map(([k, v]) => [k, secs(v)])), records_read: records, ok: s.ok, errors: s.errors, max_rss_mb: maxRssMb(), cpu_s: cpuS() };
   } finally {
     await db.destroy();
   }
+  const after = await tableState(r);
+  if (before && after) {
+    result.tables = Object.fromEntries(Object.entries(before).map(([t, b]) => {
+      const a = after[t] ?? {};
+      const delta = (k: string): number => Number(a[k] ?? 0) - Number(b[k] ?? 0);
+      return [t, { before: b, updates: delta('n_tup_upd'), hot_updates: delta('n_tup_hot_upd') }];
+    }));
+  }
+  return result;
 }
 
 const BE = `SELECT connection, billing_system, kind, external_id, document_id, occurred_at, amount_minor, currency, amount_usd_minor, classification FROM billing_events`;

@@ -61,7 +61,7 @@ interface Ready {
   rss_mb: number;
   max_rss_mb: number;
 }
-interface FakesStats { rss_mb: number; max_rss_mb: number; cpu_s: number; requests: Record<string, number> }
+interface FakesStats { rss_mb: number; max_rss_mb: number; cpu_s: number; gc_s: number; requests: Record<string, number> }
 
 /** One step in a fresh pipeline process; resolves with its result once the process has exited. */
 async function step(req: PipelineRequest): Promise<Record<string, unknown>> {
@@ -86,26 +86,27 @@ async function benchOne(fakes: Child, ready: Ready, size: number, kind: 'pglite'
     r.end_to_end = f.end_to_end;
     const rss: Record<string, unknown> = { pipeline_full: (f.max_rss_mb as Record<string, number>).after_reconcile, pipeline_full_by_stage: f.max_rss_mb, pipeline_full_memory: f.memory_mb };
     r.pipeline_cpu_s = f.cpu_s;
-    r.fakes = { cpu_s_during_run: Math.round((after.cpu_s - before.cpu_s) * 1000) / 1000, requests: Object.fromEntries(Object.entries(after.requests).map(([k, v]) => [k, v - (before.requests[k] ?? 0)])) };
+    r.fakes = { cpu_s_during_run: Math.round((after.cpu_s - before.cpu_s) * 1000) / 1000, gc_s_during_run: Math.round((after.gc_s - before.gc_s) * 1000) / 1000, requests: Object.fromEntries(Object.entries(after.requests).map(([k, v]) => [k, v - (before.requests[k] ?? 0)])) };
     const copy = await step({ ...base, mode: 'copy' });
     const copyRate = (copy.rows as number) / ((copy.ms as number) / 1000);
     r.copy_baseline = { rows: copy.rows, seconds: secs(copy.ms as number), rows_per_s: Math.round(copyRate), ingest_to_copy_ratio: Math.round((canonical / (syncMs / 1000) / copyRate) * 10_000) / 10_000 };
     rss.copy_baseline = copy.max_rss_mb;
     if (incremental) {
-      const loaded = await fakes.request<{ payments: number; new_payments: number; warm_s: number }>({ type: 'incremental', n: 1000 });
-      // The fakes build their list indexes after loading the new events, before the run (warm_s,
-      // untimed); their CPU during each run is still reported beside it.
-      const fakesCpu = async <T,>(fn: () => Promise<T>): Promise<[T, number]> => {
+      const loaded = await fakes.request<{ payments: number; new_payments: number; warm_s: number; gc_s: number }>({ type: 'incremental', n: 1000 });
+      // The fakes build their list indexes after loading the new events, and collect the load's
+      // garbage, before the run (warm_s, gc_s: untimed); their CPU and GC pauses during each run are
+      // still reported beside it.
+      const fakesCpu = async <T,>(fn: () => Promise<T>): Promise<[T, number, number]> => {
         const a = await fakes.request<FakesStats>({ type: 'stats' });
         const out = await fn();
         const b = await fakes.request<FakesStats>({ type: 'stats' });
-        return [out, Math.round((b.cpu_s - a.cpu_s) * 1000) / 1000];
+        return [out, Math.round((b.cpu_s - a.cpu_s) * 1000) / 1000, Math.round((b.gc_s - a.gc_s) * 1000) / 1000];
       };
-      const [inc, incFakesCpu] = await fakesCpu(() => step({ ...base, mode: 'incremental' }));
-      r.incremental_1k = { seconds: inc.seconds, sync_s: inc.sync_s, after_sync_s: inc.after_sync_s, step_s: inc.step_s, records_read: inc.records_read, ok: inc.ok, new_payments: loaded.new_payments, errors: inc.errors, cpu_s: inc.cpu_s, fakes_cpu_s: incFakesCpu, fakes_warm_s: loaded.warm_s };
+      const [inc, incFakesCpu, incFakesGc] = await fakesCpu(() => step({ ...base, mode: 'incremental' }));
+      r.incremental_1k = { seconds: inc.seconds, sync_s: inc.sync_s, after_sync_s: inc.after_sync_s, step_s: inc.step_s, records_read: inc.records_read, ok: inc.ok, new_payments: loaded.new_payments, errors: inc.errors, cpu_s: inc.cpu_s, fakes_cpu_s: incFakesCpu, fakes_gc_s: incFakesGc, fakes_warm_s: loaded.warm_s, fakes_gc_before_s: loaded.gc_s, tables: inc.tables };
       // The same run as a look-back sweep (nothing new since): what the once-a-day deep re-read costs.
-      const [sweep, sweepFakesCpu] = await fakesCpu(() => step({ ...base, mode: 'incremental', sweep: true }));
-      r.incremental_sweep = { seconds: sweep.seconds, sync_s: sweep.sync_s, after_sync_s: sweep.after_sync_s, step_s: sweep.step_s, records_read: sweep.records_read, ok: sweep.ok, errors: sweep.errors, cpu_s: sweep.cpu_s, fakes_cpu_s: sweepFakesCpu };
+      const [sweep, sweepFakesCpu, sweepFakesGc] = await fakesCpu(() => step({ ...base, mode: 'incremental', sweep: true }));
+      r.incremental_sweep = { seconds: sweep.seconds, sync_s: sweep.sync_s, after_sync_s: sweep.after_sync_s, step_s: sweep.step_s, records_read: sweep.records_read, ok: sweep.ok, errors: sweep.errors, cpu_s: sweep.cpu_s, fakes_cpu_s: sweepFakesCpu, fakes_gc_s: sweepFakesGc, tables: sweep.tables };
       rss.pipeline_incremental = Math.max(inc.max_rss_mb as number, sweep.max_rss_mb as number);
       await fakes.request({ type: 'reset' });
     }
@@ -126,7 +127,7 @@ const kinds: Array<'pglite' | 'postgres'> = which === 'both' ? ['pglite', 'postg
 const largest = Math.max(...sizes);
 for (const size of sizes) {
   process.stderr.write(`bench: generating ${size} payments and starting the fakes …\n`);
-  const fakes = forkChild('fakes-process.ts', 'fakes', { heapMb: fakesHeapMb ?? (size >= 500_000 ? 12_288 : undefined) });
+  const fakes = forkChild('fakes-process.ts', 'fakes', { heapMb: fakesHeapMb ?? (size >= 500_000 ? 12_288 : undefined), execArgv: ['--expose-gc'] });
   try {
     const ready = await fakes.request<Ready>({ type: 'start', size, seed: 1, asOf: NOW.toISOString() });
     process.stderr.write(`bench: world ${ready.payments} payments (generate ${ready.generate_s} s, load fakes ${ready.load_fakes_s} s, fakes rss ${ready.rss_mb} MB)\n`);
