@@ -1,11 +1,9 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { describe, expect, it } from 'vitest';
+import { useTestDb } from '../helpers/db.ts';
 import { bulkInsert, JsonText, upsertClause } from '../../src/db/bulk.ts';
 
 describe('bulkInsert (json_populate_recordset)', () => {
-  let t: TestDb;
-  beforeEach(async () => { t = await createTestDb(); });
-  afterEach(async () => { await t.destroy(); });
+  const t = useTestDb();
 
   it('round-trips text, dates, nulls, jsonb objects and pre-serialized JSON, and upserts on the natural key', async () => {
     const at = new Date(Date.UTC(2025, 2, 4, 5, 6, 7, 890));

@@ -1,12 +1,10 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createTestDb, usingPostgres, type TestDb } from '../helpers/db.ts';
+import { describe, expect, it } from 'vitest';
+import { useTestDb, usingPostgres } from '../helpers/db.ts';
 import { loadChangeCursor, readChangeWatermark, saveChangeCursor } from '../../src/db/changes.ts';
 import { openDb } from '../../src/db/connection.ts';
 
 describe('change tracking (migration 004)', () => {
-  let t: TestDb;
-  beforeEach(async () => { t = await createTestDb(); });
-  afterEach(async () => { await t.destroy(); });
+  const t = useTestDb();
 
   it('stamps inserts and updates with increasing change_seq and tombstones hard deletes', async () => {
     const db = t.db;

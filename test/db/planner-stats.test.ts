@@ -1,6 +1,6 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { Knex } from 'knex';
-import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { useTestDb } from '../helpers/db.ts';
 import { notePlannerWrites, refreshPlannerStats } from '../../src/db/planner-stats.ts';
 import { configSchema } from '../../src/config/schema.ts';
 import { runReconciliation } from '../../src/reconcile/run.ts';
@@ -19,13 +19,7 @@ async function bigUnanalyzedTable(db: Knex, name: string, rows = 20_000): Promis
 }
 
 describe('planner statistics for tables the pipeline filled (planner-stats.ts)', () => {
-  let t: TestDb;
-  beforeEach(async () => {
-    t = await createTestDb();
-  });
-  afterEach(async () => {
-    await t.destroy();
-  });
+  const t = useTestDb();
 
   it('analyzes a table once it has doubled since its last statistics, and not again until it doubles', async () => {
     await bigUnanalyzedTable(t.db, 'filled');

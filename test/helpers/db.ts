@@ -5,6 +5,7 @@ import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSyn
 import os from 'node:os';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
+import { afterEach, beforeEach } from 'vitest';
 import { openDb, pgliteOf } from '../../src/db/connection.ts';
 import { migrateUp } from '../../src/db/migrate.ts';
 import { currentTemplateKey } from '../../src/db/pglite-template.ts';
@@ -49,6 +50,42 @@ export async function createTestDb(opts: { migrate?: boolean } = {}): Promise<Te
   const db = await openDb({ url: 'memory://', loadDataDir: await migratedDump() });
   await migrateUp(db); // a no-op on the dump; kept so a stale dump could never hide a migration
   return { db, kind: 'pglite', url: undefined, schema: undefined, destroy: () => db.destroy() };
+}
+
+/**
+ * A fresh database per test of the calling describe (or file): registers the beforeEach/afterEach
+ * there. The returned handle reads the current test's database, so it can be kept in a `const` and
+ * used by helpers declared beside the tests.
+ */
+export function useTestDb(opts: { migrate?: boolean } = {}): TestDb {
+  let current: TestDb | undefined;
+  beforeEach(async () => {
+    current = await createTestDb(opts);
+  });
+  afterEach(async () => {
+    const t = current;
+    current = undefined; // a later read fails loudly instead of reaching a destroyed database
+    await t?.destroy();
+  });
+  const now = (): TestDb => {
+    if (!current) throw new Error('useTestDb(): no database outside a test; read it in an it(), beforeEach or afterEach of the describe that called useTestDb()');
+    return current;
+  };
+  return {
+    get db() {
+      return now().db;
+    },
+    get kind() {
+      return now().kind;
+    },
+    get url() {
+      return now().url;
+    },
+    get schema() {
+      return now().schema;
+    },
+    destroy: () => now().destroy(),
+  };
 }
 
 /**

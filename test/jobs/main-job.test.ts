@@ -1,6 +1,6 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { useTestDb } from '../helpers/db.ts';
 import { configSchema } from '../../src/config/schema.ts';
 import { runMainJob } from '../../src/jobs/main-job.ts';
 import type { Connector, PushAction } from '../../src/sync/types.ts';
@@ -10,13 +10,7 @@ import { standardWorld } from '../reconcile/world.ts';
 const log = pino({ level: 'silent' });
 
 describe('main job', () => {
-  let t: TestDb;
-  beforeEach(async () => {
-    t = await createTestDb();
-  });
-  afterEach(async () => {
-    await t.destroy();
-  });
+  const t = useTestDb();
 
   it('syncs, computes, reconciles, alerts and auto-pushes, returning a summary; a re-run is quiet', async () => {
     const { customers } = await standardWorld(t.db);

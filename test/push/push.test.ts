@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { useTestDb } from '../helpers/db.ts';
 import { configSchema, type Config } from '../../src/config/schema.ts';
 import { runReconciliation } from '../../src/reconcile/run.ts';
 import { decideDiscrepancies, listDiscrepancies } from '../../src/reconcile/discrepancies.ts';
@@ -73,11 +73,10 @@ function stubConnector(baseURL: string, withStatus: boolean): Connector & { push
 }
 
 describe('push', () => {
-  let t: TestDb;
+  const t = useTestDb();
   let net: ReturnType<typeof fakeNetwork>;
   let config: Config;
   beforeEach(async () => {
-    t = await createTestDb();
     net = fakeNetwork();
     await new Promise<void>((r) => net.server.listen(0, '127.0.0.1', r));
     config = configSchema.parse({ connections: [{ name: 'ps', type: 'partnerstack' }, { name: 'awin', type: 'awin' }] });
@@ -89,7 +88,6 @@ describe('push', () => {
   });
   afterEach(async () => {
     await new Promise((r) => net.server.close(r));
-    await t.destroy();
   });
   const base = () => `http://127.0.0.1:${(net.server.address() as AddressInfo).port}`;
 

@@ -1,9 +1,9 @@
 // A discrepancy names its computed commission instead of copying the commission's explanation
 // (migration 015); readers still see the detail the discrepancy was written with: the commission's
 // explanation at that time, also after the commission changed or went away.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Knex } from 'knex';
-import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { useTestDb } from '../helpers/db.ts';
 import { configSchema } from '../../src/config/schema.ts';
 import { runReconciliation } from '../../src/reconcile/run.ts';
 import { decideDiscrepancies, listDiscrepancies, readDiscrepancyCounts, type DiscrepancyRecord } from '../../src/reconcile/discrepancies.ts';
@@ -24,13 +24,7 @@ const shown = (d: DiscrepancyRecord): unknown => (d.detail.computed as { explana
 const explain = (db: Knex, key: string, note: string) => db('computed_commissions').where({ commission_key: key }).update({ explanation: JSON.stringify({ note }) });
 
 describe('discrepancy explanations', () => {
-  let t: TestDb;
-  beforeEach(async () => {
-    t = await createTestDb();
-  });
-  afterEach(async () => {
-    await t.destroy();
-  });
+  const t = useTestDb();
 
   it('are stored once and shown as written, after the commission changes or is deleted', async () => {
     await standardWorld(t.db);

@@ -1,5 +1,5 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { describe, expect, it } from 'vitest';
+import { useTestDb } from '../helpers/db.ts';
 import { configSchema } from '../../src/config/schema.ts';
 import { runReconciliation, storedStats, STORED_PARTNER_TOTALS, type TotalsRow } from '../../src/reconcile/run.ts';
 import { decideDiscrepancies, listDiscrepancies } from '../../src/reconcile/discrepancies.ts';
@@ -10,13 +10,7 @@ const config = configSchema.parse({});
 const now = new Date('2025-03-01T00:00:00Z');
 
 describe('reconciliation run', () => {
-  let t: TestDb;
-  beforeEach(async () => {
-    t = await createTestDb();
-  });
-  afterEach(async () => {
-    await t.destroy();
-  });
+  const t = useTestDb();
 
   it('finds each discrepancy kind with the right amount and nothing else', async () => {
     const { partners, accounts } = await standardWorld(t.db);

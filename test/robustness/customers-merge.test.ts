@@ -1,9 +1,9 @@
 // A payment arriving before its customer creates a placeholder customer (`~stripe:cus_2`); when a
 // later record shows cus_2 belongs to a keyed customer, the placeholder is merged into it.
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { Logger } from 'pino';
 import type { Knex } from 'knex';
-import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { useTestDb } from '../helpers/db.ts';
 import { ensureCustomers, ensurePartnerAccounts, upsertAttributions, upsertBillingEvents, upsertCustomers } from '../../src/model/index.ts';
 import { writeCustomers } from '../../connectors/stripe/streams.ts';
 import type { StripeCustomer } from '../../connectors/stripe/schemas.ts';
@@ -44,13 +44,7 @@ async function snapshot(db: Knex): Promise<unknown> {
 }
 
 describe('upsertCustomers: merging a placeholder customer into the keyed one', () => {
-  let t: TestDb;
-  beforeEach(async () => {
-    t = await createTestDb();
-  });
-  afterEach(async () => {
-    await t.destroy();
-  });
+  const t = useTestDb();
 
   it('invoice first (placeholder), then the customer page naming acct_9 known via PartnerStack → one customer', async () => {
     await t.db.transaction((trx) => partnerstackPage(trx));

@@ -1,16 +1,10 @@
 // upsertCustomers with several records of one page naming the same new shared customer key.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { describe, expect, it } from 'vitest';
+import { useTestDb } from '../helpers/db.ts';
 import { upsertCustomers } from '../../src/model/index.ts';
 
 describe('upsertCustomers: one page, one new customer key', () => {
-  let t: TestDb;
-  beforeEach(async () => {
-    t = await createTestDb();
-  });
-  afterEach(async () => {
-    await t.destroy();
-  });
+  const t = useTestDb();
 
   it('two placeholder customers revealing the same new key in one page do not abort the page', async () => {
     // Both Stripe customers were first seen through invoices (placeholder keys "~stripe:…").

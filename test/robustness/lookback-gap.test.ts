@@ -1,8 +1,8 @@
 // Look-back streams re-read "the last N days" each run. After a pause longer than N days the pass
 // must still start where the last completed pass ended, or everything created in between is lost.
 import nock from 'nock';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { useTestDb } from '../helpers/db.ts';
 import { BASIC, connection, sync } from '../../connectors/partnerstack/test/helpers.ts';
 
 const HOST = 'https://api.partnerstack.test';
@@ -13,15 +13,11 @@ const page = (items: unknown[], has_more: boolean) => ({ data: { has_more, items
 const txn = (key: string, createdAt: number) => ({ key, amount: 9900, amount_usd: 9900, currency: 'usd', approved: true, archived: false, customer: { key: 'cust_1', email: null, external_key: 'acct_1' }, metadata: {}, test: false, created_at: createdAt, updated_at: createdAt });
 
 describe('PartnerStack look-back window after a long pause', () => {
-  let t: TestDb;
+  const t = useTestDb();
   beforeAll(() => nock.disableNetConnect());
   afterAll(() => nock.enableNetConnect());
-  beforeEach(async () => {
-    t = await createTestDb();
-  });
-  afterEach(async () => {
+  afterEach(() => {
     nock.cleanAll();
-    await t.destroy();
   });
 
   it('a run 45 days after the last one (look-back 30) reads from the last completed pass, not from now − 30 days', async () => {
@@ -51,15 +47,11 @@ describe('PartnerStack look-back window after a long pause', () => {
 });
 
 describe('Awin validation/amendment look-back after a long pause', () => {
-  let t: TestDb;
+  const t = useTestDb();
   beforeAll(() => nock.disableNetConnect());
   afterAll(() => nock.enableNetConnect());
-  beforeEach(async () => {
-    t = await createTestDb();
-  });
-  afterEach(async () => {
+  afterEach(() => {
     nock.cleanAll();
-    await t.destroy();
   });
 
   it('a run 47 days after the last one (look-back 10) re-reads validations from the last run on', async () => {

@@ -1,16 +1,10 @@
 // One page naming the same account twice (e.g. with an e-mail changed between the two reads).
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { describe, expect, it } from 'vitest';
+import { useTestDb } from '../helpers/db.ts';
 import { upsertPartnerAccounts } from '../../src/model/index.ts';
 
 describe('upsertPartnerAccounts: the same account twice in one page', () => {
-  let t: TestDb;
-  beforeEach(async () => {
-    t = await createTestDb();
-  });
-  afterEach(async () => {
-    await t.destroy();
-  });
+  const t = useTestDb();
 
   it('creates one partner and one account, not an orphan partner for the first version', async () => {
     await t.db.transaction((trx) =>

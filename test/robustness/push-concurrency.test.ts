@@ -1,8 +1,8 @@
 // Two push runs at once (e.g. the scheduled main job and `push --apply`, or two replicas) must not
 // send any action twice; a run arriving while another is mid-send must not "recover" its in-flight row.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { createTestDb, usingPostgres, type TestDb } from '../helpers/db.ts';
+import { useTestDb, usingPostgres } from '../helpers/db.ts';
 import { openDb } from '../../src/db/connection.ts';
 import { configSchema, type Config } from '../../src/config/schema.ts';
 import { runReconciliation } from '../../src/reconcile/run.ts';
@@ -30,18 +30,14 @@ function countingConnector(delayMs: number) {
 }
 
 describe('concurrent push runs', () => {
-  let t: TestDb;
+  const t = useTestDb();
   let config: Config;
   beforeEach(async () => {
-    t = await createTestDb();
     config = configSchema.parse({ connections: [{ name: 'ps', type: 'partnerstack' }, { name: 'awin', type: 'awin' }] });
     const { customers } = await standardWorld(t.db);
     for (const [i, id] of customers.entries()) await t.db('customer_identities').insert({ customer_id: id, system: 'partnerstack', connection: 'ps', external_id: `psc-${i + 1}` });
     await runReconciliation({ db: t.db, config }, { now });
     await decideDiscrepancies(t.db, (await listDiscrepancies(t.db)).map((d) => d.id), 'approve');
-  });
-  afterEach(async () => {
-    await t.destroy();
   });
 
   it('each action is sent once in total', async () => {

@@ -1,22 +1,18 @@
 // Review regressions for the DB adapter: hand-worked figures on canonical rows.
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { configSchema } from '../../src/config/schema.ts';
 import { buildPayouts, computeAndStore, listCommissions, listPayouts } from '../../src/rules/store.ts';
-import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { useTestDb } from '../helpers/db.ts';
 import { AS_OF, seedWorld, type Ids } from './world.ts';
 
 const config = configSchema.parse({ program: { dir: fileURLToPath(new URL('../../config/programs', import.meta.url)), name: 'kartra' } });
 
 describe('rules DB adapter regressions', () => {
-  let t: TestDb;
+  const t = useTestDb();
   let ids: Ids;
   beforeEach(async () => {
-    t = await createTestDb();
     ids = await seedWorld(t.db);
-  });
-  afterEach(async () => {
-    await t.destroy();
   });
 
   it("prices a first payment by the payment's own plan_interval after the subscription switched plans (R5)", async () => {

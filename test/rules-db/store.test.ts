@@ -1,9 +1,9 @@
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { configSchema } from '../../src/config/schema.ts';
 import { buildPayouts, computeAndStore, listCommissions, listPayouts, markPayoutsPaid, readComputeTotals } from '../../src/rules/store.ts';
 import { findComputeAndStore } from '../../src/jobs/main-job.ts';
-import { createTestDb, usingPostgres, type TestDb } from '../helpers/db.ts';
+import { useTestDb, usingPostgres } from '../helpers/db.ts';
 import { openDb } from '../../src/db/connection.ts';
 import { DISCREPANCY_WRITE_LOCK } from '../../src/db/locks.ts';
 import { AS_OF, seedWorld, storedRows, type Ids } from './world.ts';
@@ -11,14 +11,10 @@ import { AS_OF, seedWorld, storedRows, type Ids } from './world.ts';
 const config = configSchema.parse({ program: { dir: fileURLToPath(new URL('../../config/programs', import.meta.url)), name: 'kartra' } });
 
 describe('rules DB adapter (computeAndStore, buildPayouts)', () => {
-  let t: TestDb;
+  const t = useTestDb();
   let ids: Ids;
   beforeEach(async () => {
-    t = await createTestDb();
     ids = await seedWorld(t.db);
-  });
-  afterEach(async () => {
-    await t.destroy();
   });
 
   it('stores the hand-worked rows', async () => {

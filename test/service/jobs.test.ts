@@ -1,20 +1,14 @@
 // Jobs built from configuration, run through the scheduler: names, schedules and where they came from;
 // a failing sync is recorded as a failed fire with a clear (secret-free) error and counted in metrics.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { describe, expect, it } from 'vitest';
+import { useTestDb } from '../helpers/db.ts';
 import { configSchema } from '../../src/config/schema.ts';
 import { buildJobs } from '../../src/scheduler/jobs.ts';
 import { Scheduler } from '../../src/scheduler/scheduler.ts';
 import { ServiceMetrics } from '../../src/service/metrics.ts';
 import { silentLogger } from '../../src/log/logger.ts';
 
-let t: TestDb;
-beforeEach(async () => {
-  t = await createTestDb();
-});
-afterEach(async () => {
-  await t.destroy();
-});
+const t = useTestDb();
 
 const config = configSchema.parse({
   timezone: 'Europe/Berlin',

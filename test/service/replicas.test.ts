@@ -4,8 +4,8 @@
 //     failed once the lease expires and the other replica takes the next fire.
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createTestDb, usingPostgres, type TestDb } from '../helpers/db.ts';
+import { afterEach, describe, expect, it } from 'vitest';
+import { useTestDb, usingPostgres } from '../helpers/db.ts';
 import { openDb } from '../../src/db/connection.ts';
 import { Scheduler } from '../../src/scheduler/scheduler.ts';
 import { silentLogger } from '../../src/log/logger.ts';
@@ -15,15 +15,11 @@ if (!usingPostgres()) console.warn('[replicas] SKIPPED: set TEST_DATABASE_URL=po
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe.skipIf(!usingPostgres())('multi-replica scheduling on PostgreSQL', () => {
-  let t: TestDb;
+  const t = useTestDb();
   const children: ChildProcess[] = [];
-  beforeEach(async () => {
-    t = await createTestDb();
-  });
-  afterEach(async () => {
+  afterEach(() => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     children.length = 0;
-    await t.destroy();
   });
 
   it('runs each fire once across two in-process schedulers with separate pools', async () => {

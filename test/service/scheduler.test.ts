@@ -1,18 +1,12 @@
 // The job_fires protocol on both databases: one winner per fire, overlap skipped while the previous
 // fire heartbeats, a dead owner's stale fire does not block, outcomes recorded.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { describe, expect, it } from 'vitest';
+import { useTestDb } from '../helpers/db.ts';
 import { PgJobCoordinator, fireKey, parseFireKey } from '../../src/scheduler/coordinator.ts';
 import { Scheduler } from '../../src/scheduler/scheduler.ts';
 import { silentLogger } from '../../src/log/logger.ts';
 
-let t: TestDb;
-beforeEach(async () => {
-  t = await createTestDb();
-});
-afterEach(async () => {
-  await t.destroy();
-});
+const t = useTestDb();
 
 const coord = (owner: string, leaseMs = 60_000) => new PgJobCoordinator({ db: t.db, owner, leaseMs, log: silentLogger });
 

@@ -1,11 +1,9 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { describe, expect, it } from 'vitest';
+import { useTestDb } from '../helpers/db.ts';
 import { bulkInsertTexts } from '../../src/db/bulk.ts';
 
 describe('bulkInsertTexts (pre-serialized rows + per-statement constants)', () => {
-  let t: TestDb;
-  beforeEach(async () => { t = await createTestDb(); });
-  afterEach(async () => { await t.destroy(); });
+  const t = useTestDb();
 
   it('writes the row texts with the constants, in chunks, and honours ON CONFLICT', async () => {
     const at = '2025-03-04T05:06:07.890Z';

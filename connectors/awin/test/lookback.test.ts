@@ -3,7 +3,7 @@
 // re-reads the whole lookbackDays. The transaction-date pass always runs from its checkpoint.
 import nock from 'nock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createTestDb, type TestDb } from '../../../test/helpers/db.ts';
+import { useTestDb } from '../../../test/helpers/db.ts';
 import { runStreams } from '../../../src/sync/engine.ts';
 import type { SyncContext } from '../../../src/sync/types.ts';
 import { connector } from '../index.ts';
@@ -17,7 +17,7 @@ const OPTS = { startDate: '2025-04-21', lookbackDays: 30, timezone: 'UTC' };
 /** Awin's date format in UTC, as the stream sends it. */
 const awinDate = (ms: number): string => new Date(ms).toISOString().slice(0, 19);
 
-let t: TestDb;
+const t = useTestDb();
 async function sync(baseUrl: string, at: number, top: Record<string, unknown> = {}) {
   const { config: base, connection } = awinConfig(baseUrl, OPTS);
   const config = { ...base, sync: { ...base.sync, ...(top.sync as object) } };
@@ -32,12 +32,10 @@ const statuses = async () => Object.fromEntries((await t.db('network_commissions
 describe('Awin look-back cadence against the fake server', () => {
   let fake: FakeAwin;
   beforeEach(async () => {
-    t = await createTestDb();
     fake = await startFakeAwin();
   });
   afterEach(async () => {
     await fake.close();
-    await t.destroy();
   });
   /** [dateType, startDate] of the change-feed requests since `from`. */
   const changeReqs = (from: number) => fake.requests.slice(from).filter((r) => r.query.dateType !== 'transaction').map((r) => [r.query.dateType, r.query.startDate, r.query.endDate]);
@@ -96,7 +94,6 @@ describe('Awin: a run killed between windows', () => {
   beforeAll(() => nock.disableNetConnect());
   afterAll(() => nock.enableNetConnect());
   beforeEach(async () => {
-    t = await createTestDb();
     seen = [];
     failValidation = false;
     nock(HOST)
@@ -111,9 +108,8 @@ describe('Awin: a run killed between windows', () => {
         return [200, []];
       });
   });
-  afterEach(async () => {
+  afterEach(() => {
     nock.cleanAll();
-    await t.destroy();
   });
 
   it('resumes the stored plan: a tail stays a tail (no sweep stamp), the sweep comes next', async () => {

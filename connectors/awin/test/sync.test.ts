@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createTestDb, type TestDb } from '../../../test/helpers/db.ts';
+import { useTestDb } from '../../../test/helpers/db.ts';
 import { runStreams } from '../../../src/sync/engine.ts';
 import type { PushAction, SyncContext } from '../../../src/sync/types.ts';
 import { connector } from '../index.ts';
@@ -12,15 +12,13 @@ import { fakeSasRow, startFakeShareASale } from '../../shareasale/fake-server.ts
 import { SAS_ENV, sasConfig } from '../../shareasale/test/helpers.ts';
 import { AWIN_ENV, awinConfig, silentLog } from './helpers.ts';
 
-let t: TestDb;
+const t = useTestDb();
 let fake: FakeAwin;
 beforeEach(async () => {
-  t = await createTestDb();
   fake = await startFakeAwin({ jobPollsUntilDone: 2 });
 });
 afterEach(async () => {
   await fake.close();
-  await t.destroy();
 });
 
 const DAY = 86_400_000;

@@ -4,7 +4,7 @@
 // min_created, status, starting_after and limit, and records every query.
 import nock from 'nock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createTestDb, type TestDb } from '../../../test/helpers/db.ts';
+import { useTestDb } from '../../../test/helpers/db.ts';
 import { BASIC, connection, sync } from './helpers.ts';
 
 const HOST = 'https://api.partnerstack.test';
@@ -21,7 +21,7 @@ const reward = (key: string, status: string, createdAt: number): Item => ({
   transaction: { key: 'in_1', amount: 9900, currency: 'USD' }, created_at: createdAt, updated_at: createdAt,
 });
 
-let t: TestDb;
+const t = useTestDb();
 let store: Record<'transactions' | 'rewards', Item[]>;
 let queries: Array<{ path: string; q: Record<string, string> }>;
 /** Requests to fail with HTTP 500 (by path + starting_after), e.g. to kill a run between pages. */
@@ -57,15 +57,13 @@ describe('partnerstack look-back cadence (sweep every 24 h, 48 h tail)', () => {
   beforeAll(() => nock.disableNetConnect());
   afterAll(() => nock.enableNetConnect());
   beforeEach(async () => {
-    t = await createTestDb();
     store = { transactions: [], rewards: [] };
     queries = [];
     failing = new Set();
     serve();
   });
-  afterEach(async () => {
+  afterEach(() => {
     nock.cleanAll();
-    await t.destroy();
   });
 
   // startDate = NOW − 30 days = the look-back, so the first pass is a sweep of the same window.

@@ -1,8 +1,8 @@
 // Per-stream tests against recorded-style HTTP (nock): pagination, checkpoints, look-back deletion,
 // quarantine, status history, second tier, and 401/429/5xx/truncated-body handling.
 import nock from 'nock';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createTestDb, type TestDb } from '../../../test/helpers/db.ts';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { useTestDb } from '../../../test/helpers/db.ts';
 import { BASIC, PUBLIC_KEY, SECRET_KEY, connection, sync } from './helpers.ts';
 
 const HOST = 'https://api.partnerstack.test';
@@ -66,7 +66,6 @@ function reward(key: string, status: string, createdAt: number, extra: Record<st
   };
 }
 
-let t: TestDb;
 beforeAll(() => nock.disableNetConnect());
 afterAll(() => nock.enableNetConnect());
 
@@ -77,12 +76,9 @@ function servePartnerships(): void {
 }
 
 describe('partnerstack streams', () => {
-  beforeEach(async () => {
-    t = await createTestDb();
-  });
-  afterEach(async () => {
+  const t = useTestDb();
+  afterEach(() => {
     nock.cleanAll();
-    await t.destroy();
   });
 
   it('groups and partnerships: paginates with starting_after, links recruiters across pages, then continues from min_updated', async () => {

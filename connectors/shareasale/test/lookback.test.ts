@@ -2,22 +2,20 @@
 // look-back window when due; runs in between read only the tail, in whole America/Chicago days, and
 // a completed tail is still a complete window for deletions inside it.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createTestDb, type TestDb } from '../../../test/helpers/db.ts';
+import { useTestDb } from '../../../test/helpers/db.ts';
 import { runStreams } from '../../../src/sync/engine.ts';
 import type { SyncContext } from '../../../src/sync/types.ts';
 import { connector } from '../index.ts';
 import { fakeSasRow, startFakeShareASale, type FakeShareASale } from '../fake-server.ts';
 import { SAS_ENV, sasConfig, silentLog } from './helpers.ts';
 
-let t: TestDb;
+const t = useTestDb();
 let fake: FakeShareASale;
 beforeEach(async () => {
-  t = await createTestDb();
   fake = await startFakeShareASale({ pageSize: 3 });
 });
 afterEach(async () => {
   await fake.close();
-  await t.destroy();
 });
 
 const H = 3_600_000;

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createTestDb, type TestDb } from '../../../test/helpers/db.ts';
+import { useTestDb } from '../../../test/helpers/db.ts';
 import { runStreams } from '../../../src/sync/engine.ts';
 import type { SyncContext } from '../../../src/sync/types.ts';
 import type { Config, ConnectionConfig } from '../../../src/config/schema.ts';
@@ -7,16 +7,14 @@ import { connector } from '../index.ts';
 import { fakeSasRow, startFakeShareASale, type FakeShareASale } from '../fake-server.ts';
 import { SAS_ENV, sasConfig, silentLog } from './helpers.ts';
 
-let t: TestDb;
+const t = useTestDb();
 let fake: FakeShareASale;
 
 beforeEach(async () => {
-  t = await createTestDb();
   fake = await startFakeShareASale({ pageSize: 3 });
 });
 afterEach(async () => {
   await fake.close();
-  await t.destroy();
 });
 
 const DAY = 86_400_000;

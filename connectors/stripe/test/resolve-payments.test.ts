@@ -1,14 +1,12 @@
 // Refunds and disputes find their stored payment through the payment intent or charge ids kept in
 // the payment event's metadata (GIN-indexed, migration 007) without asking the API.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createTestDb, type TestDb } from '../../../test/helpers/db.ts';
+import { describe, expect, it } from 'vitest';
+import { useTestDb } from '../../../test/helpers/db.ts';
 import { resolvePayments } from '../streams.ts';
 import type { StripeApi } from '../client.ts';
 
 describe('resolvePayments', () => {
-  let t: TestDb;
-  beforeEach(async () => { t = await createTestDb(); });
-  afterEach(async () => { await t.destroy(); });
+  const t = useTestDb();
 
   it('matches refs by payment intent or charge from stored payments, and asks the API for nothing it found', async () => {
     await t.db('connections').insert({ name: 'stripe', type: 'stripe' });
