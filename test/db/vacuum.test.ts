@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import type { Knex } from 'knex';
+import { useTestDb } from '../helpers/db.ts';
+import { tablesToVacuum, vacuumFreshTables } from '../../src/db/vacuum.ts';
+
+/** Pages of the table's file, and how many of them the visibility map marks all-visible (per pg_class). */
+async function visibility(db: Knex, table: string): Promise<{ pages: number; allVisible: number }> {
+  const r = await db.raw(
+    `SELECT (pg_relation_size(c.oid) / current_setting('block_size')::bigint)::int AS pages, c.relallvisible AS all_visible
+       FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname = current_schema() AND c.relname = ?`,
+    [table],
+  );
+  const row = (r.rows as Array<{ pages: number; all_visible: number }>)[0]!;
+  return { pages: Number(row.pages), allVisible: Number(row.all_visible) };
+}
+
+/** ~250 pages filled in one go and never vacuumed (no autovacuum race on a server). */
+async function filledTable(db: Knex, name: string, from = 1, to = 20_000): Promise<void> {
+  await db.raw(`CREATE TABLE IF NOT EXISTS ${name} (id bigint PRIMARY KEY, filler text NOT NULL) WITH (autovacuum_enabled = false)`);
+  await db.raw(`INSERT INTO ${name} SELECT g, repeat('x', 60) FROM generate_series(?::int, ?::int) g`, [from, to]);
+}
+
+describe('VACUUM of tables a run filled in bulk (vacuum.ts)', () => {
+  const t = useTestDb();
+
+  it('vacuums a freshly filled table once: its pages become all-visible and it is not chosen again until about half of it is new', async () => {
+    await filledTable(t.db, 'filled');
+    const before = await visibility(t.db, 'filled');
+    expect(before.pages).toBeGreaterThan(200);
+    expect(before.allVisible).toBe(0);
+    // Analyzing does not make a table all-visible (the planner-stats check runs first in a stage).
+    await t.db.raw('ANALYZE filled');
+    expect(await tablesToVacuum(t.db, 64)).toEqual(['filled']);
+
+    const res = await vacuumFreshTables(t.db, { minPages: 64 });
+    expect(res).toEqual({ tables: ['filled'], failed: [] });
+    const after = await visibility(t.db, 'filled');
+    expect(after.allVisible).toBeGreaterThanOrEqual(after.pages - 1);
+    expect(await tablesToVacuum(t.db, 64)).toEqual([]);
+
+    // Grown by a third: still mostly all-visible, left alone.
+    await filledTable(t.db, 'filled', 20_001, 30_000);
+    expect(await tablesToVacuum(t.db, 64)).toEqual([]);
+    // More than doubled since: chosen again.
+    await filledTable(t.db, 'filled', 30_001, 50_000);
+    expect(await tablesToVacuum(t.db, 64)).toEqual(['filled']);
+  });
+
+  it('leaves small tables and raw_records (written, never read by the pipeline) to autovacuum', async () => {
+    await filledTable(t.db, 'small', 1, 2_000);
+    await t.db.raw(`INSERT INTO raw_records (connection, stream, external_id, hash, payload) SELECT 'c', 's', g::text, md5(g::text), '{}'::jsonb FROM generate_series(1, 20000) g`);
+    expect((await visibility(t.db, 'raw_records')).pages).toBeGreaterThan(64);
+    expect(await tablesToVacuum(t.db, 64)).toEqual([]);
+    expect(await vacuumFreshTables(t.db, { minPages: 64 })).toEqual({ tables: [], failed: [] });
+  });
+
+  it('refuses a transaction handle (VACUUM cannot run inside one)', async () => {
+    await expect(t.db.transaction((trx) => vacuumFreshTables(trx))).rejects.toThrow(/plain handle/);
+  });
+});
