@@ -135,6 +135,8 @@ async function buildKept(ready: Ready): Promise<void> {
     const m: Marker = { size, seed: SEED, payments: ready.payments, network_reports: ready.network_reports, first_issued_at: ready.firstIssuedAt, ...c };
     await db.raw(`CREATE TABLE bench_keep_marker (marker jsonb NOT NULL)`);
     await db.raw(`INSERT INTO bench_keep_marker VALUES (?::jsonb)`, [JSON.stringify(m)]);
+    // Every table vacuumed and analyzed: the state the main job's last step (src/db/vacuum.ts) leaves
+    // after an import, so this profiles a vacuumed database (bench/run.ts measures the same).
     await db.raw(`VACUUM ANALYZE`);
   } finally {
     await db.destroy();
@@ -296,7 +298,8 @@ function serverSlow(from: number): Array<{ ms: number; text: string; plan: boole
 
 // ---- main ----
 Error.stackTraceLimit = 40;
-const fakes = forkChild('fakes-process.ts', 'fakes', { heapMb: size >= 500_000 ? 12_288 : undefined });
+// --expose-gc: the fakes collect a load's garbage before the timed run (bench/fakes-process.ts).
+const fakes = forkChild('fakes-process.ts', 'fakes', { heapMb: size >= 500_000 ? 12_288 : undefined, execArgv: ['--expose-gc'] });
 try {
   say(`generating ${size} payments (seed ${SEED}) in the fakes process … (load ${await loadavg()})`);
   const ready = await fakes.request<Ready>({ type: 'start', size, seed: SEED, asOf: NOW.toISOString() });

@@ -1,18 +1,19 @@
 // VACUUM for tables the pipeline itself filled in bulk.
 //
-// A first import or a full compute writes millions of rows in minutes; autovacuum gets to them much
-// later (in the 1M benchmark, none of the pipeline's tables had been vacuumed when the next run
-// started 25 minutes after the import began), and PGlite has no autovacuum worker at all. Until a
-// table is vacuumed its visibility map is empty and its rows carry no commit hint bits: every index
-// probe visits the heap (an index-only scan cannot skip it), and the first reader of each row looks
-// its transaction up and dirties the page to record the answer. The next incremental run pays for
-// all of that on the pages it touches: the 1M incremental run took 24.0 s on the just-imported
-// database (sync 15.6, compute 7.1) — see bench/README.md for the figures with and without.
+// A first import or a full compute writes millions of rows in minutes. Autovacuum gets to them later,
+// or never: PGlite has no autovacuum worker, and a server may run with it off (the benchmark
+// machine's does, so no table of a 1M import had ever been vacuumed when its next run started).
+// Until a table is vacuumed its visibility map is empty and its rows carry no commit hint bits:
+// every index probe visits the heap (an index-only scan cannot skip it), and the first reader of
+// each row looks its transaction up and dirties the page to record the answer. The next
+// incremental run pays for that on every page it touches (bench/README.md, seventh round).
 //
 // So the main job ends by vacuuming the tables of its schema of which less than half the pages are
 // marked all-visible (pg_class.relallvisible, kept by VACUUM and ANALYZE, against the file's current
-// size). That picks the tables a bulk write just filled, once: a vacuumed table stays above half
-// until it has about doubled again. VACUUM visits only the pages not yet all-visible, and
+// size). That picks the tables a bulk write just filled, once: a vacuumed table is chosen again only
+// once it has about doubled (relallvisible is a count taken by the last VACUUM or ANALYZE, so pages
+// that updates dirty since do not count against it until then). VACUUM visits only the pages not
+// yet all-visible, and
 // SKIP_LOCKED leaves a table that autovacuum (or another run) is already vacuuming. Best effort: a
 // failure is logged, never fails the job.
 import type { Knex } from 'knex';
