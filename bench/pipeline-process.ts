@@ -123,7 +123,7 @@ async function full(r: PipelineRequest): Promise<Record<string, unknown>> {
         sync: { seconds: secs(syncMs), api_records: records, canonical_rows: canonical, rows_per_s: Math.round(canonical / (syncMs / 1000)) },
         compute: { seconds: secs(computeMs), commissions: computed, payments_per_s: Math.round(r.payments / (computeMs / 1000)) },
         reconcile: { seconds: secs(reconcileMs), payments_per_s: Math.round(r.payments / (reconcileMs / 1000)) },
-        vacuum: { seconds: secs(vacuumMs), tables: vacuumed.tables },
+        vacuum: { seconds: secs(vacuumMs), ...vacuumed },
       },
       end_to_end: { seconds: secs(e2eMs), payments_per_s: Math.round(r.payments / (e2eMs / 1000)) },
       canonical_rows: canonical,

@@ -22,51 +22,93 @@ import { errorMessage } from '../util/errors.ts';
 
 /** Smaller tables are cheap to read however they are stored (8 MB at 8 KB pages). */
 export const VACUUM_MIN_PAGES = 1_024;
+/**
+ * A table a VACUUM could not make mostly all-visible (a transaction older than its rows was still
+ * open, or another session held its lock) is retried after this long, or sooner once it has grown
+ * by half: without it a long-lived service would re-read such a table on every run.
+ */
+const RETRY_INCOMPLETE_MS = 3_600_000;
 
 export interface VacuumResult {
-  /** Tables vacuumed (or attempted, for the ones that failed). */
-  tables: string[];
+  /** Tables vacuumed that are now at least half all-visible. */
+  vacuumed: string[];
+  /** Vacuumed, but still under half all-visible (an older open transaction, or a lock: SKIP_LOCKED). */
+  incomplete: string[];
   failed: string[];
 }
 
+interface Candidate {
+  name: string;
+  /** Schema-qualified and quoted by the server (quote_ident). */
+  qname: string;
+  pages: number;
+}
+
+/** Per database handle: tables left incomplete, with their size and when. */
+const incompleteOf = new WeakMap<Knex, Map<string, { pages: number; at: number }>>();
+
 /**
  * Tables of the current schema worth a VACUUM now: at least VACUUM_MIN_PAGES pages, of which fewer
- * than half are known all-visible. raw_records is written and never read by the pipeline (and is the
+ * than half are known all-visible, owned by (a role of) the current user — VACUUM only warns and
+ * skips a table it may not vacuum. raw_records is written and never read by the pipeline (and is the
  * largest table): autovacuum's to keep.
  */
-export async function tablesToVacuum(db: Knex, minPages = VACUUM_MIN_PAGES): Promise<string[]> {
+export async function tablesToVacuum(db: Knex, minPages = VACUUM_MIN_PAGES): Promise<Candidate[]> {
   const res = await db.raw(
-    `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    `SELECT c.relname AS name, quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS qname,
+            (pg_relation_size(c.oid) / current_setting('block_size')::bigint)::float8 AS pages
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE n.nspname = current_schema() AND c.relkind = 'r' AND c.relname <> 'raw_records'
+        AND pg_has_role(c.relowner, 'USAGE')
         AND pg_relation_size(c.oid) >= ? * current_setting('block_size')::bigint
         AND 2 * c.relallvisible::bigint * current_setting('block_size')::bigint < pg_relation_size(c.oid)
       ORDER BY c.relname`,
     [minPages],
   );
-  return (res.rows as Array<{ relname: string }>).map((r) => r.relname);
+  return (res.rows as Array<{ name: string; qname: string; pages: number }>).map((r) => ({ name: r.name, qname: r.qname, pages: Number(r.pages) }));
 }
 
-/** VACUUMs the tables tablesToVacuum names, one statement each (never inside a transaction). */
-export async function vacuumFreshTables(db: Knex, opts: { log?: Logger | undefined; minPages?: number } = {}): Promise<VacuumResult> {
-  if ((db as unknown as { isTransaction?: boolean }).isTransaction) throw new Error('vacuumFreshTables needs a plain handle: VACUUM cannot run inside a transaction');
-  let tables: string[];
+/**
+ * VACUUMs the tables tablesToVacuum names, one statement each, stopping between tables once
+ * `signal` is aborted. Best effort: never throws; a failure is logged and reported.
+ */
+export async function vacuumFreshTables(db: Knex, opts: { log?: Logger | undefined; minPages?: number; signal?: AbortSignal | undefined } = {}): Promise<VacuumResult> {
+  const out: VacuumResult = { vacuumed: [], incomplete: [], failed: [] };
+  if ((db as unknown as { isTransaction?: boolean }).isTransaction) {
+    // VACUUM cannot run inside a transaction block.
+    opts.log?.warn('vacuum skipped: called with a transaction handle');
+    return out;
+  }
+  let candidates: Candidate[];
   try {
-    tables = await tablesToVacuum(db, opts.minPages);
+    candidates = await tablesToVacuum(db, opts.minPages);
   } catch (err) {
     opts.log?.warn({ err: errorMessage(err) }, 'choosing tables to vacuum failed');
-    return { tables: [], failed: [] };
+    return out;
   }
-  const failed: string[] = [];
-  for (const t of tables) {
+  let incomplete = incompleteOf.get(db);
+  if (!incomplete) incompleteOf.set(db, (incomplete = new Map()));
+  for (const c of candidates) {
+    if (opts.signal?.aborted) break;
+    const before = incomplete.get(c.name);
+    if (before && Date.now() - before.at < RETRY_INCOMPLETE_MS && c.pages < 1.5 * before.pages) continue;
     const started = Date.now();
     try {
-      await db.raw(`VACUUM (SKIP_LOCKED) "${t.replace(/"/g, '""')}"`);
-      opts.log?.debug({ table: t, ms: Date.now() - started }, 'vacuumed');
+      await db.raw(`VACUUM (SKIP_LOCKED) ${c.qname}`);
+      const still = (await tablesToVacuum(db, opts.minPages)).some((x) => x.name === c.name);
+      if (still) {
+        out.incomplete.push(c.name);
+        incomplete.set(c.name, { pages: c.pages, at: Date.now() });
+      } else {
+        out.vacuumed.push(c.name);
+        incomplete.delete(c.name);
+      }
+      opts.log?.debug({ table: c.name, ms: Date.now() - started, complete: !still }, 'vacuumed');
     } catch (err) {
-      failed.push(t);
-      opts.log?.warn({ table: t, err: errorMessage(err) }, 'vacuum failed');
+      out.failed.push(c.name);
+      opts.log?.warn({ table: c.name, err: errorMessage(err) }, 'vacuum failed');
     }
   }
-  if (tables.length > 0) opts.log?.info({ tables, failed }, 'vacuumed tables the run filled');
-  return { tables, failed };
+  if (candidates.length > 0) opts.log?.info(out, 'vacuumed tables the run filled');
+  return out;
 }

@@ -166,8 +166,8 @@ export async function runMainJob(deps: MainJobDeps, opts: MainJobOptions = {}): 
 
   // 6. VACUUM what this run filled in bulk (src/db/vacuum.ts): last, so nothing above waits for it.
   if (config.database.vacuumAfterBulkWrites && !signal?.aborted) {
-    const v = await vacuumFreshTables(db, { log });
-    if (v.tables.length > 0) s.vacuumed = v.tables;
+    const v = await vacuumFreshTables(db, { log, signal });
+    if (v.vacuumed.length > 0) s.vacuumed = v.vacuumed;
     lap('vacuum');
   }
   return finish();

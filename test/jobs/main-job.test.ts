@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { useTestDb } from '../helpers/db.ts';
+import { useTestDb, waitForOlderTransactions } from '../helpers/db.ts';
 import { configSchema } from '../../src/config/schema.ts';
 import { runMainJob } from '../../src/jobs/main-job.ts';
 import type { Connector, PushAction } from '../../src/sync/types.ts';
@@ -57,6 +57,7 @@ describe('main job', () => {
     // ~1,100 pages (the floor is 1,024), as a first import leaves them: none all-visible.
     await t.db.raw(`CREATE TABLE filled (id bigint PRIMARY KEY, filler text NOT NULL) WITH (autovacuum_enabled = false)`);
     await t.db.raw(`INSERT INTO filled SELECT g, repeat('x', 60) FROM generate_series(1, 90000) g`);
+    await waitForOlderTransactions(t.db);
     const allVisible = async (): Promise<number> => Number(((await t.db.raw(`SELECT c.relallvisible AS n FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname = current_schema() AND c.relname = 'filled'`)).rows as Array<{ n: number }>)[0]!.n);
     const job = (vacuumAfterBulkWrites: boolean) =>
       runMainJob(
