@@ -16,7 +16,6 @@ import { syncConnections } from '../src/sync/run-connections.ts';
 import { computeAndStore } from '../src/rules/store.ts';
 import { runReconciliation } from '../src/reconcile/run.ts';
 import { runMainJob } from '../src/jobs/main-job.ts';
-import { vacuumFreshTables } from '../src/db/vacuum.ts';
 import { withForcedSweep } from '../src/sync/lookback.ts';
 import { createLogger } from '../src/log/logger.ts';
 
@@ -109,11 +108,6 @@ async function full(r: PipelineRequest): Promise<Record<string, unknown>> {
     await runReconciliation({ db, config, log }, { now });
     const reconcileMs = Date.now() - t;
     mem.mark('reconcile');
-    // The main job's last step (database.vacuumAfterBulkWrites): part of what a first import costs.
-    t = Date.now();
-    const vacuumed = await vacuumFreshTables(db);
-    const vacuumMs = Date.now() - t;
-    mem.mark('vacuum');
     const e2eMs = Date.now() - t0;
     const canonical = await count(db, `SELECT (SELECT count(*) FROM billing_events) + (SELECT count(*) FROM network_commissions) AS n`);
     const computed = await count(db, `SELECT count(*) AS n FROM computed_commissions`);
@@ -123,7 +117,6 @@ async function full(r: PipelineRequest): Promise<Record<string, unknown>> {
         sync: { seconds: secs(syncMs), api_records: records, canonical_rows: canonical, rows_per_s: Math.round(canonical / (syncMs / 1000)) },
         compute: { seconds: secs(computeMs), commissions: computed, payments_per_s: Math.round(r.payments / (computeMs / 1000)) },
         reconcile: { seconds: secs(reconcileMs), payments_per_s: Math.round(r.payments / (reconcileMs / 1000)) },
-        vacuum: { seconds: secs(vacuumMs), ...vacuumed },
       },
       end_to_end: { seconds: secs(e2eMs), payments_per_s: Math.round(r.payments / (e2eMs / 1000)) },
       canonical_rows: canonical,

@@ -63,12 +63,6 @@ export const configSchema = z
         url: z.string().optional(),
         dataDir: z.string().default('.data/pglite'),
         poolMax: z.number().int().positive().default(10),
-        /**
-         * The main job ends by vacuuming the tables it filled in bulk (a first import, a full
-         * compute: less than half their pages all-visible), so the next runs do not pay for
-         * never-vacuumed tables (src/db/vacuum.ts). false leaves it to autovacuum (PGlite has none).
-         */
-        vacuumAfterBulkWrites: z.boolean().default(true),
       })
       .prefault({}),
     log: z

@@ -13,7 +13,6 @@ import { errorMessage } from '../util/errors.ts';
 import { scrubSecrets } from '../util/secrets.ts';
 import { runReconciliation, type ReconcileSummary } from '../reconcile/run.ts';
 import { runAlerts, type AlertSummary } from '../alerts/alerts.ts';
-import { vacuumFreshTables } from '../db/vacuum.ts';
 
 export type ComputeFn = (db: Knex, config: Config, asOf: Date, opts?: { log?: Logger | undefined }) => Promise<unknown>;
 
@@ -43,14 +42,12 @@ export interface MainJobSummary {
   finishedAt: string;
   durationMs: number;
   /** Milliseconds per step (steps not run are absent): where a run's time went, for ops and the benchmark. */
-  stepMs: Partial<Record<'sync' | 'compute' | 'reconcile' | 'alerts' | 'push' | 'vacuum', number>>;
+  stepMs: Partial<Record<'sync' | 'compute' | 'reconcile' | 'alerts' | 'push', number>>;
   sync: { status: 'done' | 'skipped' | 'failed'; connections: Array<{ connection: string; status: string; records: number; error?: string | undefined }> };
   compute: { status: 'done' | 'skipped' | 'failed'; reason?: string; result?: unknown };
   reconcile: { status: 'done' | 'failed'; runId?: number; found: number; new: number; stillOpen: number; resolved: number; byKind: Record<string, number>; totals?: ReconcileSummary['totals'] };
   alerts: AlertSummary & { status: 'done' | 'failed' };
   push: { status: 'done' | 'skipped' | 'failed'; reason?: string; planned: number; confirmed: number; sent: number; failed: number; skipped: number; usdMovedMinor: number; stoppedBy: string | null; message: string | null };
-  /** Tables the run vacuumed at its end (database.vacuumAfterBulkWrites), when there were any. */
-  vacuumed?: string[];
   errors: string[];
 }
 
@@ -162,13 +159,6 @@ export async function runMainJob(deps: MainJobDeps, opts: MainJobOptions = {}): 
       s.push = { ...s.push, status: 'failed', reason: fail('push', err) };
     }
     lap('push');
-  }
-
-  // 6. VACUUM what this run filled in bulk (src/db/vacuum.ts): last, so nothing above waits for it.
-  if (config.database.vacuumAfterBulkWrites && !signal?.aborted) {
-    const v = await vacuumFreshTables(db, { log, signal });
-    if (v.vacuumed.length > 0) s.vacuumed = v.vacuumed;
-    lap('vacuum');
   }
   return finish();
 

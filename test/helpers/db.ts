@@ -131,29 +131,3 @@ function withSearchPath(url: string, schema: string): string {
   u.searchParams.set('options', `-c search_path=${schema}`);
   return u.toString();
 }
-
-/**
- * Waits until no other session holds a transaction or snapshot that began before now (PostgreSQL;
- * PGlite has one session). Until then VACUUM may not mark rows written just before as all-visible:
- * test files run side by side in one database on the CI server. Sessions of every database count,
- * as a new snapshot's xmin is the oldest transaction running anywhere on the server; once none
- * older than ours runs, no snapshot taken later can be older either.
- */
-export async function waitForOlderTransactions(db: Knex, timeoutMs = 60_000): Promise<void> {
-  if (!usingPostgres()) return;
-  // The xid this statement takes is newer than every row written before it.
-  const { x } = (await db.raw(`SELECT txid_current()::text AS x`)).rows[0] as { x: string };
-  const mine = BigInt(x) % 4_294_967_296n;
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const res = await db.raw(
-      `SELECT count(*)::int AS n FROM pg_stat_activity
-        WHERE pid <> pg_backend_pid()
-          AND (age(backend_xid) >= age(?::text::xid) OR age(backend_xmin) >= age(?::text::xid))`,
-      [String(mine), String(mine)],
-    );
-    if ((res.rows as Array<{ n: number }>)[0]!.n === 0) return;
-    if (Date.now() > deadline) throw new Error('waitForOlderTransactions: another session kept an older transaction open');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { useTestDb, waitForOlderTransactions } from '../helpers/db.ts';
+import { useTestDb } from '../helpers/db.ts';
 import { configSchema } from '../../src/config/schema.ts';
 import { runMainJob } from '../../src/jobs/main-job.ts';
 import type { Connector, PushAction } from '../../src/sync/types.ts';
@@ -40,8 +40,7 @@ describe('main job', () => {
     // Only the auto-push kind goes out: create_transaction for the missing $200.00 sale.
     expect(s.push).toMatchObject({ status: 'done', planned: 1, confirmed: 1, usdMovedMinor: 4000 });
     // Every step that ran has its time, and they add up to no more than the whole run.
-    expect(Object.keys(s.stepMs).sort()).toEqual(['alerts', 'compute', 'push', 'reconcile', 'sync', 'vacuum']);
-    expect(s.vacuumed).toBeUndefined(); // nothing in this small world is worth a VACUUM
+    expect(Object.keys(s.stepMs).sort()).toEqual(['alerts', 'compute', 'push', 'reconcile', 'sync']);
     expect(Object.values(s.stepMs).reduce((x, y) => x + y, 0)).toBeLessThanOrEqual(s.durationMs);
     expect(sent.map((a) => a.type)).toEqual(['create_transaction']);
 
@@ -50,30 +49,6 @@ describe('main job', () => {
     expect(again.alerts.sent).toBe(0);
     expect(again.push.planned).toBe(0);
     expect(sent).toHaveLength(1);
-  });
-
-  it('ends by vacuuming a table filled in bulk (database.vacuumAfterBulkWrites), unless turned off', async () => {
-    await standardWorld(t.db);
-    // ~1,100 pages (the floor is 1,024), as a first import leaves them: none all-visible.
-    await t.db.raw(`CREATE TABLE filled (id bigint PRIMARY KEY, filler text NOT NULL) WITH (autovacuum_enabled = false)`);
-    await t.db.raw(`INSERT INTO filled SELECT g, repeat('x', 60) FROM generate_series(1, 90000) g`);
-    await waitForOlderTransactions(t.db);
-    const allVisible = async (): Promise<number> => Number(((await t.db.raw(`SELECT c.relallvisible AS n FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname = current_schema() AND c.relname = 'filled'`)).rows as Array<{ n: number }>)[0]!.n);
-    const job = (vacuumAfterBulkWrites: boolean) =>
-      runMainJob(
-        { db: t.db, config: configSchema.parse({ database: { vacuumAfterBulkWrites }, alerts: { sinks: [] } }), log, compute: null },
-        { now: new Date('2025-03-01T00:00:00Z') },
-      );
-    const off = await job(false);
-    expect(off.stepMs.vacuum).toBeUndefined();
-    expect(await allVisible()).toBe(0);
-    const on = await job(true);
-    expect(on.ok).toBe(true);
-    expect(on.vacuumed).toEqual(['filled']);
-    expect(on.stepMs.vacuum).toBeGreaterThanOrEqual(0);
-    expect(await allVisible()).toBeGreaterThan(1_000);
-    // Once vacuumed, the next run leaves it alone.
-    expect((await job(true)).vacuumed).toBeUndefined();
   });
 
   it('reports a failing step without stopping the rest, and does not push without auto-push', async () => {
