@@ -7,6 +7,8 @@
 // flags only at start, so the CLI restarts itself once with them (process.execve: same pid, same
 // stdio, nothing left running beside it).
 
+import { spawnSync } from 'node:child_process';
+
 /** Default flags; COMMISSION_SYNC_NODE_FLAGS replaces them (`off`: none). */
 export const DEFAULT_NODE_FLAGS = ['--max-semi-space-size=8'];
 
@@ -44,10 +46,29 @@ export function nodeFlagsToApply(argv: string[], execArgv: string[], env: NodeJS
   return flags.length ? flags : undefined;
 }
 
+/**
+ * Why Node would refuse these flags at start, or undefined if it takes them. The flags Node lists
+ * (process.allowedNodeEnvironmentFlags, the default among them) need no check; any other (a V8 flag
+ * such as --trace-gc, or a typo) is tried once in a throw-away `node -e ""`, so that a bad value
+ * stops here naming the variable instead of the restarted process dying with "bad option".
+ */
+export function rejectedNodeFlags(flags: string[]): string | undefined {
+  const unknown = flags.filter((f) => !process.allowedNodeEnvironmentFlags.has(`--${flagName(f)}`));
+  if (unknown.length === 0) return undefined;
+  const r = spawnSync(process.execPath, [...unknown, '-e', ''], { encoding: 'utf8', timeout: 30_000 });
+  if (r.status === 0) return undefined;
+  return (r.stderr || r.error?.message || `exit ${r.status}`).trim().split('\n')[0]!.replace(/^.*?: /, '');
+}
+
 /** Restarts this process with the heap flags when they apply and the platform can (POSIX execve). */
 export function applyNodeFlags(): void {
   const flags = nodeFlagsToApply(process.argv, process.execArgv, process.env);
   if (!flags || typeof process.execve !== 'function') return;
+  const rejected = rejectedNodeFlags(flags);
+  if (rejected) {
+    process.stderr.write(`commission-sync: COMMISSION_SYNC_NODE_FLAGS: Node does not accept ${JSON.stringify(flags.join(' '))} (${rejected}); fix it, or set it to "off"\n`);
+    process.exit(2);
+  }
   try {
     process.execve(process.execPath, [process.execPath, ...process.execArgv, ...flags, ...process.argv.slice(1)], { ...process.env, [REEXEC_MARK]: flags.join(' ') });
   } catch {

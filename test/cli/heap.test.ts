@@ -47,6 +47,15 @@ describe('the CLI process', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain('--max-semi-space-size=8');
   });
+  it.skipIf(typeof process.execve !== 'function')('stops at start naming the variable when Node would refuse a flag in it', () => {
+    const r = cli(['migrate', '--help'], '--max-semi-space-size=8 --no-such-heap-flag');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('COMMISSION_SYNC_NODE_FLAGS');
+    expect(r.stderr).toContain('--no-such-heap-flag');
+    expect(r.stdout).not.toContain('migrate');
+    // A V8 flag Node does not list for NODE_OPTIONS is still accepted once Node takes it.
+    expect(cli(['migrate', '--help'], '--max-semi-space-size=8 --trace-gc-verbose').status).toBe(0);
+  });
   it('does not restart demo', () => {
     const r = cli(['demo', '--help'], `--max-semi-space-size=8 ${probe}`);
     expect(r.status).toBe(0);
