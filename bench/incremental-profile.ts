@@ -291,7 +291,6 @@ function serverSlow(from: number): Array<{ ms: number; text: string; plan: boole
     closeSync(fd);
   }
   for (const e of entries) {
-    if (!e.includes(`@${workDb} `)) continue;
     const m = /duration: ([\d.]+) ms/.exec(e);
     if (!m) continue;
     // auto_explain's entries ("duration: … ms  plan:") repeat a statement already logged: kept apart.

@@ -36,12 +36,14 @@ const pgUrl = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/po
 const NOW = new Date(Date.UTC(2025, 6, 1));
 
 const secs = (ms: number): number => Math.round(ms) / 1000;
+/** b − a in seconds, to the millisecond. */
+const delta = (a: number, b: number): number => Math.round((b - a) * 1000) / 1000;
 const fakesHeapMb = flag('fakes-heap-mb') ? Number(flag('fakes-heap-mb')) : undefined;
-/** V8 old-space cap of the pipeline processes (`--max-old-space-size`); default: Node's own. */
 // Node flags of the pipeline processes: by default the CLI's own heap flags (src/cli/heap.ts), so the
 // figures are what a `commission-sync run` gets; BENCH_PIPELINE_NODE_ARGS replaces them ("" = Node's
 // defaults, e.g. "--trace-gc" to look at the GC).
 const pipelineNodeArgs = process.env.BENCH_PIPELINE_NODE_ARGS !== undefined ? process.env.BENCH_PIPELINE_NODE_ARGS.split(/\s+/).filter(Boolean) : DEFAULT_NODE_FLAGS;
+/** V8 old-space cap of the pipeline processes (`--max-old-space-size`); default: none. */
 const pipelineHeapMb = flag('pipeline-heap-mb') ? Number(flag('pipeline-heap-mb')) : undefined;
 if (pipelineHeapMb !== undefined && !(Number.isInteger(pipelineHeapMb) && pipelineHeapMb > 0)) {
   console.error(`bench: --pipeline-heap-mb: expected a positive whole number of MB (got "${flag('pipeline-heap-mb')}")`);
@@ -86,7 +88,7 @@ async function benchOne(fakes: Child, ready: Ready, size: number, kind: 'pglite'
     r.end_to_end = f.end_to_end;
     const rss: Record<string, unknown> = { pipeline_full: (f.max_rss_mb as Record<string, number>).after_reconcile, pipeline_full_by_stage: f.max_rss_mb, pipeline_full_memory: f.memory_mb };
     r.pipeline_cpu_s = f.cpu_s;
-    r.fakes = { cpu_s_during_run: Math.round((after.cpu_s - before.cpu_s) * 1000) / 1000, gc_s_during_run: Math.round((after.gc_s - before.gc_s) * 1000) / 1000, requests: Object.fromEntries(Object.entries(after.requests).map(([k, v]) => [k, v - (before.requests[k] ?? 0)])) };
+    r.fakes = { cpu_s_during_run: delta(before.cpu_s, after.cpu_s), gc_s_during_run: delta(before.gc_s, after.gc_s), requests: Object.fromEntries(Object.entries(after.requests).map(([k, v]) => [k, v - (before.requests[k] ?? 0)])) };
     const copy = await step({ ...base, mode: 'copy' });
     const copyRate = (copy.rows as number) / ((copy.ms as number) / 1000);
     r.copy_baseline = { rows: copy.rows, seconds: secs(copy.ms as number), rows_per_s: Math.round(copyRate), ingest_to_copy_ratio: Math.round((canonical / (syncMs / 1000) / copyRate) * 10_000) / 10_000 };
@@ -96,18 +98,19 @@ async function benchOne(fakes: Child, ready: Ready, size: number, kind: 'pglite'
       // The fakes build their list indexes after loading the new events, and collect the load's
       // garbage, before the run (warm_s, gc_s: untimed); their CPU and GC pauses during each run are
       // still reported beside it.
-      const fakesCpu = async <T,>(fn: () => Promise<T>): Promise<[T, number, number]> => {
+      /** One incremental run in a fresh pipeline process, with what the fakes spent serving it. */
+      const timedRun = async (sweep: boolean): Promise<Record<string, unknown>> => {
         const a = await fakes.request<FakesStats>({ type: 'stats' });
-        const out = await fn();
+        const x = await step({ ...base, mode: 'incremental', sweep });
         const b = await fakes.request<FakesStats>({ type: 'stats' });
-        return [out, Math.round((b.cpu_s - a.cpu_s) * 1000) / 1000, Math.round((b.gc_s - a.gc_s) * 1000) / 1000];
+        return { seconds: x.seconds, sync_s: x.sync_s, after_sync_s: x.after_sync_s, step_s: x.step_s, records_read: x.records_read, ok: x.ok, errors: x.errors, cpu_s: x.cpu_s, fakes_cpu_s: delta(a.cpu_s, b.cpu_s), fakes_gc_s: delta(a.gc_s, b.gc_s), tables: x.tables, max_rss_mb: x.max_rss_mb };
       };
-      const [inc, incFakesCpu, incFakesGc] = await fakesCpu(() => step({ ...base, mode: 'incremental' }));
-      r.incremental_1k = { seconds: inc.seconds, sync_s: inc.sync_s, after_sync_s: inc.after_sync_s, step_s: inc.step_s, records_read: inc.records_read, ok: inc.ok, new_payments: loaded.new_payments, errors: inc.errors, cpu_s: inc.cpu_s, fakes_cpu_s: incFakesCpu, fakes_gc_s: incFakesGc, fakes_warm_s: loaded.warm_s, fakes_gc_before_s: loaded.gc_s, tables: inc.tables };
+      const { max_rss_mb: incRss, ...inc } = await timedRun(false);
+      r.incremental_1k = { ...inc, new_payments: loaded.new_payments, fakes_warm_s: loaded.warm_s, fakes_gc_before_s: loaded.gc_s };
       // The same run as a look-back sweep (nothing new since): what the once-a-day deep re-read costs.
-      const [sweep, sweepFakesCpu, sweepFakesGc] = await fakesCpu(() => step({ ...base, mode: 'incremental', sweep: true }));
-      r.incremental_sweep = { seconds: sweep.seconds, sync_s: sweep.sync_s, after_sync_s: sweep.after_sync_s, step_s: sweep.step_s, records_read: sweep.records_read, ok: sweep.ok, errors: sweep.errors, cpu_s: sweep.cpu_s, fakes_cpu_s: sweepFakesCpu, fakes_gc_s: sweepFakesGc, tables: sweep.tables };
-      rss.pipeline_incremental = Math.max(inc.max_rss_mb as number, sweep.max_rss_mb as number);
+      const { max_rss_mb: sweepRss, ...sweep } = await timedRun(true);
+      r.incremental_sweep = sweep;
+      rss.pipeline_incremental = Math.max(incRss as number, sweepRss as number);
       await fakes.request({ type: 'reset' });
     }
     const end = await fakes.request<FakesStats>({ type: 'stats' });

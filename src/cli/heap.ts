@@ -8,14 +8,13 @@
 // stdio, nothing left running beside it).
 
 import { spawnSync } from 'node:child_process';
+import { GLOBAL_VALUE_OPTIONS } from './global-options.ts';
 
 /** Default flags; COMMISSION_SYNC_NODE_FLAGS replaces them (`off`: none). */
 export const DEFAULT_NODE_FLAGS = ['--max-semi-space-size=8'];
 
 /** Commands that keep their own memory profile: `demo` holds the generated world and the fakes in-process. */
 const EXEMPT_COMMANDS = new Set(['demo']);
-/** Global options that take a value (see buildProgram), to find the command word. */
-const GLOBAL_VALUE_OPTIONS = new Set(['-c', '--config', '--log-level', '--db']);
 const REEXEC_MARK = 'COMMISSION_SYNC_NODE_FLAGS_APPLIED';
 
 function commandOf(args: string[]): string | undefined {

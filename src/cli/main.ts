@@ -8,6 +8,7 @@ import { UserError, errorMessage } from '../util/errors.ts';
 import { scrubSecrets } from '../util/secrets.ts';
 import { cacheDir } from '../db/pglite-template.ts';
 import { applyNodeFlags } from './heap.ts';
+import { GLOBAL_OPTIONS } from './global-options.ts';
 
 export async function buildProgram(): Promise<Command> {
   const [{ Command: CommandClass }, { commands }] = await Promise.all([import('commander'), import('./commands/index.ts')]);
@@ -15,11 +16,9 @@ export async function buildProgram(): Promise<Command> {
   program
     .name('commission-sync')
     .description('Keeps an affiliate program honest: pulls networks and billing, applies the program rules, reconciles and pushes corrections.')
-    .option('-c, --config <file>', 'config file (YAML or JSON); default config/commission-sync.yaml or $COMMISSION_SYNC_CONFIG')
-    .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent')
-    .option('--db <url-or-dir>', 'postgres://… URL or a PGlite data directory (overrides config)')
     .showHelpAfterError()
     .exitOverride();
+  for (const o of GLOBAL_OPTIONS) program.option(o.flags, o.description);
   for (const c of commands) c.register(program);
   return program;
 }
