@@ -665,6 +665,8 @@ export function stripeStreams(api: StripeApi): StreamDef<any, WindowState>[] { /
 
   const refunds: StreamDef<StripeRefund, WindowState> = {
     name: 'refunds',
+    // read() resolves each refund's payment from the stored invoices (resolvePayments).
+    readAhead: false,
     schema: refundSchema,
     key: (r) => r.id,
     recordTime: (r) => new Date(r.created * 1000),
@@ -681,6 +683,7 @@ export function stripeStreams(api: StripeApi): StreamDef<any, WindowState>[] { /
 
   const disputes: StreamDef<StripeDispute, WindowState> = {
     name: 'disputes',
+    readAhead: false,
     schema: disputeSchema,
     key: (d) => d.id,
     recordTime: (d) => new Date(d.created * 1000),

@@ -61,21 +61,30 @@ export async function syncConnections(
     const unknown = sel.streams.filter((s) => !known.has(s));
     if (unknown.length) throw new UserError(`--stream: no stream named ${unknown.map((s) => `"${s}"`).join(', ')} in the selected connections (have: ${[...known].join(', ') || 'none'})`);
   }
-  // Billing before networks (ORDER); inside a group, up to sync.concurrency connections at once:
-  // most of a sync is waiting on the API or the database, so connections overlap well.
+  // Up to sync.concurrency connections at once (most of a sync is waiting on the API or the
+  // database, so connections overlap well), billing first (ORDER). A network connection reads while
+  // billing syncs, but commits only once every billing connection has finished: its records link
+  // to customers that billing creates.
   const byConnection = new Map<string, SyncRunResult>();
-  const groups = [...new Set(planned.map((p) => ORDER[p.connection.type]))].sort((a, b) => a - b);
-  for (const g of groups) {
-    const queue = planned.filter((p) => ORDER[p.connection.type] === g);
-    const worker = async (): Promise<void> => {
-      for (let next = queue.shift(); next; next = queue.shift()) {
-        const { connection, streams } = next;
-        const result = await runStreams({ db: deps.db, config: deps.config, connection, streams, log: deps.log, env: deps.env, only: sel.streams, onProgress: deps.onProgress, ...(deps.signal ? { signal: deps.signal } : {}), ...(deps.now ? { now: deps.now } : {}) });
+  const finished = new Map<string, Promise<void>>();
+  const release = new Map<string, () => void>();
+  for (const { connection } of planned) finished.set(connection.name, new Promise<void>((resolve) => release.set(connection.name, resolve)));
+  const queue = [...planned];
+  const worker = async (): Promise<void> => {
+    for (let next = queue.shift(); next; next = queue.shift()) {
+      const { connection, streams } = next;
+      // Every connection of an earlier group was taken from the queue before this one (the queue
+      // is in ORDER) by a worker that waits on nothing, so this cannot wait forever.
+      const before = planned.filter((p) => ORDER[p.connection.type] < ORDER[connection.type]).map((p) => finished.get(p.connection.name)!);
+      try {
+        const result = await runStreams({ db: deps.db, config: deps.config, connection, streams, log: deps.log, env: deps.env, only: sel.streams, onProgress: deps.onProgress, ...(before.length ? { commitAfter: Promise.all(before) } : {}), ...(deps.signal ? { signal: deps.signal } : {}), ...(deps.now ? { now: deps.now } : {}) });
         byConnection.set(connection.name, result);
+      } finally {
+        release.get(connection.name)!();
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(deps.config.sync.concurrency, queue.length) }, worker));
-  }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(deps.config.sync.concurrency, queue.length) }, worker));
   for (const { connection } of planned) results.push(byConnection.get(connection.name)!);
   return results;
 }

@@ -72,6 +72,13 @@ export interface StreamDef<TRecord = unknown, TState extends Json = Json> {
   /** Reads pages starting from `state`. Throwing aborts the run; the last stored checkpoint stands. */
   read(ctx: SyncContext, state: TState): AsyncIterable<Page<TState>>;
   /**
+   * A stream starts reading as soon as the stream before it has read its last page, while that one
+   * is still committing (its own commits wait for it). `false` for a stream whose read() looks up
+   * stored rows an earlier stream of the connection writes (Stripe refunds resolving their invoice):
+   * it starts only once the earlier streams have committed.
+   */
+  readAhead?: false;
+  /**
    * Upserts canonical rows for the validated records of a batch of pages (in page order; a record may
    * repeat — the last one wins), inside the batch transaction. `contexts` are the pages' Page.context
    * values, in page order.
