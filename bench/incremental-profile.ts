@@ -13,7 +13,7 @@
 //
 //   node bench/incremental-profile.ts [size] [--rebuild] [--n 1000] [--min-ms 20] [--explain-ms 0]
 //                                     [--sweep] [--job-sync] [--cpu-prof] [--keep-work] [--top 25] [--json FILE]
-//                                     [--unvacuumed]
+//                                     [--unvacuumed] [--warm]
 //
 // size: payments (default 100000). The full run (bench/pipeline-process.ts `full`, its own process)
 // goes into database `cs_bench_keep_<size>` (public schema), which is KEPT and reused while its
@@ -22,7 +22,8 @@
 // copy) into `cs_bench_inc_<size>_<pid>`, so every run starts from the same post-full-run state; the copy
 // is dropped afterwards unless --keep-work (for EXPLAINs by hand). --explain-ms N logs the plan
 // (EXPLAIN ANALYZE, BUFFERS, nested statements) of every statement slower than N ms via auto_explain
-// (slows the run somewhat). The pipeline runs in this process, cold, like a CLI `run`. --cpu-prof
+// (slows the run somewhat). The pipeline runs in this process, cold, like a CLI `run` (--warm: after
+// one untimed job with nothing new, like a `serve` process's later runs). --cpu-prof
 // writes <tmpdir>/incremental-profile-<size>-<ms>.cpuprofile (the run only) and prints self time by
 // function; --json FILE writes every statement group, the server's slow statements and plans.
 // PostgreSQL: DATABASE_URL's server (default postgres@127.0.0.1:5432, superuser, trust auth).
@@ -66,6 +67,8 @@ const pgUrl = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/po
 // --unvacuumed: a kept database that is only analyzed after its build (its own name), to compare a
 // never-vacuumed import with the vacuumed one (bench/README, seventh round: no difference measured).
 const unvacuumed = has('unvacuumed');
+// --warm: run the job once (nothing new) in this process before the timed run, as `serve` would have.
+const warmFirst = has('warm');
 const keepDb = `cs_bench_keep_${size}${unvacuumed ? '_unvac' : ''}`;
 // Per process: several people may profile the same size at once.
 const workDb = `cs_bench_inc_${size}_${process.pid}`;
@@ -334,20 +337,27 @@ try {
     await lock.destroy();
   }
 
-  const loaded = await fakes.request<{ payments: number; new_payments: number; load_s: number; warm_s: number }>({ type: 'incremental', n: N });
-  say(`fakes: +${loaded.new_payments} payments (now ${loaded.payments}; load ${loaded.load_s} s, indexes warmed in ${loaded.warm_s} s before the run)`);
-  const statsBefore = await fakes.request<{ cpu_s: number; requests: Record<string, number> }>({ type: 'stats' });
-
   const db = await openDb({ url: urlFor(workDb), poolMax: 10 });
   // The kept database was built by an earlier checkout: migrate the copy first (as `run` does on
   // start), outside the timed run and before the statement timing.
   const applied = await migrateUp(db);
   if (applied.length) say(`migrated the copy: ${applied.join(', ')}`);
-  instrument(db);
   const { config, env } = demoConfigFor(ready.endpoints, new Date(ready.firstIssuedAt), { base: { log: { level: 'silent' }, alerts: { sinks: [] } } });
   // As bench/pipeline-process.ts `incremental`: PartnerStack's normal 60-day look-back.
   for (const c of config.connections) if (c.type === 'partnerstack') c.options = { ...c.options, lookbackDays: 60 };
   const cfg = has('sweep') ? withForcedSweep(config) : config;
+  if (warmFirst) {
+    // The service's case (bench/pipeline-process.ts `service`): this process has run the job once,
+    // with nothing new, before the timed run.
+    const t = performance.now();
+    const first = await runMainJob({ db, config, log, env }, { now: NOW });
+    say(`--warm: a first job (nothing new) in ${secs(performance.now() - t)} s${first.ok ? '' : `, failed: ${first.errors.join('; ')}`}`);
+  }
+
+  const loaded = await fakes.request<{ payments: number; new_payments: number; load_s: number; warm_s: number }>({ type: 'incremental', n: N });
+  say(`fakes: +${loaded.new_payments} payments (now ${loaded.payments}; load ${loaded.load_s} s, indexes warmed in ${loaded.warm_s} s before the run)`);
+  const statsBefore = await fakes.request<{ cpu_s: number; requests: Record<string, number> }>({ type: 'stats' });
+  instrument(db);
 
   let logFrom = 0;
   try {
@@ -396,7 +406,7 @@ try {
   const top = [...stmts.values()].sort((a, b) => b.ms - a.ms).slice(0, TOP);
   const totalSqlMs = [...stmts.values()].reduce((a, s) => a + s.ms, 0);
   const out = {
-    size, payments: ready.payments, new_payments: loaded.new_payments, mode: has('sweep') ? 'sweep' : 'tails', sync: has('job-sync') ? 'job (concurrent)' : 'per stream (serial)',
+    size, payments: ready.payments, new_payments: loaded.new_payments, mode: has('sweep') ? 'sweep' : 'tails', process: warmFirst ? 'warm (one job before)' : 'cold', sync: has('job-sync') ? 'job (concurrent)' : 'per stream (serial)',
     load_before: load0, load_after: load1,
     seconds: secs(ms), pipeline_cpu_s: secs((cpu.user + cpu.system) / 1000), fakes_cpu_s: Math.round((statsAfter.cpu_s - statsBefore.cpu_s) * 1000) / 1000,
     fakes_requests: Object.fromEntries(Object.entries(statsAfter.requests).map(([k, v]) => [k, v - (statsBefore.requests[k] ?? 0)])),

@@ -2,11 +2,14 @@
 // reconcile), per stage and end to end, with peak RSS, on PGlite and PostgreSQL; raw COPY of the same
 // canonical rows as the physical-limit baseline (ratio reported in the same run); an incremental run
 // after 1k new events on top of the largest world (tails + change feeds, as runs between sweeps do),
-// then the same run as a forced look-back sweep. Results: bench/results/<timestamp>.json.
+// then the same run as a forced look-back sweep, then 1k more new events run by a process that has
+// already run the job once (the service's case: `serve` keeps one process). Results:
+// bench/results/<timestamp>.json.
 //
 // Processes (so each figure is the pipeline's own): one fakes process per size (bench/fakes-process.ts:
 // world generation + the five fake APIs); per database kind a fresh pipeline process for the full run,
-// one for the COPY baseline and one for the incremental run (bench/pipeline-process.ts). This process
+// one for the COPY baseline, one for each cold incremental run and one for the service's two runs
+// (bench/pipeline-process.ts). This process
 // only orchestrates. Peak RSS = the pipeline processes' maxRSS; the fakes' is reported beside it.
 //
 //   npm run bench                                  # 10k payments, both databases
@@ -66,8 +69,11 @@ interface Ready {
 interface FakesStats { rss_mb: number; max_rss_mb: number; cpu_s: number; gc_s: number; requests: Record<string, number> }
 
 /** One step in a fresh pipeline process; resolves with its result once the process has exited. */
+/** The pipeline process's heap cap and Node flags (the CLI's own, see pipelineNodeArgs). */
+const pipelineFork = (): { heapMb: number | undefined; execArgv: string[] } => ({ heapMb: pipelineHeapMb, execArgv: pipelineHeapMb ? pipelineNodeArgs.filter((a) => !a.startsWith('--max-old-space-size')) : pipelineNodeArgs });
+
 async function step(req: PipelineRequest): Promise<Record<string, unknown>> {
-  const child = forkChild('pipeline-process.ts', 'pipeline', { heapMb: pipelineHeapMb, execArgv: pipelineHeapMb ? pipelineNodeArgs.filter((a) => !a.startsWith('--max-old-space-size')) : pipelineNodeArgs });
+  const child = forkChild('pipeline-process.ts', 'pipeline', pipelineFork());
   const out = await child.request<Record<string, unknown>>(req);
   await child.exited;
   return out;
@@ -98,19 +104,27 @@ async function benchOne(fakes: Child, ready: Ready, size: number, kind: 'pglite'
       // The fakes build their list indexes after loading the new events, and collect the load's
       // garbage, before the run (warm_s, gc_s: untimed); their CPU and GC pauses during each run are
       // still reported beside it.
-      /** One incremental run in a fresh pipeline process, with what the fakes spent serving it. */
-      const timedRun = async (sweep: boolean): Promise<Record<string, unknown>> => {
+      /** One incremental run (by default in a fresh pipeline process), with what the fakes spent serving it. */
+      const timedRun = async (sweep: boolean, run: (req: PipelineRequest) => Promise<Record<string, unknown>> = step): Promise<Record<string, unknown>> => {
         const a = await fakes.request<FakesStats>({ type: 'stats' });
-        const x = await step({ ...base, mode: 'incremental', sweep });
+        const x = await run({ ...base, mode: 'incremental', sweep });
         const b = await fakes.request<FakesStats>({ type: 'stats' });
-        return { seconds: x.seconds, sync_s: x.sync_s, after_sync_s: x.after_sync_s, step_s: x.step_s, records_read: x.records_read, ok: x.ok, errors: x.errors, cpu_s: x.cpu_s, fakes_cpu_s: delta(a.cpu_s, b.cpu_s), fakes_gc_s: delta(a.gc_s, b.gc_s), tables: x.tables, max_rss_mb: x.max_rss_mb };
+        return { seconds: x.seconds, sync_s: x.sync_s, after_sync_s: x.after_sync_s, step_s: x.step_s, records_read: x.records_read, ok: x.ok, errors: x.errors, cpu_s: x.cpu_s, run_cpu_s: x.run_cpu_s, fakes_cpu_s: delta(a.cpu_s, b.cpu_s), fakes_gc_s: delta(a.gc_s, b.gc_s), tables: x.tables, max_rss_mb: x.max_rss_mb, ...(x.first_run_s !== undefined ? { first_run_s: x.first_run_s } : {}) };
       };
       const { max_rss_mb: incRss, ...inc } = await timedRun(false);
       r.incremental_1k = { ...inc, new_payments: loaded.new_payments, fakes_warm_s: loaded.warm_s, fakes_gc_before_s: loaded.gc_s };
       // The same run as a look-back sweep (nothing new since): what the once-a-day deep re-read costs.
       const { max_rss_mb: sweepRss, ...sweep } = await timedRun(true);
       r.incremental_sweep = sweep;
-      rss.pipeline_incremental = Math.max(incRss as number, sweepRss as number);
+      // The service's tick (`serve`: one long-lived process): a process that has run one job (nothing
+      // new) gets 1k more new payments (2k on top of the world) and runs the job again, warm.
+      const svc = forkChild('pipeline-process.ts', 'pipeline', pipelineFork());
+      await svc.request({ ...base, mode: 'service' });
+      const loaded2 = await fakes.request<{ new_payments: number }>({ type: 'incremental', n: 2000 });
+      const { max_rss_mb: svcRss, ...warm } = await timedRun(false, () => svc.request<Record<string, unknown>>({ type: 'go' }));
+      await svc.exited;
+      r.incremental_1k_service = { ...warm, new_payments: loaded2.new_payments - loaded.new_payments };
+      rss.pipeline_incremental = Math.max(incRss as number, sweepRss as number, svcRss as number);
       await fakes.request({ type: 'reset' });
     }
     const end = await fakes.request<FakesStats>({ type: 'stats' });
