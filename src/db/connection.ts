@@ -151,7 +151,10 @@ export async function openDb(opts: DbOptions = {}): Promise<Db> {
   // PGlite's shared_buffers (128 MB by default) live in its WASM heap and stay resident once touched:
   // 32 MB bounds the embedded database's memory (10k pipeline: peak RSS 906 → 785 MB, incremental
   // run 932 → 820 MB, same CPU); the data files are still cached by the OS.
-  const pglite = new PGliteClass({ ...(dataDir ? { dataDir } : {}), ...(opts.loadDataDir ? { loadDataDir: opts.loadDataDir } : {}), parsers: PGLITE_PARSERS, startParams: [...PGliteClass.defaultStartParams, '-c', `shared_buffers=${PGLITE_SHARED_BUFFERS}`] });
+  // max/min_wal_size: how much WAL a checkpoint keeps for reuse (single-user PGlite never checkpoints
+  // on its own: src/db/embedded-maintenance.ts does after each job); 1 GB by default.
+  const walParams = ['-c', 'max_wal_size=96MB', '-c', 'min_wal_size=32MB'];
+  const pglite = new PGliteClass({ ...(dataDir ? { dataDir } : {}), ...(opts.loadDataDir ? { loadDataDir: opts.loadDataDir } : {}), parsers: PGLITE_PARSERS, startParams: [...PGliteClass.defaultStartParams, '-c', `shared_buffers=${PGLITE_SHARED_BUFFERS}`, ...walParams] });
   return knexOnPglite(pglite);
 }
 

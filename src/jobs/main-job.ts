@@ -13,6 +13,7 @@ import { errorMessage } from '../util/errors.ts';
 import { scrubSecrets } from '../util/secrets.ts';
 import { runReconciliation, type ReconcileSummary } from '../reconcile/run.ts';
 import { runAlerts, type AlertSummary } from '../alerts/alerts.ts';
+import { maintainEmbedded } from '../db/embedded-maintenance.ts';
 
 export type ComputeFn = (db: Knex, config: Config, asOf: Date, opts?: { log?: Logger | undefined }) => Promise<unknown>;
 
@@ -42,7 +43,7 @@ export interface MainJobSummary {
   finishedAt: string;
   durationMs: number;
   /** Milliseconds per step (steps not run are absent): where a run's time went, for ops and the benchmark. */
-  stepMs: Partial<Record<'sync' | 'compute' | 'reconcile' | 'alerts' | 'push', number>>;
+  stepMs: Partial<Record<'sync' | 'compute' | 'reconcile' | 'alerts' | 'push' | 'maintenance', number>>;
   sync: { status: 'done' | 'skipped' | 'failed'; connections: Array<{ connection: string; status: string; records: number; error?: string | undefined }> };
   compute: { status: 'done' | 'skipped' | 'failed'; reason?: string; result?: unknown };
   reconcile: { status: 'done' | 'failed'; runId?: number; found: number; new: number; stillOpen: number; resolved: number; byKind: Record<string, number>; totals?: ReconcileSummary['totals'] };
@@ -159,6 +160,12 @@ export async function runMainJob(deps: MainJobDeps, opts: MainJobOptions = {}): 
       s.push = { ...s.push, status: 'failed', reason: fail('push', err) };
     }
     lap('push');
+  }
+  // 6. On the embedded database only (no autovacuum, no checkpointer): VACUUM the tables this and
+  // earlier runs left dead rows in, and recycle WAL (src/db/embedded-maintenance.ts). Never fails the job.
+  if (!signal?.aborted) {
+    const m = await maintainEmbedded(db, { log });
+    if (m.vacuumed.length > 0 || m.checkpoint) lap('maintenance');
   }
   return finish();
 

@@ -10,6 +10,7 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
 import { syncConnections } from '../sync/run-connections.ts';
+import { maintainEmbedded } from '../db/embedded-maintenance.ts';
 import type { SyncRunResult } from '../sync/engine.ts';
 import { executePush } from '../push/executor.ts';
 import { loadOptionalModule, pickFunction } from '../service/optional-module.ts';
@@ -34,6 +35,8 @@ type MainJobFn = (deps: Record<string, unknown>, opts?: Record<string, unknown>)
 async function runSync(deps: JobDeps, ctx: JobRunContext, connection?: string): Promise<SyncRunResult[]> {
   const results = await syncConnections({ db: deps.db, config: deps.config, log: ctx.log, env: deps.env, signal: ctx.signal }, connection ? { connection } : {});
   for (const r of results) deps.onSyncResult?.(r);
+  // A sync re-stamps the keys it re-reads; the embedded database has no autovacuum or checkpointer.
+  if (!ctx.signal?.aborted) await maintainEmbedded(deps.db, { log: ctx.log });
   const failed = results.filter((r) => r.status === 'failed');
   if (failed.length) throw new Error(failed.map((r) => `${r.connection}: ${r.error ?? 'failed'}`).join('; '));
   return results;
