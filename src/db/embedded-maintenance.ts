@@ -38,6 +38,9 @@ export async function maintainEmbedded(db: Knex, opts: { log?: Logger | undefine
   if (!isPglite(db) || (db as unknown as { isTransaction?: boolean }).isTransaction) return out;
   let tables: string[] = [];
   try {
+    // Table counters reach pg_stat_user_tables at most once a second: flush this job's last writes.
+    await db.raw('SELECT pg_stat_force_next_flush()');
+    await db.raw('SELECT 1');
     const res = await db.raw(
       `SELECT relname FROM pg_stat_user_tables
         WHERE schemaname = current_schema() AND n_dead_tup > ?::float8 + ?::float8 * n_live_tup

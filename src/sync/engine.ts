@@ -133,8 +133,11 @@ export async function runStreams(opts: RunStreamsOptions): Promise<SyncRunResult
       await Promise.race([readDone, gate]);
       if (failed) break;
     }
-    // In stream order, the first failure is the run's (a later stream's is PriorStreamFailed or came after it).
-    for (const r of await Promise.allSettled(runs)) if (r.status === 'rejected') throw r.reason;
+    // In stream order, the first failure is the run's; a later stream's own failure (one that read
+    // ahead and failed too, not merely stopped by it) is logged.
+    const failures = (await Promise.allSettled(runs)).flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+    for (const later of failures.slice(1)) if (!(later instanceof PriorStreamFailed)) ctx.log.warn({ err: scrubSecrets(errorMessage(later)) }, 'a stream that read ahead failed too');
+    if (failures.length > 0) throw failures[0];
   } catch (err) {
     const stopped = err instanceof StopSync;
     result.status = stopped ? 'stopped' : 'failed';
@@ -230,6 +233,9 @@ async function syncStream(ctx: SyncContext, stream: StreamDef<any, any>, opts: R
     flush();
     await settle();
   }
+  // A stream that committed nothing (read() yielded no page) still ends only after the stream
+  // before it: the next stream's commits, and a readAhead: false stream's start, wait for this one.
+  if (!(await gate)) throw new PriorStreamFailed();
   return stats;
 }
 

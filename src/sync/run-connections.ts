@@ -84,7 +84,10 @@ export async function syncConnections(
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(deps.config.sync.concurrency, queue.length) }, worker));
+  // All workers end before this returns, even when one throws (a database failure outside a
+  // stream): a network connection reading ahead must not go on committing after the sync step.
+  const ended = await Promise.allSettled(Array.from({ length: Math.min(deps.config.sync.concurrency, queue.length) }, worker));
+  for (const e of ended) if (e.status === 'rejected') throw e.reason;
   for (const { connection } of planned) results.push(byConnection.get(connection.name)!);
   return results;
 }

@@ -112,4 +112,28 @@ describe('sync engine read-ahead', () => {
     expect(log.filter((e) => e.includes(':write '))).toEqual(['a:write a1,a2', 'b:write b1']);
     expect(await checkpoints()).toEqual(['a', 'b']);
   });
+  it('a stream that reads nothing still ends after the one before it: no later commit jumps ahead', async () => {
+    const log: string[] = [];
+    const holdA = deferred();
+    const run = runStreams({ db: t.db, config, connection, log: silentLogger, streams: [logged('a', ['a1'], log, { hold: holdA.promise }), logged('empty', [], log), logged('c', ['c1'], log)] });
+    await vi.waitFor(() => expect(log).toContain('c:read-end'), { timeout: 5000 });
+    await ticks(50);
+    expect(log.filter((e) => e.startsWith('c:write'))).toEqual([]);
+    holdA.reject(new Error('disk full'));
+    const result = await run;
+    expect(result.error).toContain('disk full');
+    expect(log.filter((e) => e.startsWith('c:write'))).toEqual([]);
+    expect(await checkpoints()).toEqual([]);
+
+    // The same with commitAfter held: nothing commits before it settles, whatever stream comes first.
+    const log2: string[] = [];
+    const billing = deferred();
+    const run2 = runStreams({ db: t.db, config, connection, log: silentLogger, streams: [logged('empty', [], log2), logged('b', ['b1'], log2)], commitAfter: billing.promise });
+    await vi.waitFor(() => expect(log2).toContain('b:read-end'), { timeout: 5000 });
+    await ticks(50);
+    expect(log2.filter((e) => e.includes(':write'))).toEqual([]);
+    billing.resolve();
+    expect((await run2).status).toBe('succeeded');
+    expect(log2.filter((e) => e.includes(':write '))).toEqual(['b:write b1']);
+  });
 });
