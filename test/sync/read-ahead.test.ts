@@ -136,4 +136,26 @@ describe('sync engine read-ahead', () => {
     expect((await run2).status).toBe('succeeded');
     expect(log2.filter((e) => e.includes(':write '))).toEqual(['b:write b1']);
   });
+  it('a stream reading ahead holds one batch until it may commit, then reads on', async () => {
+    const log: string[] = [];
+    const holdA = deferred();
+    const twoPerBatch = configSchema.parse({ sync: { batchRecords: 2 } });
+    const b = logged('b', ['b1', 'b2', 'b3', 'b4', 'b5', 'b6'], log);
+    const read = b.read.bind(b);
+    b.read = async function* (ctx, state) {
+      for await (const page of read(ctx, state)) {
+        log.push(`b:page ${page.records.length}`);
+        yield page;
+      }
+    };
+    const run = runStreams({ db: t.db, config: twoPerBatch, connection, log: silentLogger, streams: [logged('a', ['a1'], log, { hold: holdA.promise }), b] });
+    await vi.waitFor(() => expect(log).toContain('b:page 2'), { timeout: 5000 });
+    await ticks(50);
+    // One page fills b's first batch; b reads no further while a is committing.
+    expect(log.filter((e) => e.startsWith('b:page'))).toEqual(['b:page 2']);
+    holdA.resolve();
+    expect((await run).status).toBe('succeeded');
+    expect(log.filter((e) => e.startsWith('b:page'))).toHaveLength(3);
+    expect(log.filter((e) => e.startsWith('b:write '))).toEqual(['b:write b1,b2', 'b:write b3,b4', 'b:write b5,b6']);
+  });
 });
