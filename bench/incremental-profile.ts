@@ -33,7 +33,7 @@ import { StringDecoder } from 'node:string_decoder';
 import path from 'node:path';
 import { Session } from 'node:inspector/promises';
 import type { Knex } from 'knex';
-import { demoConfigFor, type FakeEndpoints } from '../src/world/fakes.ts';
+import type { FakeEndpoints } from '../src/world/fakes.ts';
 import { openDb } from '../src/db/connection.ts';
 import { migrateUp } from '../src/db/migrate.ts';
 import { syncConnections } from '../src/sync/run-connections.ts';
@@ -45,7 +45,7 @@ import { createLogger } from '../src/log/logger.ts';
 import { loadConnector } from '../connectors/index.ts';
 import type { ConnectionType } from '../src/config/schema.ts';
 import { forkChild } from './child.ts';
-import type { PipelineRequest } from './pipeline-process.ts';
+import { jobConfig, type PipelineRequest } from './pipeline-process.ts';
 
 const args = process.argv.slice(2);
 const flag = (name: string): string | undefined => {
@@ -342,9 +342,8 @@ try {
   // start), outside the timed run and before the statement timing.
   const applied = await migrateUp(db);
   if (applied.length) say(`migrated the copy: ${applied.join(', ')}`);
-  const { config, env } = demoConfigFor(ready.endpoints, new Date(ready.firstIssuedAt), { base: { log: { level: 'silent' }, alerts: { sinks: [] } } });
-  // As bench/pipeline-process.ts `incremental`: PartnerStack's normal 60-day look-back.
-  for (const c of config.connections) if (c.type === 'partnerstack') c.options = { ...c.options, lookbackDays: 60 };
+  // As bench/pipeline-process.ts `incremental` (PartnerStack's normal 60-day look-back).
+  const { config, env } = jobConfig({ endpoints: ready.endpoints, firstIssuedAt: ready.firstIssuedAt });
   const cfg = has('sweep') ? withForcedSweep(config) : config;
   if (warmFirst) {
     // The service's case (bench/pipeline-process.ts `service`): this process has run the job once,

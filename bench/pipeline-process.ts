@@ -168,8 +168,8 @@ async function tableState(r: PipelineRequest): Promise<Record<string, Record<str
   }
 }
 
-/** The scheduled job's configuration against the fakes (r.sweep: a forced look-back sweep). */
-function jobConfig(r: PipelineRequest): ReturnType<typeof demoConfigFor> {
+/** The scheduled job's configuration against the fakes (r.sweep: a forced look-back sweep); incremental-profile uses it too. */
+export function jobConfig(r: Pick<PipelineRequest, 'endpoints' | 'firstIssuedAt' | 'sweep'>): ReturnType<typeof demoConfigFor> {
   const { config, env } = demoConfigFor(r.endpoints, new Date(r.firstIssuedAt), { base: { log: { level: 'silent' }, alerts: { sinks: [] } } });
   // The incremental run uses PartnerStack's normal 60-day look-back (the first run read all history).
   for (const c of config.connections) if (c.type === 'partnerstack') c.options = { ...c.options, lookbackDays: 60 };

@@ -173,10 +173,6 @@ async function syncStream(ctx: SyncContext, stream: StreamDef<any, any>, opts: R
   let batchStarted = 0;
   let inflight: Promise<void> | undefined;
   let commitError: { err: unknown } | undefined;
-  let gateOpen = false;
-  void gate.then(() => {
-    gateOpen = true;
-  });
   const settle = async (): Promise<void> => {
     if (inflight) await inflight;
     inflight = undefined;
@@ -219,7 +215,7 @@ async function syncStream(ctx: SyncContext, stream: StreamDef<any, any>, opts: R
           // Reading ahead of a stream (or of billing) that is still committing: hold this one batch
           // and read on once it may commit, instead of filling a second one. Three network
           // connections waiting out a 100k PGlite billing sync held two batches each (+55 MB of heap).
-          if (!gateOpen) await gate;
+          await gate;
         }
       }
     }

@@ -66,21 +66,24 @@ export async function syncConnections(
   // billing syncs, but commits only once every billing connection has finished: its records link
   // to customers that billing creates.
   const byConnection = new Map<string, SyncRunResult>();
-  const finished = new Map<string, Promise<void>>();
-  const release = new Map<string, () => void>();
-  for (const { connection } of planned) finished.set(connection.name, new Promise<void>((resolve) => release.set(connection.name, resolve)));
+  const finished = new Map<string, { done: Promise<void>; release: () => void }>();
+  for (const { connection } of planned) {
+    let release!: () => void;
+    const done = new Promise<void>((resolve) => (release = resolve));
+    finished.set(connection.name, { done, release });
+  }
   const queue = [...planned];
   const worker = async (): Promise<void> => {
     for (let next = queue.shift(); next; next = queue.shift()) {
       const { connection, streams } = next;
       // Every connection of an earlier group was taken from the queue before this one (the queue
       // is in ORDER) by a worker that waits on nothing, so this cannot wait forever.
-      const before = planned.filter((p) => ORDER[p.connection.type] < ORDER[connection.type]).map((p) => finished.get(p.connection.name)!);
+      const before = planned.filter((p) => ORDER[p.connection.type] < ORDER[connection.type]).map((p) => finished.get(p.connection.name)!.done);
       try {
         const result = await runStreams({ db: deps.db, config: deps.config, connection, streams, log: deps.log, env: deps.env, only: sel.streams, onProgress: deps.onProgress, ...(before.length ? { commitAfter: Promise.all(before) } : {}), ...(deps.signal ? { signal: deps.signal } : {}), ...(deps.now ? { now: deps.now } : {}) });
         byConnection.set(connection.name, result);
       } finally {
-        release.get(connection.name)!();
+        finished.get(connection.name)!.release();
       }
     }
   };
