@@ -8,6 +8,7 @@ import { describeDb, openDb } from '../db/connection.ts';
 import { UserError, errorMessage } from '../util/errors.ts';
 import { scrubSecrets } from '../util/secrets.ts';
 import { migrateUp } from '../db/migrate.ts';
+import { maintainEmbedded } from '../db/embedded-maintenance.ts';
 
 export interface GlobalOptions {
   config?: string;
@@ -27,8 +28,13 @@ export function loadAppConfig(opts: GlobalOptions, env: NodeJS.ProcessEnv = proc
   return loadConfig({ file: opts.config, env, overrides: { 'log.level': opts.logLevel } });
 }
 
-/** Opens config, logger and database; migrates up unless told not to (migrations are idempotent). */
-export async function openApp(opts: GlobalOptions, init: { migrate?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<AppContext> {
+/**
+ * Opens config, logger and database; migrates up unless told not to (migrations are idempotent).
+ * `maintain`: the command writes, so on the embedded database close() first does what autovacuum and
+ * the checkpointer would (src/db/embedded-maintenance.ts). Without it a cron-driven `sync` on PGlite
+ * would pile up the dead rows of every re-stamped key; the main job and the scheduler do it themselves.
+ */
+export async function openApp(opts: GlobalOptions, init: { migrate?: boolean; env?: NodeJS.ProcessEnv; maintain?: boolean } = {}): Promise<AppContext> {
   const env = init.env ?? process.env;
   const config = loadAppConfig(opts, env);
   const log = createLogger({ level: config.log.level, format: config.log.format });
@@ -56,6 +62,7 @@ export async function openApp(opts: GlobalOptions, init: { migrate?: boolean; en
     db,
     env,
     close: async () => {
+      if (init.maintain) await maintainEmbedded(db, { log });
       await db.destroy();
     },
   };

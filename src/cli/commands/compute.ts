@@ -39,7 +39,7 @@ export function register(program: Command): void {
       if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new UserError(`--batch-size: expected a positive integer (got "${opts.batchSize}")`);
       const batchEvents = Number(opts.batchEvents);
       if (!Number.isSafeInteger(batchEvents) || batchEvents < 1) throw new UserError(`--batch-events: expected a positive integer (got "${opts.batchEvents}")`);
-      const app = await openApp(cmd.optsWithGlobals<GlobalOptions>());
+      const app = await openApp(cmd.optsWithGlobals<GlobalOptions>(), { maintain: true });
       try {
         const s = await computeAndStore(app.db, app.config, asOf, { batchSize, batchEvents, log: app.log, full: opts.full === true });
         if (format === 'json') {

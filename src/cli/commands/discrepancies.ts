@@ -88,7 +88,7 @@ export function register(program: Command): void {
       .description(help)
       .option('--reason <text>', 'why (stored with the decision)')
       .action(async (ids: string[], opts: { reason?: string }, cmd: Command) => {
-        const app = await openApp(cmd.optsWithGlobals<GlobalOptions>());
+        const app = await openApp(cmd.optsWithGlobals<GlobalOptions>(), { maintain: true });
         try {
           const r = await decideDiscrepancies(app.db, parseIds(ids), decision, { reason: opts.reason, by: who() });
           if (r.updated.length) console.log(`${name}: ${r.updated.map((i) => `#${i}`).join(', ')}`);

@@ -37,7 +37,7 @@ export function register(program: Command): void {
       if (!(SOURCES as readonly string[]).includes(source)) throw new UserError(`import: unknown source "${source}" (expected ${SOURCES.join('|')})`);
       const batchSize = Number(opts.batchSize ?? '1000');
       if (!Number.isInteger(batchSize) || batchSize < 1) throw new UserError('--batch-size: expected a positive integer');
-      const app = await openApp(cmd.optsWithGlobals<GlobalOptions>());
+      const app = await openApp(cmd.optsWithGlobals<GlobalOptions>(), { maintain: true });
       const { createProgress } = await import('../progress.ts');
       const progress = createProgress(opts.progress !== false);
       try {

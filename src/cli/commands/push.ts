@@ -25,7 +25,7 @@ export function register(program: Command): void {
       const format = parseFormat(opts.format);
       if (opts.network !== undefined && !['partnerstack', 'shareasale', 'awin'].includes(opts.network)) throw new UserError(`--network: expected one of partnerstack, shareasale, awin (got "${opts.network}")`);
       const ids = opts.id?.map((s) => posInt('--id', s)!);
-      const app = await openApp(cmd.optsWithGlobals<GlobalOptions>());
+      const app = await openApp(cmd.optsWithGlobals<GlobalOptions>(), { maintain: true });
       try {
         const { executePush } = await import('../../push/executor.ts');
         const s = await executePush({ db: app.db, config: app.config, log: app.log, env: app.env }, { apply: opts.apply === true, network: opts.network, ids, maxActions: posInt('--max-actions', opts.maxActions), maxUsdMinor: posInt('--max-usd-minor', opts.maxUsdMinor) });

@@ -32,7 +32,7 @@ export function register(program: Command): void {
       if (!parsed.success) throw new UserError(`Invalid options:\n${formatZodIssues(parsed.error)}`);
       const opts = parsed.data;
       const format = parseFormat(opts.format);
-      const app = await openApp(cmd.optsWithGlobals<GlobalOptions>());
+      const app = await openApp(cmd.optsWithGlobals<GlobalOptions>(), { maintain: true });
       try {
         const s = await runReconciliation({ db: app.db, config: app.config, log: app.log }, { period: opts.period, network: opts.network, full: opts.full });
         const list = await listDiscrepancies(app.db, { status: ['open', 'approved'], period: opts.period, network: opts.network });

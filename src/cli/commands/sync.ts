@@ -29,7 +29,7 @@ export function register(program: Command): void {
       const parsed = optsSchema.safeParse(raw);
       if (!parsed.success) throw new UserError(`Invalid options:\n${formatZodIssues(parsed.error)}`);
       const opts = parsed.data;
-      const app = await openApp(cmd.optsWithGlobals<GlobalOptions>());
+      const app = await openApp(cmd.optsWithGlobals<GlobalOptions>(), { maintain: true });
       const { createProgress } = await import('../progress.ts');
       const progress = createProgress(opts.progress);
       try {
