@@ -343,6 +343,8 @@ export function buildStreams(deps: StreamDeps): StreamDef<any, any>[] { // eslin
     key: (t) => t.key,
     recordTime: createdAt,
     initialState: () => ({ lastCompletedTo: null, lastSweepAt: null, pass: null }),
+    // readWindow completes windows: records gone from the API are marked deleted.
+    detectsVanished: true,
     read: (ctx, state) => readWindow(ctx, deps.client(ctx), 'transactions', [{}], o.pageSize, o.lookbackDays, state, startMs),
     write: async (trx, recs, ctx) => {
       await writeTransactions(trx, recs, ctx.connection.name);
@@ -359,6 +361,8 @@ export function buildStreams(deps: StreamDeps): StreamDef<any, any>[] { // eslin
     key: (r) => r.key,
     recordTime: createdAt,
     initialState: () => ({ lastCompletedTo: null, lastSweepAt: null, pass: null }),
+    // readWindow completes windows: records gone from the API are marked deleted.
+    detectsVanished: true,
     read: (ctx, state) => readWindow(ctx, deps.client(ctx), 'rewards', rewardPhases, o.pageSize, o.lookbackDays, state, startMs),
     write: async (trx, recs, ctx) => {
       await writeRewards(trx, recs, ctx.connection.name, o);

@@ -110,6 +110,8 @@ export function transactionDetailStream(ctx: SyncContext, rt?: ShareASaleRuntime
     key: (r) => r.transId,
     recordTime: (r) => new Date(r.occurredAt),
     initialState: () => ({ v: 1, syncedThrough: null, lastSweepAt: null, pass: null }),
+    // Each completed pass is a completedWindow: rows gone from the re-read days are marked deleted.
+    detectsVanished: true,
     async *read(c, state): AsyncIterable<Page<SasTransactionState>> {
       const runtime = rt ?? shareasaleRuntime(c);
       const { client, budget } = runtime;

@@ -361,15 +361,17 @@ async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, parts:
     const at = fetchedAt.toISOString();
     const stored = new Map<string, { hash: string | null; live: boolean; recordAt: string | null }>();
     if (keys.length > 0 && lookUpStored) {
-      // The look-up is also the stamp: every stored key read in this batch gets last_seen_at = at
-      // (what deletion detection reads), in the same index probe that returns its stored hash and
-      // record time (as epoch ms text, compared below) — only last_seen_at changes, so the returned
-      // columns are the stored ones. Keys that changed, are new or were deleted are upserted below.
-      const res = await trx.raw(
-        `UPDATE stream_keys SET last_seen_at = ? WHERE connection = ? AND stream = ? AND external_id = ANY(?::text[])
-         RETURNING external_id, hash, deleted_at IS NULL AS live, (extract(epoch FROM record_at) * 1000)::bigint::text AS record_ms`,
-        [at, conn, stream.name, keys],
-      );
+      // Each stored key's hash, liveness and record time (as epoch ms text, compared below). On a
+      // stream that detects vanished records the look-up is also the stamp: every stored key read in
+      // this batch gets last_seen_at = at (what deletion detection reads) in the same index probe —
+      // only last_seen_at changes, so the returned columns are the stored ones. Other streams never
+      // read last_seen_at, so they only read (measured at 1M: the stamp was the incremental run's
+      // largest statement, 22k updates of cold pages). Keys that changed, are new or were deleted
+      // are upserted below either way.
+      const returning = `external_id, hash, deleted_at IS NULL AS live, (extract(epoch FROM record_at) * 1000)::bigint::text AS record_ms`;
+      const res = stream.detectsVanished
+        ? await trx.raw(`UPDATE stream_keys SET last_seen_at = ? WHERE connection = ? AND stream = ? AND external_id = ANY(?::text[]) RETURNING ${returning}`, [at, conn, stream.name, keys])
+        : await trx.raw(`SELECT ${returning} FROM stream_keys WHERE connection = ? AND stream = ? AND external_id = ANY(?::text[])`, [conn, stream.name, keys]);
       for (const r of res.rows as Array<{ external_id: string; hash: string | null; live: boolean; record_ms: string | null }>) stored.set(r.external_id, { hash: r.hash, live: r.live, recordAt: r.record_ms });
     }
     const skipAll = stream.skipUnchanged === true && ctx.config.sync.skipUnchanged;
@@ -449,6 +451,8 @@ async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, parts:
     // after the whole batch's keys is the same as checking each after its own page.
     for (const page of pages) {
       if (!page.completedWindow) continue;
+      // Its keys were looked up without the stamp: "not seen since" cannot be told (see StreamDef).
+      if (!stream.detectsVanished) throw new Error(`stream ${stream.name} completed a look-back window but does not declare detectsVanished`);
       const w = page.completedWindow;
       const gone = await trx('stream_keys')
         .where({ connection: conn, stream: stream.name })

@@ -99,6 +99,14 @@ export interface StreamDef<TRecord = unknown, TState extends Json = Json> {
    * are handed to write() like changed records. One query per batch at most.
    */
   stale?(trx: Knex.Transaction, keys: string[], ctx: SyncContext): Promise<Set<string>>;
+  /**
+   * The stream's read() yields pages with `completedWindow`: keys of a completed window not seen
+   * since it began are marked deleted. Only such a stream stamps every key it reads with when it was
+   * seen (stream_keys.last_seen_at, what that check reads): one row write per key re-read. Any
+   * other stream looks its keys up with a plain read, so a tail's unchanged records cost no write, no
+   * WAL and no dead row. A completedWindow on a stream without this fails its run (a connector bug).
+   */
+  detectsVanished?: true;
   /** Marks canonical rows whose source records vanished from a rescanned window. */
   onDeleted?(trx: Knex.Transaction, keys: string[], ctx: SyncContext): Promise<void>;
 }

@@ -393,6 +393,38 @@ describe('sync engine', () => {
     expect(moved.map((r) => r.hash)).toEqual(before.map((r) => r.hash));
   });
 
+  it('a stream that never detects vanished records re-reads unchanged keys without writing them', async () => {
+    const t = await newDb();
+    const data = items(12);
+    // xmin: the transaction that wrote each row version; an UPDATE (even of last_seen_at alone) makes a new one.
+    const versions = () => t.db('stream_keys').orderBy('external_id').select('external_id', 'hash', 'last_seen_at', t.db.raw('xmin::text AS xmin'));
+    const stream = toyStream(BASE, { detectsVanished: false });
+    serve(data, 5);
+    await runStreams({ db: t.db, config, connection, streams: [stream], log: silentLogger });
+    const before = await versions();
+    expect(before).toHaveLength(12);
+    nock.cleanAll();
+    // The same records again, and one changed: only the changed key gets a new row version.
+    serve(data.map((d) => (d.id === 'it_0004' ? { ...d, amount: d.amount + 1 } : d)), 5);
+    const r = await runStreams({ db: t.db, config, connection, streams: [stream], log: silentLogger });
+    expect(r.status).toBe('succeeded');
+    const after = await versions();
+    expect(after.filter((a, i) => a.xmin !== before[i]!.xmin).map((a) => a.external_id)).toEqual(['it_0004']);
+    expect(after.filter((a, i) => a.hash !== before[i]!.hash).map((a) => a.external_id)).toEqual(['it_0004']);
+    expect(await t.db('network_transactions').where({ external_id: 'it_0004' }).first('amount_minor')).toEqual({ amount_minor: 1005 });
+  });
+
+  it('a completed window on a stream that does not declare detectsVanished fails its run', async () => {
+    const t = await newDb();
+    serve(items(3), 5);
+    const stream = toyStream(BASE, { detectsVanished: false, lookbackFrom: new Date(T0), lookbackTo: new Date(T0 + 600_000) });
+    const r = await runStreams({ db: t.db, config, connection, streams: [stream], log: silentLogger });
+    expect(r.status).toBe('failed');
+    expect(r.error).toMatch(/items completed a look-back window but does not declare detectsVanished/);
+    // The batch holding that page was rolled back with it: no checkpoint claims the window was checked.
+    expect(await t.db('checkpoints').where({ stream: 'items' }).first()).toBeUndefined();
+  });
+
   it('marks records that vanished from a rescanned window as deleted', async () => {
     const t = await newDb();
     const data = items(20);

@@ -8,13 +8,14 @@ export const itemSchema = z.looseObject({ id: z.string(), amount: z.number().int
 type Item = z.infer<typeof itemSchema>;
 type State = { after: string | null; since: string | null; [k: string]: string | null };
 
-/** `tail`: pages say Page.skipUnchanged (a look-back tail); `stale` is the stream's StreamDef.stale. */
-export function toyStream(baseURL: string, opts: { lookbackFrom?: Date; lookbackTo?: Date; skipUnchanged?: boolean; written?: string[]; tail?: boolean; stale?: StreamDef['stale'] } = {}): StreamDef<Item, State> {
+/** `tail`: pages say Page.skipUnchanged (a look-back tail); `stale` is the stream's StreamDef.stale; `detectsVanished: false` takes the stream's StreamDef.detectsVanished off. */
+export function toyStream(baseURL: string, opts: { lookbackFrom?: Date; lookbackTo?: Date; skipUnchanged?: boolean; written?: string[]; tail?: boolean; stale?: StreamDef['stale']; detectsVanished?: false } = {}): StreamDef<Item, State> {
   const http = createHttpClient({ connection: 'toy', baseURL, retries: 0 });
   return {
     name: 'items',
     ...(opts.skipUnchanged ? { skipUnchanged: true } : {}),
     ...(opts.stale ? { stale: opts.stale } : {}),
+    ...(opts.detectsVanished !== false ? { detectsVanished: true as const } : {}),
     schema: itemSchema,
     key: (r) => r.id,
     recordTime: (r) => new Date(r.created),
