@@ -99,7 +99,7 @@ describe.skipIf(usingPostgres())('CLI commands on the embedded database', () => 
   let cfgFile: string;
   let env: Record<string, string>;
   beforeAll(async () => {
-    const world = generateWorld({ size: 60, seed: 11, asOf: new Date(Date.now() - 86_400_000) });
+    const world = generateWorld({ size: 200, seed: 11, asOf: new Date(Date.now() - 86_400_000) });
     fakes = await startFakes();
     loadWorld(fakes, world);
     dir = mkdtempSync(path.join(tmpdir(), 'cs-maint-cli-'));
@@ -125,13 +125,23 @@ describe.skipIf(usingPostgres())('CLI commands on the embedded database', () => 
     }
   };
 
-  it('`sync` vacuums what its re-stamps left dead before it closes', async () => {
+  it('`sync` vacuums what it left dead before it closes', async () => {
     for (const [k, v] of Object.entries(env)) vi.stubEnv(k, v);
     captureCliOutput();
     const db = path.join(dir, 'pglite');
     expect(await cli(db, 'sync', '--no-progress')).toBe(0);
-    // A sweep re-reads every window and re-stamps every key it sees: dead rows in stream_keys.
+    // Every PartnerStack reward vanishes from the API: the next sweep marks each deleted, one row
+    // update (and one dead row version) per key in stream_keys and in network_commissions.
+    const rewards = [...fakes.partnerstack.store.rewards.keys()];
+    expect(rewards.length).toBeGreaterThan(60);
+    for (const key of rewards) fakes.partnerstack.store.remove('rewards', key);
     expect(await cli(db, 'sync', '--no-progress', '--sweep')).toBe(0);
+    const h = await openDb({ dataDir: db });
+    try {
+      expect(Number((await h.raw(`SELECT count(*) AS n FROM stream_keys WHERE stream = 'rewards' AND deleted_at IS NOT NULL`)).rows[0].n)).toBe(rewards.length);
+    } finally {
+      await h.destroy();
+    }
     expect(await allVisiblePages(db, 'stream_keys')).toBeGreaterThan(0);
   }, 120_000);
 });
