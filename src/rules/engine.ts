@@ -29,6 +29,8 @@ import type {
 
 /** How many counted sales an explanation lists (totals always cover all of them). */
 export const MAX_LISTED_COUNTED_SALES = 50;
+/** What each entry of explanation.tier.countedSales holds, in order. */
+export const COUNTED_SALES_COLUMNS = ['paymentEventId', 'customerId', 'usdMinor'];
 
 export interface PartnerComputationInput {
   partner: Partner;
@@ -178,7 +180,11 @@ function tierExplanation(t: TierResult): JsonValue {
     revenueUsdMinor: t.revenueUsdMinor,
     countedSalesTotal: t.countedSalesTotal,
     countedSalesListed: Math.min(t.countedSales.length, MAX_LISTED_COUNTED_SALES),
-    countedSales: t.countedSales.slice(0, MAX_LISTED_COUNTED_SALES).map((s) => ({ paymentEventId: s.paymentEventId, customerId: s.customerId, usdMinor: s.usdMinor })),
+    // Rows, not objects: the list is most of a busy partner's explanation, and every commission row
+    // carries one (100k world: 2.85 kB a direct row with objects; the compute spent a quarter of its
+    // time writing them). Rows written before carry objects with these names.
+    countedSalesColumns: COUNTED_SALES_COLUMNS,
+    countedSales: t.countedSales.slice(0, MAX_LISTED_COUNTED_SALES).map((s) => [s.paymentEventId, s.customerId, s.usdMinor]),
   };
 }
 

@@ -7,6 +7,27 @@ function obj(v: JsonValue | undefined): { [key: string]: JsonValue } | null {
   return v !== null && typeof v === 'object' && !Array.isArray(v) ? v : null;
 }
 
+/** How many of the listed counted sales `explain` prints (the stored explanation lists up to 50). */
+const SHOWN_COUNTED_SALES = 10;
+
+/**
+ * The counted sales an explanation lists: rows in the order of `countedSalesColumns`, or (rows
+ * written before it) objects with those names.
+ */
+function countedSales(tier: { [key: string]: JsonValue }): Array<{ paymentEventId: string; customerId: string; usdMinor: string }> {
+  const list = tier['countedSales'];
+  if (!Array.isArray(list)) return [];
+  const cols = Array.isArray(tier['countedSalesColumns']) ? tier['countedSalesColumns'].map(String) : null;
+  return list.map((entry) => {
+    const pick = (name: string): string => {
+      if (Array.isArray(entry)) return String(cols && cols.indexOf(name) >= 0 ? entry[cols.indexOf(name)] : '?');
+      const o = obj(entry);
+      return o && o[name] !== undefined ? String(o[name]) : '?';
+    };
+    return { paymentEventId: pick('paymentEventId'), customerId: pick('customerId'), usdMinor: pick('usdMinor') };
+  });
+}
+
 export function explainCommission(c: ComputedCommission): string[] {
   const lines: string[] = [];
   const e = c.explanation;
@@ -19,6 +40,12 @@ export function explainCommission(c: ComputedCommission): string[] {
       `  tier ${String(tier['id'])} at ${String(tier['at'])}: ${String(tier['distinctCustomers'])} distinct customers, ` +
         `${String(tier['revenueUsdMinor'])} USD cents counted since ${String(tier['windowStart'])} (${String(tier['countedSalesTotal'])} sales)`,
     );
+  }
+  const sales = tier ? countedSales(tier) : [];
+  if (tier && sales.length > 0) {
+    const shown = sales.slice(0, SHOWN_COUNTED_SALES).map((x) => `${x.paymentEventId} (customer ${x.customerId}, ${x.usdMinor})`);
+    const more = Number(tier['countedSalesTotal'] ?? sales.length) - shown.length;
+    lines.push(`  counted sales, payment (customer, USD cents): ${shown.join(', ')}${more > 0 ? `, and ${more} more` : ''}`);
   }
   if (e['firstQualifiedPaymentOfSubscription'] !== undefined) {
     lines.push(`  first qualified payment of its subscription: ${String(e['firstQualifiedPaymentOfSubscription'])}`);

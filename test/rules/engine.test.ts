@@ -37,9 +37,12 @@ describe('R4 tier boundaries (priced from earlier cleared sales)', () => {
       id: 'tier2',
       distinctCustomers: 2,
       revenueUsdMinor: 100001,
+      countedSalesTotal: 2,
+      countedSalesListed: 2,
+      countedSalesColumns: ['paymentEventId', 'customerId', 'usdMinor'],
       countedSales: [
-        { paymentEventId: 'p-fill1', customerId: 'fill1', usdMinor: 50000 },
-        { paymentEventId: 'p-fill2', customerId: 'fill2', usdMinor: 50001 },
+        ['p-fill1', 'fill1', 50000],
+        ['p-fill2', 'fill2', 50001],
       ],
     });
   });
@@ -474,6 +477,21 @@ test('data gaps are recorded, not dropped: no program version, unknown subscript
   const rows = s.compute('2025-02-01');
   expect(row(rows, 'direct:old:A')).toMatchObject({ exclusionReason: 'no_program_version', ruleVersion: null, amountMinor: 0 });
   expect(row(rows, 'direct:p1:A')).toMatchObject({ exclusionReason: 'unknown_subscription', amountMinor: 0 });
+});
+
+test('explainCommission lists the counted sales behind the tier, as rows or (older rows) objects', async () => {
+  const { explainCommission } = await import('../../src/rules/explain.ts');
+  // Two fillers' sales of 2025-01-10 (cleared 2025-02-24) price a payment of 2025-03-10 (as in R4 above).
+  const r = row(new Scenario().partner('A').sales('A', '2025-01-10', [50000, 50001]).customer('c', 'A').pay('p', 'c', '2025-03-10', 10000).compute('2025-06-01'), 'direct:p:A');
+  const line = 'counted sales, payment (customer, USD cents): p-fill1 (customer fill1, 50000), p-fill2 (customer fill2, 50001)';
+  expect(explainCommission(r)).toContain(`  ${line}`);
+  const tier = r.explanation['tier'] as Record<string, unknown>;
+  const { countedSalesColumns: _, ...withoutColumns } = tier;
+  const older = { ...withoutColumns, countedSales: [{ paymentEventId: 'p-fill1', customerId: 'fill1', usdMinor: 50000 }, { paymentEventId: 'p-fill2', customerId: 'fill2', usdMinor: 50001 }] };
+  expect(explainCommission({ ...r, explanation: { ...r.explanation, tier: older } as typeof r.explanation })).toContain(`  ${line}`);
+  // A list cut short says how many more the tier counted.
+  const cut = { ...tier, countedSalesTotal: 25 };
+  expect(explainCommission({ ...r, explanation: { ...r.explanation, tier: cut } as typeof r.explanation }).join('\n')).toContain('p-fill2 (customer fill2, 50001), and 23 more');
 });
 
 test('explainCommission renders the arithmetic for ops', async () => {
