@@ -13,7 +13,7 @@ import { buildLines, type PaymentFacts } from './lines.ts';
 import { createFxTable, usdValueOf, type FxTable } from './money.ts';
 import { rateFor, versionAt, type ProgramVersion, type TierDefinition } from './program.ts';
 import { affiliateExclusion, paymentExclusion, type Qualification } from './qualify.ts';
-import { TierTracker, type CountableSale, type TierResult } from './tiers.ts';
+import { TierTracker, type CountableSale, type CountedSale, type TierResult } from './tiers.ts';
 import type {
   Attribution,
   BillingEvent,
@@ -170,6 +170,17 @@ interface PaymentWork {
 
 const iso = (d: Date | null | undefined): string | null => (d ? d.toISOString() : null);
 
+/**
+ * One counted sale as an explanation row. The tier tracker hands consecutive commissions the same
+ * CountedSale objects, so their rows are made once and shared by every explanation that lists them.
+ */
+const saleRows = new WeakMap<CountedSale, JsonValue[]>();
+function countedSaleRow(s: CountedSale): JsonValue[] {
+  let row = saleRows.get(s);
+  if (!row) saleRows.set(s, (row = [s.paymentEventId, s.customerId, s.usdMinor]));
+  return row;
+}
+
 function tierExplanation(t: TierResult): JsonValue {
   return {
     id: t.tier.id,
@@ -184,7 +195,7 @@ function tierExplanation(t: TierResult): JsonValue {
     // carries one (100k world: 2.85 kB a direct row with objects; the compute spent a quarter of its
     // time writing them). Rows written before carry objects with these names.
     countedSalesColumns: COUNTED_SALES_COLUMNS,
-    countedSales: t.countedSales.slice(0, MAX_LISTED_COUNTED_SALES).map((s) => [s.paymentEventId, s.customerId, s.usdMinor]),
+    countedSales: t.countedSales.slice(0, MAX_LISTED_COUNTED_SALES).map(countedSaleRow),
   };
 }
 

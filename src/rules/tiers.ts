@@ -134,6 +134,12 @@ export class TierTracker {
   private refundPtr = 0;
   private leavePtr = 0;
   private net: number[] = [];
+  /**
+   * Sale i as last listed (while its net amount is unchanged): consecutive commissions of a partner
+   * list mostly the same sales, so each listing shares these objects instead of copying them (1M:
+   * a large partner's batch holds tens of thousands of explanations of up to 50 entries each).
+   */
+  private listed: Array<CountedSale | undefined> = [];
   private entered: boolean[] = [];
   private left: boolean[] = [];
   private revenue = 0;
@@ -165,6 +171,7 @@ export class TierTracker {
     this.refunds.sort((a, b) => a.at - b.at || a.i - b.i);
     this.enterPtr = this.refundPtr = this.leavePtr = 0;
     this.net = this.sales.map((s) => s.usdMinor);
+    this.listed = [];
     this.entered = this.sales.map(() => false);
     this.left = this.sales.map(() => false);
     this.revenue = 0;
@@ -227,8 +234,12 @@ export class TierTracker {
     const countedSales: CountedSale[] = [];
     for (let i = this.leavePtr; i < this.sales.length && countedSales.length < this.maxListed && this.sales[i]!.paidAt.getTime() < tMs; i++) {
       if (!this.counted(i)) continue;
-      const s = this.sales[i]!;
-      countedSales.push({ paymentEventId: s.paymentEventId, customerId: s.customerId, usdMinor: this.net[i]! });
+      let entry = this.listed[i];
+      if (entry === undefined || entry.usdMinor !== this.net[i]) {
+        const s = this.sales[i]!;
+        entry = this.listed[i] = { paymentEventId: s.paymentEventId, customerId: s.customerId, usdMinor: this.net[i]! };
+      }
+      countedSales.push(entry);
     }
     const distinct = version.tierWindow.windowAppliesToCustomerCount ? this.windowCustomers.size : this.allCustomers.size;
     return {
