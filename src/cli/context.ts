@@ -32,7 +32,7 @@ export function loadAppConfig(opts: GlobalOptions, env: NodeJS.ProcessEnv = proc
  * Opens config, logger and database; migrates up unless told not to (migrations are idempotent).
  * `maintain`: the command writes, so on the embedded database close() first does what autovacuum and
  * the checkpointer would (src/db/embedded-maintenance.ts). Without it a cron-driven `sync` on PGlite
- * would pile up the dead rows of every re-stamped key; the main job and the scheduler do it themselves.
+ * would pile up the dead rows of every row it updates; the main job and the scheduler do it themselves.
  */
 export async function openApp(opts: GlobalOptions, init: { migrate?: boolean; env?: NodeJS.ProcessEnv; maintain?: boolean } = {}): Promise<AppContext> {
   const env = init.env ?? process.env;

@@ -17,12 +17,13 @@ const SHOWN_COUNTED_SALES = 10;
 function countedSales(tier: { [key: string]: JsonValue }): Array<{ paymentEventId: string; customerId: string; usdMinor: string }> {
   const list = tier['countedSales'];
   if (!Array.isArray(list)) return [];
-  const cols = Array.isArray(tier['countedSalesColumns']) ? tier['countedSalesColumns'].map(String) : null;
+  const cols = Array.isArray(tier['countedSalesColumns']) ? tier['countedSalesColumns'].map(String) : [];
+  const at = { paymentEventId: cols.indexOf('paymentEventId'), customerId: cols.indexOf('customerId'), usdMinor: cols.indexOf('usdMinor') };
   return list.map((entry) => {
-    const pick = (name: string): string => {
-      if (Array.isArray(entry)) return String(cols && cols.indexOf(name) >= 0 ? entry[cols.indexOf(name)] : '?');
-      const o = obj(entry);
-      return o && o[name] !== undefined ? String(o[name]) : '?';
+    const o = obj(entry);
+    const pick = (name: keyof typeof at): string => {
+      const v = Array.isArray(entry) ? entry[at[name]] : o?.[name];
+      return v === undefined ? '?' : String(v);
     };
     return { paymentEventId: pick('paymentEventId'), customerId: pick('customerId'), usdMinor: pick('usdMinor') };
   });

@@ -266,6 +266,11 @@ async function loadStreamStarts(db: Knex, connection: string, streams: string[])
   return out;
 }
 
+/** What commitBatch reads of each stored key: its hash, liveness and record time (epoch ms text). */
+const STORED_KEY_COLUMNS = `external_id, hash, deleted_at IS NULL AS live, (extract(epoch FROM record_at) * 1000)::bigint::text AS record_ms`;
+const LOOK_UP_KEYS_SQL = `SELECT ${STORED_KEY_COLUMNS} FROM stream_keys WHERE connection = ? AND stream = ? AND external_id = ANY(?::text[])`;
+/** The same look-up that also stamps last_seen_at (streams that detect vanished records). */
+const STAMP_KEYS_SQL = `UPDATE stream_keys SET last_seen_at = ? WHERE connection = ? AND stream = ? AND external_id = ANY(?::text[]) RETURNING ${STORED_KEY_COLUMNS}`;
 const RAW_ROW: Array<[string, string]> = [['external_id', 'text'], ['hash', 'text'], ['payload', 'json']];
 const KEY_ROW: Array<[string, string]> = [['external_id', 'text'], ['record_at', 'timestamptz'], ['hash', 'text']];
 
@@ -368,10 +373,9 @@ async function commitBatch(ctx: SyncContext, stream: StreamDef<any, any>, parts:
       // read last_seen_at, so they only read (measured at 1M: the stamp was the incremental run's
       // largest statement, 22k updates of cold pages). Keys that changed, are new or were deleted
       // are upserted below either way.
-      const returning = `external_id, hash, deleted_at IS NULL AS live, (extract(epoch FROM record_at) * 1000)::bigint::text AS record_ms`;
       const res = stream.detectsVanished
-        ? await trx.raw(`UPDATE stream_keys SET last_seen_at = ? WHERE connection = ? AND stream = ? AND external_id = ANY(?::text[]) RETURNING ${returning}`, [at, conn, stream.name, keys])
-        : await trx.raw(`SELECT ${returning} FROM stream_keys WHERE connection = ? AND stream = ? AND external_id = ANY(?::text[])`, [conn, stream.name, keys]);
+        ? await trx.raw(STAMP_KEYS_SQL, [at, conn, stream.name, keys])
+        : await trx.raw(LOOK_UP_KEYS_SQL, [conn, stream.name, keys]);
       for (const r of res.rows as Array<{ external_id: string; hash: string | null; live: boolean; record_ms: string | null }>) stored.set(r.external_id, { hash: r.hash, live: r.live, recordAt: r.record_ms });
     }
     const skipAll = stream.skipUnchanged === true && ctx.config.sync.skipUnchanged;
