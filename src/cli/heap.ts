@@ -2,16 +2,19 @@
 // heap is 40–75 MB after every full GC of a 10k or 100k sync, compute and reconcile, but with Node's
 // defaults on a machine with a few GB V8 lets the young generation grow to 3 × 64 MB and 150–250 MB
 // of garbage build up between full GCs: most of the peak RSS. A small young generation takes
-// 100–150 MB off the peak; it is not a cap, so a large history never runs out of heap because of
-// it (an old-space cap lowers the peak further but is a hard limit, hence opt-in). V8 reads these
-// flags only at start, so the CLI restarts itself once with them (process.execve: same pid, same
-// stdio, nothing left running beside it).
+// 100–150 MB off the peak. The old generation then still grows to up to 4 × what survived the last
+// full GC before the next one (V8's dynamic factor, at most 4 on a machine with a few GB): a fixed
+// factor (--heap-growing-percent) takes another 140–180 MB off a 100k run's peak for about a fifth
+// more CPU, most of it on the second core (bench/README.md, tenth round). Neither is a cap, so a
+// large history never runs out of heap because of them (an old-space cap lowers the peak further
+// but is a hard limit, hence opt-in). V8 reads these flags only at start, so the CLI restarts itself
+// once with them (process.execve: same pid, same stdio, nothing left running beside it).
 
 import { spawnSync } from 'node:child_process';
 import { GLOBAL_VALUE_OPTIONS } from './global-options.ts';
 
 /** Default flags; COMMISSION_SYNC_NODE_FLAGS replaces them (`off`: none). */
-export const DEFAULT_NODE_FLAGS = ['--max-semi-space-size=8'];
+export const DEFAULT_NODE_FLAGS = ['--max-semi-space-size=8', '--heap-growing-percent=50'];
 
 /** Commands that keep their own memory profile: `demo` holds the generated world and the fakes in-process. */
 const EXEMPT_COMMANDS = new Set(['demo']);
@@ -46,13 +49,22 @@ export function nodeFlagsToApply(argv: string[], execArgv: string[], env: NodeJS
 }
 
 /**
+ * The flags whose acceptance must be tried before the restart: neither listed by Node nor one of the
+ * defaults (those are V8's, checked against every supported Node by the tests; a probe would cost
+ * every command a throw-away Node start, ~50 ms).
+ */
+export function flagsToProbe(flags: string[]): string[] {
+  return flags.filter((f) => !process.allowedNodeEnvironmentFlags.has(`--${flagName(f)}`) && !DEFAULT_NODE_FLAGS.includes(f));
+}
+
+/**
  * Why Node would refuse these flags at start, or undefined if it takes them. The flags Node lists
- * (process.allowedNodeEnvironmentFlags, the default among them) need no check; any other (a V8 flag
- * such as --trace-gc, or a typo) is tried once in a throw-away `node -e ""`, so that a bad value
+ * (process.allowedNodeEnvironmentFlags) and the defaults need no check; any other (a V8 flag such
+ * as --trace-gc, or a typo) is tried once in a throw-away `node -e ""`, so that a bad value
  * stops here naming the variable instead of the restarted process dying with "bad option".
  */
 export function rejectedNodeFlags(flags: string[]): string | undefined {
-  const unknown = flags.filter((f) => !process.allowedNodeEnvironmentFlags.has(`--${flagName(f)}`));
+  const unknown = flagsToProbe(flags);
   if (unknown.length === 0) return undefined;
   const r = spawnSync(process.execPath, [...unknown, '-e', ''], { encoding: 'utf8', timeout: 30_000 });
   if (r.status === 0) return undefined;

@@ -2,7 +2,7 @@
 // when turned off, never overriding a flag the user gave Node, and the command still runs.
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_NODE_FLAGS, nodeFlagsToApply } from '../../src/cli/heap.ts';
+import { DEFAULT_NODE_FLAGS, flagsToProbe, nodeFlagsToApply } from '../../src/cli/heap.ts';
 
 const argv = (...a: string[]): string[] => ['/usr/bin/node', 'main.js', ...a];
 
@@ -25,7 +25,22 @@ describe('nodeFlagsToApply', () => {
     const flags = { COMMISSION_SYNC_NODE_FLAGS: '--max-semi-space-size=8 --max-old-space-size=1024' };
     expect(nodeFlagsToApply(argv('run'), ['--max-semi-space-size=64'], flags)).toEqual(['--max-old-space-size=1024']);
     expect(nodeFlagsToApply(argv('run'), [], { ...flags, NODE_OPTIONS: '--max_semi_space_size=32 --enable-source-maps' })).toEqual(['--max-old-space-size=1024']);
-    expect(nodeFlagsToApply(argv('run'), ['--max-semi-space-size=64'], {})).toBeUndefined();
+    expect(nodeFlagsToApply(argv('run'), ['--max-semi-space-size=64'], {})).toEqual(DEFAULT_NODE_FLAGS.filter((f) => !f.startsWith('--max-semi-space-size')));
+    expect(nodeFlagsToApply(argv('run'), ['--max-semi-space-size=64', '--heap_growing_percent=100'], {})).toBeUndefined();
+  });
+});
+
+describe('the default flags', () => {
+  // They are not probed before the restart (flagsToProbe), so a Node that refused one would fail
+  // every command: this Node must take them all (checked by hand on Node 22 too).
+  it('are taken by this Node', () => {
+    const r = spawnSync(process.execPath, [...DEFAULT_NODE_FLAGS, '-e', ''], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+  it('are not probed; a V8 flag the user adds, or a default flag with another value, is', () => {
+    expect(flagsToProbe(DEFAULT_NODE_FLAGS)).toEqual([]);
+    expect(flagsToProbe(['--max-semi-space-size=8', '--trace-gc', '--heap-growing-percent=30', '--max-old-space-size=1024'])).toEqual(['--trace-gc', '--heap-growing-percent=30']);
   });
 });
 
@@ -55,6 +70,18 @@ describe('the CLI process', () => {
     expect(r.stdout).not.toContain('migrate');
     // A V8 flag Node does not list for NODE_OPTIONS is still accepted once Node takes it.
     expect(cli(['migrate', '--help'], '--max-semi-space-size=8 --trace-gc-verbose').status).toBe(0);
+  });
+  it.skipIf(typeof process.execve !== 'function')('restarts with the default flags when the variable is unset', () => {
+    // The probe goes in NODE_OPTIONS (kept across the restart), so both processes print their flags.
+    const r = spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', 'src/cli/main.ts', 'migrate', '--help'], {
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, COMMISSION_SYNC_NODE_FLAGS: '', COMMISSION_SYNC_NODE_FLAGS_APPLIED: '', NODE_OPTIONS: "--import=data:text/javascript,console.error('execArgv:'+process.execArgv.join())" },
+    });
+    expect(r.status).toBe(0);
+    const lines = r.stderr.split('\n').filter((l) => l.startsWith('execArgv:'));
+    expect(lines).toHaveLength(2);
+    for (const f of DEFAULT_NODE_FLAGS) expect(lines[1]).toContain(f);
   });
   it('does not restart demo', () => {
     const r = cli(['demo', '--help'], `--max-semi-space-size=8 ${probe}`);
