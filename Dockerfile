@@ -19,7 +19,8 @@ ENV NODE_ENV=production
 # 10k 482 -> 464 MB.
 ENV MALLOC_ARENA_MAX=2 MALLOC_TRIM_THRESHOLD_=131072 MALLOC_MMAP_THRESHOLD_=131072
 # The V8 heap flags are the CLI's own (src/cli/heap.ts: it restarts itself once with
-# --max-semi-space-size=8); set COMMISSION_SYNC_NODE_FLAGS to change them, "off" for Node's defaults.
+# --max-semi-space-size=8 --heap-growing-percent=50); set COMMISSION_SYNC_NODE_FLAGS to change them,
+# "off" for Node's defaults.
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force

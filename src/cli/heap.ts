@@ -4,7 +4,7 @@
 // of garbage build up between full GCs: most of the peak RSS. A small young generation takes
 // 100–150 MB off the peak. The old generation then still grows to up to 4 × what survived the last
 // full GC before the next one (V8's dynamic factor, at most 4 on a machine with a few GB): a fixed
-// factor (--heap-growing-percent) takes another 140–180 MB off a 100k run's peak for about a fifth
+// factor (--heap-growing-percent) takes another 140–180 MB off a 100k PostgreSQL run's peak for a fifth
 // more CPU, most of it on the second core (bench/README.md, tenth round). Neither is a cap, so a
 // large history never runs out of heap because of them (an old-space cap lowers the peak further
 // but is a hard limit, hence opt-in). V8 reads these flags only at start, so the CLI restarts itself
@@ -50,8 +50,8 @@ export function nodeFlagsToApply(argv: string[], execArgv: string[], env: NodeJS
 
 /**
  * The flags whose acceptance must be tried before the restart: neither listed by Node nor one of the
- * defaults (those are V8's, checked against every supported Node by the tests; a probe would cost
- * every command a throw-away Node start, ~50 ms).
+ * defaults (V8 flags of ours: the tests check that the Node running them takes them, and a probe
+ * would cost every command a throw-away Node start, ~50 ms).
  */
 export function flagsToProbe(flags: string[]): string[] {
   return flags.filter((f) => !process.allowedNodeEnvironmentFlags.has(`--${flagName(f)}`) && !DEFAULT_NODE_FLAGS.includes(f));

@@ -73,11 +73,10 @@ describe('the CLI process', () => {
   });
   it.skipIf(typeof process.execve !== 'function')('restarts with the default flags when the variable is unset', () => {
     // The probe goes in NODE_OPTIONS (kept across the restart), so both processes print their flags.
-    const r = spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', 'src/cli/main.ts', 'migrate', '--help'], {
-      encoding: 'utf8',
-      timeout: 60_000,
-      env: { ...process.env, COMMISSION_SYNC_NODE_FLAGS: '', COMMISSION_SYNC_NODE_FLAGS_APPLIED: '', NODE_OPTIONS: "--import=data:text/javascript,console.error('execArgv:'+process.execArgv.join())" },
-    });
+    const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: "--import=data:text/javascript,console.error('execArgv:'+process.execArgv.join())" };
+    delete env.COMMISSION_SYNC_NODE_FLAGS;
+    delete env.COMMISSION_SYNC_NODE_FLAGS_APPLIED;
+    const r = spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', 'src/cli/main.ts', 'migrate', '--help'], { encoding: 'utf8', timeout: 60_000, env });
     expect(r.status).toBe(0);
     const lines = r.stderr.split('\n').filter((l) => l.startsWith('execArgv:'));
     expect(lines).toHaveLength(2);
