@@ -47,12 +47,12 @@ describe('the default flags', () => {
 describe('the CLI process', () => {
   // A flag that prints the process's Node flags shows whether the command ran after a restart with them.
   const probe = '--import=data:text/javascript,console.error("execArgv:"+process.execArgv.join())';
-  const cli = (args: string[], flags: string): { status: number | null; stdout: string; stderr: string } =>
-    spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', 'src/cli/main.ts', ...args], {
-      encoding: 'utf8',
-      timeout: 60_000,
-      env: { ...process.env, COMMISSION_SYNC_NODE_FLAGS: flags, COMMISSION_SYNC_NODE_FLAGS_APPLIED: '' },
-    });
+  /** `flags` undefined: COMMISSION_SYNC_NODE_FLAGS unset (the defaults apply). */
+  const cli = (args: string[], flags: string | undefined, extraEnv: NodeJS.ProcessEnv = {}): { status: number | null; stdout: string; stderr: string } => {
+    const env: NodeJS.ProcessEnv = { ...process.env, ...extraEnv, COMMISSION_SYNC_NODE_FLAGS: flags, COMMISSION_SYNC_NODE_FLAGS_APPLIED: '' };
+    if (flags === undefined) delete env.COMMISSION_SYNC_NODE_FLAGS;
+    return spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', 'src/cli/main.ts', ...args], { encoding: 'utf8', timeout: 60_000, env });
+  };
 
   it.skipIf(typeof process.execve !== 'function')('restarts a command once with the flags, and runs it', () => {
     const r = cli(['migrate', '--help'], `--max-semi-space-size=8 ${probe}`);
@@ -73,10 +73,7 @@ describe('the CLI process', () => {
   });
   it.skipIf(typeof process.execve !== 'function')('restarts with the default flags when the variable is unset', () => {
     // The probe goes in NODE_OPTIONS (kept across the restart), so both processes print their flags.
-    const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: "--import=data:text/javascript,console.error('execArgv:'+process.execArgv.join())" };
-    delete env.COMMISSION_SYNC_NODE_FLAGS;
-    delete env.COMMISSION_SYNC_NODE_FLAGS_APPLIED;
-    const r = spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', 'src/cli/main.ts', 'migrate', '--help'], { encoding: 'utf8', timeout: 60_000, env });
+    const r = cli(['migrate', '--help'], undefined, { NODE_OPTIONS: "--import=data:text/javascript,console.error('execArgv:'+process.execArgv.join())" });
     expect(r.status).toBe(0);
     const lines = r.stderr.split('\n').filter((l) => l.startsWith('execArgv:'));
     expect(lines).toHaveLength(2);
