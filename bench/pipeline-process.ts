@@ -62,6 +62,7 @@ function memorySampler(): { mark(stage: string): void; stop(): Record<string, Re
   timer.unref();
   return {
     mark(stage) {
+      if (process.env.BENCH_RSS_TRACE) process.stderr.write(`RSSTRACE end of ${stage}: peak ${maxRssMb()} MB\n`);
       sample();
       out[stage] = cur;
       cur = {};
@@ -85,9 +86,43 @@ async function count(db: Knex, sql: string): Promise<number> {
   return Number(((await db.raw(sql)).rows[0] as { n: string }).n);
 }
 
+/**
+ * BENCH_RSS_TRACE=1: a line on stderr whenever the process's peak RSS rose by more than 2 MB during
+ * a statement or the JS work before it, with the memory's make-up then, the statement's time and its
+ * start, and the first time a statement's string parameters pass 2 MB. The 50 ms sampler cannot see
+ * inside a PGlite statement (it runs on this thread), this can: it is how the 100k PGlite peak was
+ * traced to the computed_commissions upserts (eleventh round).
+ */
+function traceRssByStatement(db: Knex): void {
+  let last = maxRssMb();
+  let lastEnd = performance.now();
+  let biggest = 2e6;
+  const starts = new Map<string, number>();
+  db.on('query', (q: { __knexQueryUid: string }) => starts.set(q.__knexQueryUid, performance.now()));
+  db.on('query-response', (_res: unknown, q: { __knexQueryUid: string; sql: string; bindings?: unknown[] }) => {
+    const now = performance.now();
+    const start = starts.get(q.__knexQueryUid) ?? now;
+    starts.delete(q.__knexQueryUid);
+    const sql = q.sql.replace(/\s+/g, ' ').slice(0, 120);
+    const chars = (q.bindings ?? []).reduce<number>((n, b) => n + (typeof b === 'string' ? b.length : 0), 0);
+    if (chars > biggest) {
+      biggest = chars;
+      process.stderr.write(`RSSTRACE parameters ${(chars / 1e6).toFixed(1)} MB: ${sql}\n`);
+    }
+    const peak = maxRssMb();
+    if (peak > last + 2) {
+      const m = process.memoryUsage();
+      process.stderr.write(`RSSTRACE ${JSON.stringify({ peak, prev: last, rss: mb(m.rss), heap_used: mb(m.heapUsed), external: mb(m.external), array_buffers: mb(m.arrayBuffers), statement_ms: Math.round(now - start), js_before_ms: Math.round(start - lastEnd), sql })}\n`);
+      last = peak;
+    }
+    lastEnd = now;
+  });
+}
+
 async function full(r: PipelineRequest): Promise<Record<string, unknown>> {
   const mem = memorySampler();
   const db = await open(r);
+  if (process.env.BENCH_RSS_TRACE) traceRssByStatement(db);
   try {
     await migrateUp(db);
     mem.mark('migrate');
