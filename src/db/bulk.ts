@@ -5,6 +5,22 @@
 // was a large share of the sync's CPU. Works the same on PostgreSQL and PGlite.
 import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
+import { isPglite } from './connection.ts';
+import { takeFront } from '../util/chunk.ts';
+
+/**
+ * The JSON text (in chars) one multi-row statement carries on PGlite. Its protocol writer copies a
+ * statement's text about five times in JS on the way into the WASM heap (12.5 MB of ArrayBuffers
+ * for a 2.5 MB parameter), and that heap keeps the high-water mark of what Postgres allocated for
+ * the statement: smaller statements kept the 100k compute ~30 MB lower (bench/README, eleventh
+ * round). PostgreSQL gets no such limit; its statements are bounded by their row counts.
+ */
+export const PGLITE_STATEMENT_CHARS = 750_000;
+
+/** The char limit of one multi-row statement on this database (Infinity on PostgreSQL). */
+export function statementChars(db: Knex): number {
+  return isPglite(db) ? PGLITE_STATEMENT_CHARS : Infinity;
+}
 
 // JsonText values serialize (through toJSON) as a numbered marker string; the markers are then
 // replaced by the texts in one pass, so the rows themselves go through the native JSON.stringify.
@@ -94,8 +110,12 @@ export async function bulkInsertTexts(db: Knex, table: string, rowTexts: string[
   const shape = spec.columns.map(([n, t]) => `${ident(n)} ${t}`).join(', ');
   const sql = `INSERT INTO ${ident(table)} (${target}) SELECT ${values} FROM json_to_recordset(?::json) AS r(${shape})${spec.onConflict ? ` ON CONFLICT ${spec.onConflict}` : ''}`;
   const size = spec.chunkSize ?? 2_000;
-  for (let i = 0; i < rowTexts.length; i += size) await db.raw(sql, [...constants.map((c) => c[2]), `[${rowTexts.slice(i, i + size).join(',')}]`]);
+  const chars = statementChars(db);
+  const rest = rowTexts.slice();
+  while (rest.length > 0) await db.raw(sql, [...constants.map((c) => c[2]), `[${takeFront(rest, size, chars, textLength).join(',')}]`]);
 }
+
+const textLength = (t: string): number => t.length + 1;
 
 /**
  * `(k1, k2) DO UPDATE SET c = excluded.c, …`. With `skipUnchangedOn` (the target table's name) the

@@ -33,8 +33,7 @@ import { parse as parseCsv } from 'csv-parse/sync';
 import { z } from 'zod';
 import type { Config } from '../config/schema.ts';
 import { chunk, takeFront } from '../util/chunk.ts';
-import { isPglite } from '../db/connection.ts';
-import { bulkInsert, upsertClause } from '../db/bulk.ts';
+import { bulkInsert, statementChars, upsertClause } from '../db/bulk.ts';
 import { foldKeptSums } from '../db/kept-sums.ts';
 import { UserError } from '../util/errors.ts';
 import { loadChangeCursor, readChangeWatermark, saveChangeCursor } from '../db/changes.ts';
@@ -777,15 +776,13 @@ const UPSERT_ROWS_SQL =
   `ON CONFLICT ${UPSERT_SQL} RETURNING computed_at`;
 
 /**
- * Rows per upsert statement, and the JSON text one statement carries (estimated by rowChars).
- * PGlite's protocol writer copies a statement's text about five times in JS on its way into the
- * WASM heap (measured: 12.5 MB of ArrayBuffers for a 2.5 MB parameter), and that heap keeps the
- * high-water mark of what Postgres allocated for it. So the embedded database gets statements of
- * ~750 KB (~250 rows of the 100k world, 2.6 KB of explanation each): a 100k compute alone peaked
- * at 381–398 MB RSS against 413–430 MB with 1,000-row statements, in about the same time.
- * PostgreSQL keeps 1,000 rows (fewer round trips); its byte limit only splits rare huge rows.
+ * Rows per upsert statement (PostgreSQL: 1,000, fewer round trips), and on PGlite at most
+ * PGLITE_STATEMENT_CHARS of JSON each (~250 rows of the 100k world, 2.6 KB of explanation each):
+ * a 100k compute alone peaked at 381–398 MB RSS against 413–430 MB with 1,000-row statements there.
+ * The 8 MB on PostgreSQL only splits rows with unusually long explanations.
  */
-const UPSERT_LIMIT = { postgres: { rows: 1_000, chars: 8_000_000 }, pglite: { rows: 1_000, chars: 750_000 } } as const;
+const UPSERT_ROWS = 1_000;
+const UPSERT_CHARS_POSTGRES = 8_000_000;
 /** A written row's JSON length, roughly: its two JSON texts plus the other columns' names and values. */
 const rowChars = (r: Row): number => (r.explanation as string).length + (r.flags as string).length + 600;
 
@@ -897,9 +894,9 @@ async function storeRows(
     facts.facts.length = 0;
     // Front chunks are taken out as they are sent, so a large partner's written rows can be collected
     // while the rest is still being written (the transaction is never retried with them).
-    const limit = isPglite(db) ? UPSERT_LIMIT.pglite : UPSERT_LIMIT.postgres;
+    const chars = Math.min(statementChars(db), UPSERT_CHARS_POSTGRES);
     while (toWrite.length > 0) {
-      const part = takeFront(toWrite, limit.rows, limit.chars, rowChars);
+      const part = takeFront(toWrite, UPSERT_ROWS, chars, rowChars);
       for (const r of (await trx.raw(UPSERT_ROWS_SQL, [JSON.stringify(part)])).rows as Array<{ computed_at: unknown }>) if (dateOf(r.computed_at).getTime() === stampMs) written++;
     }
     for (const keys of chunk(stale, 5_000)) {

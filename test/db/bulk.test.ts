@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { useTestDb } from '../helpers/db.ts';
-import { bulkInsert, JsonText, upsertClause } from '../../src/db/bulk.ts';
+import { bulkInsert, bulkInsertTexts, JsonText, PGLITE_STATEMENT_CHARS, statementChars, upsertClause } from '../../src/db/bulk.ts';
+import { isPglite } from '../../src/db/connection.ts';
 
 describe('bulkInsert (json_populate_recordset)', () => {
   const t = useTestDb();
@@ -45,5 +46,35 @@ describe('bulkInsert (json_populate_recordset)', () => {
     const out = await bulkInsert<{ external_id: string }>(t.db, 'stream_keys', rows, { chunkSize: 1000, returning: ['external_id'] });
     expect(out).toHaveLength(2501);
     expect(new Set(out.map((r) => r.external_id)).size).toBe(2501);
+  });
+
+  it('bulkInsertTexts keeps a PGlite statement under its char limit, and writes every row on either database', async () => {
+    // Four rows of ~40 % of PGlite's limit each: at most two per statement there, one statement on PostgreSQL.
+    const big = 'x'.repeat(Math.floor(PGLITE_STATEMENT_CHARS * 0.4));
+    const texts = [0, 1, 2, 3].map((i) => JSON.stringify({ external_id: `k${i}`, hash: `h${i}`, payload: { i, big } }));
+    const statements: number[] = [];
+    const onQuery = (q: { sql: string; bindings?: unknown[] }): void => {
+      if (q.sql.startsWith('INSERT INTO "raw_records"')) statements.push(String(q.bindings?.at(-1)).length);
+    };
+    t.db.on('query', onQuery);
+    try {
+      await bulkInsertTexts(t.db, 'raw_records', texts, {
+        columns: [['external_id', 'text'], ['hash', 'text'], ['payload', 'jsonb']],
+        constants: [['connection', 'text', 'c'], ['stream', 'text', 's']],
+      });
+    } finally {
+      t.db.off('query', onQuery);
+    }
+    const got = await t.db('raw_records').orderBy('external_id').select('external_id', 'payload');
+    expect(got.map((r) => r.external_id)).toEqual(['k0', 'k1', 'k2', 'k3']);
+    expect(got.every((r, i) => r.payload.i === i && r.payload.big === big)).toBe(true);
+    if (isPglite(t.db)) {
+      expect(statementChars(t.db)).toBe(PGLITE_STATEMENT_CHARS);
+      expect(statements).toHaveLength(2);
+      for (const n of statements) expect(n).toBeLessThanOrEqual(PGLITE_STATEMENT_CHARS);
+    } else {
+      expect(statementChars(t.db)).toBe(Infinity);
+      expect(statements).toHaveLength(1);
+    }
   });
 });
