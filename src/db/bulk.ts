@@ -17,9 +17,9 @@ import { takeFront } from '../util/chunk.ts';
  */
 export const PGLITE_STATEMENT_CHARS = 750_000;
 
-/** The char limit of one multi-row statement on this database (Infinity on PostgreSQL). */
-export function statementChars(db: Knex): number {
-  return isPglite(db) ? PGLITE_STATEMENT_CHARS : Infinity;
+/** The char limit of one multi-row statement on this database: PGLITE_STATEMENT_CHARS on PGlite, else `postgres`. */
+export function statementChars(db: Knex, postgres = Infinity): number {
+  return isPglite(db) ? PGLITE_STATEMENT_CHARS : postgres;
 }
 
 // JsonText values serialize (through toJSON) as a numbered marker string; the markers are then

@@ -894,7 +894,7 @@ async function storeRows(
     facts.facts.length = 0;
     // Front chunks are taken out as they are sent, so a large partner's written rows can be collected
     // while the rest is still being written (the transaction is never retried with them).
-    const chars = Math.min(statementChars(db), UPSERT_CHARS_POSTGRES);
+    const chars = statementChars(db, UPSERT_CHARS_POSTGRES);
     while (toWrite.length > 0) {
       const part = takeFront(toWrite, UPSERT_ROWS, chars, rowChars);
       for (const r of (await trx.raw(UPSERT_ROWS_SQL, [JSON.stringify(part)])).rows as Array<{ computed_at: unknown }>) if (dateOf(r.computed_at).getTime() === stampMs) written++;
