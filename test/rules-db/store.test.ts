@@ -92,6 +92,24 @@ describe('rules DB adapter (computeAndStore, buildPayouts)', () => {
     expect(s1.deleted).toBe(0);
   });
 
+  it('a failed batch write stops the compute: the batch computed beside it is never written', async () => {
+    // Partners are batched in id order, one per batch here: R (no customers), A (A's direct rows and
+    // R's second-tier rows), B. A's write fails; on PostgreSQL B is computed while it is written.
+    await t.db.raw(`CREATE FUNCTION refuse_partner_a() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.partner_id = ${ids.a} THEN RAISE EXCEPTION 'test: refusing partner %', NEW.partner_id; END IF; RETURN NEW; END $$`);
+    await t.db.raw(`CREATE TRIGGER refuse_partner_a BEFORE INSERT ON computed_commissions FOR EACH ROW EXECUTE FUNCTION refuse_partner_a()`);
+    await expect(computeAndStore(t.db, config, AS_OF, { batchSize: 1 })).rejects.toThrow(`test: refusing partner ${ids.a}`);
+    const count = async (): Promise<number> => Number((await t.db('computed_commissions').count({ n: '*' }))[0]!.n);
+    expect(await count()).toBe(0); // A's batch rolled back whole (R's second-tier rows with it)
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await count()).toBe(0); // and B's batch was not written after the failure
+    expect(await t.db('change_cursors').where('consumer', 'compute').first()).toBeUndefined();
+
+    await t.db.raw('DROP TRIGGER refuse_partner_a ON computed_commissions');
+    const s = await computeAndStore(t.db, config, AS_OF, { batchSize: 1 });
+    expect([s.batches, s.computed, await count()]).toEqual([3, 9, 9]);
+  });
+
   it('builds payout statements idempotently (minimum carry-forward, reasons)', async () => {
     await computeAndStore(t.db, config, AS_OF);
     const b1 = await buildPayouts(t.db, config, '2025-03-15');
