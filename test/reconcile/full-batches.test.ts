@@ -84,4 +84,26 @@ describe('full reconciliation in batches of units', () => {
     expect(units).toBe(full.units);
     expect(batches).toBeGreaterThan(full.units / 2);
   }, 120_000);
+
+  it('a failed batch write fails the run and leaves nothing of it, even from the batch evaluated beside it', async () => {
+    await run({ batchRows: 1_000_000 });
+    const before = await snapshot(t.db);
+    // Awin's rows fail to write; with one-row batches, batches before them were written in the same
+    // transaction, and on PostgreSQL the next batch is being evaluated while the failing one writes.
+    await t.db.raw(`CREATE FUNCTION refuse_awin() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.network = 'awin' THEN RAISE EXCEPTION 'test: refusing an awin discrepancy'; END IF; RETURN NEW; END $$`);
+    await t.db.raw(`CREATE TRIGGER refuse_awin BEFORE INSERT OR UPDATE ON discrepancies FOR EACH ROW EXECUTE FUNCTION refuse_awin()`);
+    try {
+      await expect(run({ batchRows: 1 })).rejects.toThrow('test: refusing an awin discrepancy');
+      expect(await snapshot(t.db)).toEqual(before);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(await snapshot(t.db)).toEqual(before);
+      const last = await t.db('reconciliation_runs').orderBy('id', 'desc').first();
+      expect([last.status, String(last.error)]).toEqual(['failed', expect.stringContaining('test: refusing an awin discrepancy')]);
+    } finally {
+      await t.db.raw('DROP TRIGGER refuse_awin ON discrepancies');
+    }
+    await run({ batchRows: 1 });
+    expect(await snapshot(t.db)).toEqual(before);
+  }, 120_000);
 });
