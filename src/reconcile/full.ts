@@ -27,9 +27,15 @@ export interface UnitBatch {
   e: ExpectedRow[];
   /** Units in the batch. */
   units: number;
+  /**
+   * Each row's item → its unit's name (assignUnits over the walk). The batch holds whole units, so
+   * this is what assignUnits over the batch's own items gives; its writer need not work it out again.
+   */
+  unitOf: Map<string, string>;
 }
 
 interface Unit {
+  name: string;
   nc: NetworkRow[];
   e: ExpectedRow[];
 }
@@ -62,7 +68,7 @@ function unitsOf(w: Walk, markers: Map<string, string>): Unit[] {
   const get = (item: string): Unit => {
     const u = unitOf.get(item)!;
     let x = out.get(u);
-    if (!x) out.set(u, (x = { nc: [], e: [] }));
+    if (!x) out.set(u, (x = { name: u, nc: [], e: [] }));
     return x;
   };
   for (const n of w.nc.values()) get(ncItem(n.id)).nc.push(n);
@@ -74,12 +80,14 @@ const minOf = (xs: Array<number | null>): number | null => xs.reduce<number | nu
 const minCustomer = (u: Unit): number | null => minOf([...u.nc.map((n) => n.customerId), ...u.e.map((e) => e.billing.customerId)]);
 
 function batchOf(units: Unit[], own: (u: Unit) => boolean): UnitBatch {
-  const b: UnitBatch = { nc: [], e: [], units: 0 };
+  const b: UnitBatch = { nc: [], e: [], units: 0, unitOf: new Map() };
   for (const u of units) {
     if (!own(u)) continue;
     b.units++;
     b.nc.push(...u.nc);
     b.e.push(...u.e);
+    for (const n of u.nc) b.unitOf.set(ncItem(n.id), u.name);
+    for (const e of u.e) b.unitOf.set(ccItem(e.key), u.name);
   }
   return b;
 }

@@ -397,6 +397,8 @@ interface Plan {
   slices: ReconcileSummary['slices'];
   units: number;
   items: ItemOut[];
+  /** Each item's unit (assignUnits over items), when the plan has items. */
+  unitOf?: Map<string, string>;
   /** full/scoped: the (network, period) scope that was evaluated. */
   scope?: { networks: string[]; periods: string[] };
   /** incremental: items whose discrepancies are re-judged (evaluated or gone), and the items to rewrite. */
@@ -436,7 +438,8 @@ async function planFull(db: Knex, ctx: EvalContext, opts: ReconcileOptions): Pro
     plan.items.push(...out.items);
     plan.slices.push(out.slice);
   }
-  plan.units = new Set(assignUnits(plan.items).values()).size;
+  plan.unitOf = assignUnits(plan.items);
+  plan.units = new Set(plan.unitOf.values()).size;
   return plan;
 }
 
@@ -511,7 +514,8 @@ async function planIncremental(db: Knex, ctx: EvalContext, from: number, to: num
   plan.findings.add(out.findings);
   plan.items = out.items;
   plan.slices = out.slices;
-  plan.units = new Set(assignUnits(plan.items).values()).size;
+  plan.unitOf = assignUnits(plan.items);
+  plan.units = new Set(plan.unitOf.values()).size;
   for (const item of [...plan.items.map((i) => i.item), ...x.removed]) {
     if (item.startsWith('nc:')) plan.touchedNc!.push(Number(item.slice(3)));
     else plan.touchedCc!.push(item.slice(3));
@@ -551,7 +555,7 @@ async function streamFull(db: Knex, trx: Knex, ctx: EvalContext, runId: number, 
     findings.add(out.findings);
     const t = Date.now();
     const p = await persist(trx, runId, [...findings.byFp.values()], ctx.now);
-    await writeItems(trx, out.items, assignUnits(out.items));
+    await writeItems(trx, out.items, b.unitOf);
     s.writeMs += Date.now() - t;
     s.newIds.push(...p.newIds);
     s.stillOpen += p.stillOpen;
@@ -745,7 +749,7 @@ export async function runReconciliation(deps: ReconcileDeps, opts: ReconcileOpti
       }
       summary.stillOpen -= summary.new;
 
-      const units = assignUnits(plan.items);
+      const units = plan.unitOf ?? assignUnits(plan.items);
       if (streamed) {
         // items written batch by batch
       } else if (summary.mode === 'full') await trx('reconcile_items').delete();
