@@ -28,6 +28,7 @@ import { DateTime } from 'luxon';
 import type { Config } from '../config/schema.ts';
 import { chunk } from '../util/chunk.ts';
 import { pauseEvery, type Pause } from '../util/pause.ts';
+import { writeBehind } from '../util/write-behind.ts';
 import { sha256 } from '../util/hash.ts';
 import { errorMessage, UserError } from '../util/errors.ts';
 import { loadChangeCursor, readChangeWatermark, saveChangeCursor } from '../db/changes.ts';
@@ -573,7 +574,7 @@ async function streamFull(db: Knex, trx: Knex, ctx: EvalContext, runId: number, 
     }
   };
   let next = batches.next();
-  let writing: Promise<void> | undefined;
+  const writes = writeBehind(overlap);
   try {
     for (;;) {
       const r = await next;
@@ -583,27 +584,19 @@ async function streamFull(db: Knex, trx: Knex, ctx: EvalContext, runId: number, 
         next = batches.next();
         next.catch(() => undefined); // awaited in its turn; an early failure must not be "unhandled"
       }
-      const out = await evaluateUnits(ctx, b.nc, b.e, overlap ? pauseEvery(EVALUATE_TURN_MS) : undefined);
-      if (writing) await writing;
-      writing = write(b, out);
-      writing.catch(() => undefined); // awaited above in the next turn or below
-      if (!overlap) {
-        await writing;
-        next = batches.next();
-      }
+      const out = await evaluateUnits(ctx, b.nc, b.e, overlap ? pauseEvery() : undefined);
+      await writes.add(() => write(b, out));
+      if (!overlap) next = batches.next();
     }
-    if (writing) await writing;
+    await writes.done();
   } finally {
-    // A failure while a batch was still being written: let that write end before the error leaves
+    // A failure while a batch was still being written: that write ends before the error leaves
     // (the transaction then rolls back whole; nothing uses it after this returns).
-    await writing?.catch(() => undefined);
+    await writes.settled();
   }
   s.slices = [...slices.values()].sort((a, b) => a.network.localeCompare(b.network) || a.period.localeCompare(b.period));
   return s;
 }
-
-/** How long a batch's evaluation runs between turns of the event loop, when a write runs beside it. */
-const EVALUATE_TURN_MS = 10;
 
 /** Partners kept in a run's stored stats (the largest differences first); reconcile_totals has them all. */
 export const STORED_PARTNER_TOTALS = 100;

@@ -34,6 +34,7 @@ import { z } from 'zod';
 import type { Config } from '../config/schema.ts';
 import { chunk, takeFront } from '../util/chunk.ts';
 import { pauseEvery, type Pause } from '../util/pause.ts';
+import { writeBehind } from '../util/write-behind.ts';
 import { isPglite } from '../db/connection.ts';
 import { bulkInsert, statementChars, upsertClause } from '../db/bulk.ts';
 import { foldKeptSums } from '../db/kept-sums.ts';
@@ -70,8 +71,6 @@ export const DEFAULT_PARTNER_BATCH_SIZE = 500;
 export const DEFAULT_BATCH_EVENTS = 5_000;
 /** A stored sale read as a prior sale, as a share of a loaded billing event, when sizing batches. */
 const STORED_SALE_WEIGHT = 0.25;
-/** How long the computing loop runs between turns of the event loop, when a write runs beside it. */
-const COMPUTE_TURN_MS = 10;
 const IN_CHUNK = 1000;
 const WRITE_CHUNK = 250;
 
@@ -1161,27 +1160,24 @@ export async function computeAndStore(db: Knex, config: Config, asOf: Date = new
     // one at a time. PGlite runs its statements on this thread, so there is nothing to overlap
     // there, and its memory is the tighter: one batch at a time, as before.
     const overlap = !isPglite(db);
-    let storing: Promise<void> | undefined;
+    const writes = writeBehind(overlap);
     try {
       for (let i = 0; i < batches.length; i++) {
         // The batch's loaded inputs are held by its computing closure, which only this promise chain
         // references: once it has run they can be collected while the rows are written and the next
         // batch loads (memory holds one batch's inputs, not two; on PostgreSQL also the rows of the
         // batch still being written, ~5k rows).
-        const computed = next!.then((compute) => compute(overlap ? pauseEvery(COMPUTE_TURN_MS) : undefined));
+        const computed = next!.then((compute) => compute(overlap ? pauseEvery() : undefined));
         next = i + 1 < batches.length ? loadBatch(db, batches[i + 1]!, ctx) : null;
         next?.catch(() => undefined); // awaited in its turn; an early failure must not be "unhandled"
         const result = await computed;
-        if (storing) await storing;
-        storing = storeBatch(batches[i]!, result, append);
-        storing.catch(() => undefined); // awaited above in the next turn or below
-        if (!overlap) await storing;
+        await writes.add(() => storeBatch(batches[i]!, result, append));
       }
-      if (storing) await storing;
+      await writes.done();
     } finally {
-      // A failure while the previous batch was still being written: let that write end (commit or
-      // roll back) before the error leaves, so nothing writes after the compute has returned.
-      await storing?.catch(() => undefined);
+      // A failure while the previous batch was still being written: that write ends (commits or
+      // rolls back) before the error leaves, so nothing writes after the compute has returned.
+      await writes.settled();
     }
   };
 

@@ -7,10 +7,16 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 export type Pause = () => Promise<void> | undefined;
 
 /**
+ * How long a loop runs between turns when a write goes on beside it: short against a statement's
+ * ~100 ms on the server, long against a turn's cost.
+ */
+export const TURN_MS = 10;
+
+/**
  * A Pause that yields once at least `everyMs` of the loop's time has passed since the last turn.
  * Most calls return undefined (a clock read), so a loop can call it every iteration.
  */
-export function pauseEvery(everyMs: number, now: () => number = () => performance.now()): Pause {
+export function pauseEvery(everyMs: number = TURN_MS, now: () => number = () => performance.now()): Pause {
   let last = now();
   return () => {
     if (now() - last < everyMs) return undefined;
